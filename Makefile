@@ -1,0 +1,45 @@
+# demand-control: `make demo` and `make test` work on a machine with only Python >= 3.11 and make.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# Use uv from PATH when there is one, else bootstrap it into .tools/ (a local virtual environment).
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
+VENV := $(CURDIR)/.venv
+export UV_PYTHON_DOWNLOADS := never
+export DEMAND_CONTROL_HOME ?= $(CURDIR)/.demand_control
+export DAGSTER_HOME ?= $(DEMAND_CONTROL_HOME)/dagster
+
+.PHONY: install demo test dev bench check-defs clean
+
+install: $(VENV)/.synced
+
+$(CURDIR)/.tools/bin/uv:
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.local.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/demand-control demo
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+check-defs: install
+	$(VENV)/bin/dg check defs
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(VENV)/bin/python benchmarks/landscape.py
+	$(VENV)/bin/python benchmarks/load_history.py
+
+clean:
+	rm -rf $(DEMAND_CONTROL_HOME) .pytest_cache

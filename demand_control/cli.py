@@ -1,0 +1,100 @@
+"""`demand-control ...`: the command line for engineers, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
+landscape_app = typer.Typer(no_args_is_help=True, help="The sample distributor: generate its exports.")
+warehouse_app = typer.Typer(no_args_is_help=True, help="The warehouse database.")
+app.add_typer(landscape_app, name="landscape")
+app.add_typer(warehouse_app, name="warehouse")
+
+
+def _parse_date(value: str | None) -> date:
+    if not value:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--as-of must be a date like 2026-11-27, got {value!r}") from exc
+
+
+@landscape_app.command("generate")
+def landscape_generate(
+    out: Annotated[Path, typer.Option(help="Folder to write one file per canonical object into.")],
+    skus: Annotated[int, typer.Option(min=1, help="Number of SKUs.")] = 200,
+    locations: Annotated[int, typer.Option(min=1, help="Number of distribution centres.")] = 3,
+    weeks: Annotated[int, typer.Option(min=2, help="Weeks of demand history.")] = 130,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives byte-identical files.")] = 7,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: today, UTC).")] = None,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+) -> None:
+    """Generate a deterministic synthetic distributor as a file drop."""
+    from demand_control.landscape import generate_landscape, write_landscape
+
+    if file_format not in ("parquet", "csv"):
+        raise typer.BadParameter(f"--format must be parquet or csv, got {file_format!r}")
+    fmt: Literal["parquet", "csv"] = "parquet" if file_format == "parquet" else "csv"
+    started = time.perf_counter()
+    frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=_parse_date(as_of))
+    paths = write_landscape(frames, out, fmt)
+    for name, path in paths.items():
+        typer.echo(f"{name:<22} {len(frames[name]):>12,} rows  {path}")
+    typer.echo(f"generated {skus * locations:,} SKU-locations in {time.perf_counter() - started:.1f} s")
+
+
+@warehouse_app.command("migrate")
+def warehouse_migrate() -> None:
+    """Create or upgrade the warehouse tables (Alembic) at the configured database."""
+    from demand_control.resources import Warehouse
+
+    warehouse = _warehouse_from_env(Warehouse)
+    warehouse.migrate()
+    typer.echo(f"warehouse at {_safe_url(warehouse.url)} is at the newest migration")
+
+
+@app.command("contracts")
+def contracts() -> None:
+    """Print the canonical contracts as the markdown table the README embeds."""
+    from demand_control.contracts import contracts_markdown
+
+    typer.echo(contracts_markdown())
+
+
+@app.command("demo")
+def demo(
+    skus: Annotated[int, typer.Option(min=1)] = 200,
+    locations: Annotated[int, typer.Option(min=1)] = 3,
+    weeks: Annotated[int, typer.Option(min=2)] = 130,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Generate a small landscape, run the main job end to end and print what happened."""
+    from demand_control.demo import run_demo
+
+    raise typer.Exit(run_demo(skus=skus, locations=locations, weeks=weeks, seed=seed, echo=typer.echo))
+
+
+def _warehouse_from_env(cls):  # noqa: ANN001, ANN202
+    from demand_control import settings
+
+    return cls(
+        database_url=os.environ.get(settings.DATABASE_URL_ENV, ""),
+        home=os.environ.get(settings.HOME_ENV, ""),
+    )
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,25 @@
+"""The code location's single Definitions object: every folder contributes its own definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from demand_control import demand_assets, sensors
+from demand_control.quality.checks import staged_checks
+from demand_control.resources import resources_from_env
+
+
+def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
+    """All definitions, bound to `resources` (tests and the demo) or to the environment's (the default)."""
+    return dg.Definitions.merge(
+        demand_assets.defs,
+        dg.Definitions(asset_checks=staged_checks),
+        sensors.defs,
+        dg.Definitions(resources=dict(resources) if resources is not None else resources_from_env()),
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,65 @@
+"""Dagster metadata built from the contracts: table schemas, previews, row counts."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from demand_control.contracts import Column, Contract
+
+TEAM_DATA_ENG = "team:data-eng"
+TEAM_PLANNING = "team:planning"
+
+
+def _constraints(col: Column, contract: Contract) -> dg.TableColumnConstraints:
+    other: list[str] = []
+    if col.allowed:
+        other.append("one of " + ", ".join(col.allowed))
+    if col.min_value is not None:
+        other.append(f">= {col.min_value:g}")
+    if col.max_value is not None:
+        other.append(f"<= {col.max_value:g}")
+    if col.references:
+        other.append(f"references {col.references}")
+    if col.list_of:
+        other.append(f"';'-list of {col.list_of}")
+    if col.not_in_future:
+        other.append("not in the future")
+    return dg.TableColumnConstraints(
+        nullable=not col.required and col.name not in contract.key,
+        unique=contract.key == (col.name,),
+        other=other,
+    )
+
+
+def table_schema(contract: Contract) -> dg.TableSchema:
+    """The staged table's schema as Dagster shows it, from the contract."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=col.name,
+                type=col.type,
+                description=col.description,
+                constraints=_constraints(col, contract),
+            )
+            for col in contract.all_columns
+        ],
+        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(contract.key)})"]),
+    )
+
+
+def raw_schema(contract: Contract) -> dg.TableSchema:
+    columns = [
+        dg.TableColumn("load_id", "integer", description="feed_load row this extract belongs to."),
+        dg.TableColumn("row_number", "integer", description="Position of the row in the delivered file."),
+    ]
+    columns += [
+        dg.TableColumn(col.name, "text", description=f"As delivered: {col.description}") for col in contract.columns
+    ]
+    return dg.TableSchema(columns=columns)
+
+
+def preview(frame: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
+    if frame.empty:
+        return dg.MetadataValue.md("_no rows_")
+    return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))

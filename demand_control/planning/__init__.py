@@ -1,0 +1,1 @@
+"""Pure planning logic with no Dagster import: classification, forecasting, inventory policy, exceptions."""
