@@ -30,8 +30,8 @@ def run_demo(skus: int, locations: int, weeks: int, seed: int, echo: Callable[[s
 
     echo(f"1. Sample distributor: {skus} SKUs x {locations} DCs, {weeks} weeks of history, seed {seed}, as of {today}")
     frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=today)
-    planted = plant_defects(frames, seed=seed)
     write_landscape(frames, folder, "parquet")
+    planted = plant_defects(folder, seed=seed)
     echo(f"   file drop: {folder}")
     for line in planted:
         echo(f"   planted defect: {line}")

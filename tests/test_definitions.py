@@ -38,7 +38,7 @@ def graph_snapshot() -> dict:
             "group": node.group_name,
             "deps": sorted(p.to_user_string() for p in node.parent_keys),
             "checks": sorted(
-                f"{c.check_name}{' (blocking)' if graph.get(c).blocking else ''}" for c in node.check_keys
+                f"{c.name}{' (blocking)' if graph.get(c).blocking else ''}" for c in node.check_keys
             ),
         }
     return {

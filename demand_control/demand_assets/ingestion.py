@@ -7,7 +7,6 @@ replace the staged table with the good rows. A feed with a structural problem (m
 file) leaves the staged table as it was; the blocking contract check then stops everything downstream.
 """
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 

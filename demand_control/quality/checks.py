@@ -6,7 +6,6 @@ table so the check proves what analysts will read. `feed_fresh` warns when a sou
 its freshness window; later stages read the same facts to stop auto-approval on stale data.
 """
 
-from __future__ import annotations
 
 from datetime import UTC, datetime
 

@@ -1,6 +1,5 @@
 """Re-ingest when a new export lands in the file drop."""
 
-from __future__ import annotations
 
 import json
 
