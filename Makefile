@@ -32,7 +32,7 @@ test: install
 	$(VENV)/bin/python -m pytest
 
 check-defs: install
-	$(VENV)/bin/dg check defs
+	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH $(VENV)/bin/dg check defs
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

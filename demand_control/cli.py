@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -53,9 +52,9 @@ def landscape_generate(
 @warehouse_app.command("migrate")
 def warehouse_migrate() -> None:
     """Create or upgrade the warehouse tables (Alembic) at the configured database."""
-    from demand_control.resources import Warehouse
+    from demand_control.resources import resources_from_env
 
-    warehouse = _warehouse_from_env(Warehouse)
+    warehouse = resources_from_env(deferred=False)["warehouse"]
     warehouse.migrate()
     typer.echo(f"warehouse at {_safe_url(warehouse.url)} is at the newest migration")
 
@@ -79,15 +78,6 @@ def demo(
     from demand_control.demo import run_demo
 
     raise typer.Exit(run_demo(skus=skus, locations=locations, weeks=weeks, seed=seed, echo=typer.echo))
-
-
-def _warehouse_from_env(cls):  # noqa: ANN001, ANN202
-    from demand_control import settings
-
-    return cls(
-        database_url=os.environ.get(settings.DATABASE_URL_ENV, ""),
-        home=os.environ.get(settings.HOME_ENV, ""),
-    )
 
 
 def _safe_url(url: str) -> str:

@@ -23,7 +23,7 @@ def run_demo(skus: int, locations: int, weeks: int, seed: int, echo: Callable[[s
     from demand_control.definitions import defs
     from demand_control.demand_assets import INGEST_JOB_NAME
 
-    resources = resources_from_env()
+    resources = resources_from_env(deferred=False)
     warehouse = resources["warehouse"]
     folder = resources["signal_source"].path
     today = datetime.now(UTC).date()
@@ -39,7 +39,9 @@ def run_demo(skus: int, locations: int, weeks: int, seed: int, echo: Callable[[s
     echo(f"2. Ingesting into the warehouse at {warehouse.url.split('@')[-1]}")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def(INGEST_JOB_NAME)
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    # Step-by-step logs stay in the run's event log (the UI shows them); the console gets the summary.
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
     echo(f"   Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
 
     echo("3. Tables")

@@ -18,12 +18,19 @@ from demand_control.resources.warehouse import Warehouse
 __all__ = ["FileDropSource", "QualitySettings", "SignalSource", "Warehouse", "resources_from_env"]
 
 
-def _env(name: str) -> dg.EnvVar | str:
-    # Optional settings: bind the EnvVar only when the variable exists, so an unset one means "default".
-    return dg.EnvVar(name) if os.environ.get(name) else ""
+def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResource]:
+    """The resources as the environment configures them.
 
+    `deferred` binds `dg.EnvVar`s that Dagster resolves when a run starts (the code location); without it the
+    values are read now, for code that uses the resources outside a run (the demo, the CLI).
+    """
 
-def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+    def _env(name: str) -> dg.EnvVar | str:
+        # Optional settings: an unset variable means "use the default".
+        if not os.environ.get(name):
+            return ""
+        return dg.EnvVar(name) if deferred else os.environ[name]
+
     return {
         "warehouse": Warehouse(database_url=_env(settings.DATABASE_URL_ENV), home=_env(settings.HOME_ENV)),
         "signal_source": FileDropSource(folder=_env(settings.SOURCE_FOLDER_ENV)),
