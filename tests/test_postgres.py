@@ -30,3 +30,54 @@ def test_ingestion_graph_on_postgres_instance_and_warehouse(make_postgres_databa
             record = instance.get_latest_materialization_event(dg.AssetKey(name))
             assert record is not None
             assert record.asset_materialization.metadata["dagster/row_count"].value == len(small_landscape_frames[name])
+
+
+def test_copy_round_trips_awkward_values_and_a_bad_replace_keeps_old_rows(postgres_database) -> None:
+    from datetime import UTC, date, datetime
+
+    import pandas as pd
+    import sqlalchemy
+
+    warehouse = Warehouse(database_url=postgres_database["url"])
+    warehouse.migrate()
+    loaded_at = datetime(2026, 11, 27, 3, 4, 5, 123456, tzinfo=UTC)
+    products = pd.DataFrame(
+        {
+            "sku": ["A,1", 'B"2', "C\n3"],
+            "description": ["comma, inside", 'quote " inside', "newline\ninside"],
+            "category": ["x", "x", "y"],
+            "unit": ["each", "kg", "l"],
+            "unit_cost": [1.5, 0.1, 3.0],
+            "unit_price": [2.0, 0.2, 4.0],
+            "substitute_skus": [None, "A,1", None],
+            "active": [True, False, True],
+            "source_system": "file_drop",
+            "loaded_at": loaded_at,
+        }
+    )
+    assert warehouse.replace_rows("product", products) == 3
+    back = warehouse.read("product").sort_values("sku").reset_index(drop=True)
+    assert back["sku"].tolist() == ["A,1", 'B"2', "C\n3"]
+    assert back["description"].tolist() == products["description"].tolist()
+    assert back["substitute_skus"].isna().tolist() == [True, False, True]
+    assert back["active"].tolist() == [True, False, True]
+    assert set(back["loaded_at"]) == {loaded_at}
+
+    history = pd.DataFrame(
+        {
+            "sku": pd.Categorical(["A,1"] * 75_000 + ['B"2'] * 75_000),
+            "location_id": "DC-01",
+            "period_start": list(pd.date_range("1900-01-01", periods=75_000, freq="D")) * 2,
+            "qty": 1.0,
+            "source_system": "file_drop",
+            "loaded_at": loaded_at,
+        }
+    )
+    assert warehouse.replace_rows("demand_history", history) == 150_000
+    with warehouse.engine.connect() as conn:
+        first = conn.execute(sqlalchemy.text("select min(period_start) from demand_history")).scalar_one()
+    assert first == date(1900, 1, 1)
+    duplicated = pd.concat([history, history.iloc[[0]]], ignore_index=True)
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        warehouse.replace_rows("demand_history", duplicated)
+    assert warehouse.count("demand_history") == 150_000, "a failed replace keeps the previous rows"

@@ -15,16 +15,21 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from pydantic import Field
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, select
+from sqlalchemy import Date, Engine, Table, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import Connection
 
 from demand_control import settings
 from demand_control.tables import metadata
 
 _SQLITE_CHUNK = 5_000
+_COPY_CHUNK = 1_000_000
+# Below this many rows, keeping the key during the load is as fast as rebuilding it.
+_REBUILD_KEY_ABOVE = 100_000
 
 
 @lru_cache(maxsize=8)
@@ -119,6 +124,8 @@ class Warehouse(dg.ConfigurableResource):
         """
         table = self.table(name)
         with self.engine.begin() as conn:
+            if where is None and conn.dialect.name == "postgresql":
+                return replace_table_postgres(conn, table, frame)
             conn.execute(delete(table) if where is None else delete(table).where(where))
             return bulk_insert(conn, table, frame)
 
@@ -143,12 +150,54 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
+def replace_table_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
+    """Replace a whole table the way bulk loads are fast on PostgreSQL: truncate, drop the primary key,
+    COPY, rebuild the key once. All inside the caller's transaction, so a duplicate key rolls everything
+    back and the old rows stay."""
+    conn.execute(text(f'TRUNCATE "{table.name}"'))
+    pk = table.primary_key
+    rebuild = pk is not None and len(pk.columns) > 0 and len(frame) > _REBUILD_KEY_ABOVE
+    if rebuild:
+        conn.execute(text(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{pk.name}"'))
+    rows = bulk_insert(conn, table, frame)
+    if rebuild:
+        columns = ", ".join(f'"{c.name}"' for c in pk.columns)
+        conn.execute(text(f'ALTER TABLE "{table.name}" ADD CONSTRAINT "{pk.name}" PRIMARY KEY ({columns})'))
+    return rows
+
+
 def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
-    """Stream a frame into PostgreSQL with COPY ... FROM STDIN (CSV: an unquoted empty field is NULL)."""
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, na_rep="")
-    buffer.seek(0)
+    """Stream a frame into PostgreSQL with COPY ... FROM STDIN, in CSV chunks Arrow writes.
+
+    Arrow's CSV writer is several times faster than pandas'; an unquoted empty field is NULL.
+    """
     column_list = ", ".join(f'"{c}"' for c in frame.columns)
+    statement = f'COPY "{table.name}" ({column_list}) FROM STDIN WITH (FORMAT csv)'
     dbapi = conn.connection.dbapi_connection
     with dbapi.cursor() as cursor:
-        cursor.copy_expert(f'COPY "{table.name}" ({column_list}) FROM STDIN WITH (FORMAT csv)', buffer)
+        for start in range(0, len(frame), _COPY_CHUNK):
+            batch = _arrow_for_copy(frame.iloc[start : start + _COPY_CHUNK], table)
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=False))
+            cursor.copy_expert(statement, io.BytesIO(sink.getvalue().to_pybytes()))
+
+
+def _arrow_for_copy(frame: pd.DataFrame, table: Table) -> pa.Table:
+    """Arrow columns whose CSV text PostgreSQL reads back exactly: dates as dates, timestamps pre-formatted."""
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    columns = []
+    for name in arrow.column_names:
+        column = arrow[name]
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        if isinstance(table.c[name].type, Date) and pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("s", tz=column.type.tz)).cast(pa.date32())
+        elif pa.types.is_timestamp(column.type):
+            # Formatting every timestamp is Arrow's slow path; format each distinct value once instead.
+            encoded = column.dictionary_encode().combine_chunks()
+            text_values = pa.array(
+                [None if v is None else v.isoformat() for v in encoded.dictionary.to_pylist()], type=pa.string()
+            )
+            column = pa.DictionaryArray.from_arrays(encoded.indices, text_values).cast(pa.string())
+        columns.append(column)
+    return pa.table(columns, names=arrow.column_names)
