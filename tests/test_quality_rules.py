@@ -86,7 +86,6 @@ def assert_only_row_out(result, contract, raw: pd.DataFrame, bad_position: int) 
     assert keys_of(result.good, contract) == keys_of(expected, contract)
 
 
-# --------------------------------------------------------------------------------------------- suites
 
 
 def test_suite_is_generated_from_the_contract_with_rule_meta():
@@ -121,7 +120,6 @@ def test_suite_skips_reference_rules_without_a_set_and_bounds_dates():
     ]
 
 
-# --------------------------------------------------------------------------------------------- row rules
 
 
 def test_negative_on_hand_is_quarantined_as_min_value():
@@ -269,7 +267,6 @@ def test_substitute_list_items_must_exist():
     assert result.quarantine.empty and len(result.good) == 4
 
 
-# --------------------------------------------------------------------------------------------- structure
 
 
 def test_missing_required_column_is_structural():
@@ -315,7 +312,6 @@ def test_extra_columns_dropped_and_optional_columns_added():
     assert result.good["contact"].isna().all() and result.good["lead_time_mean_days"].isna().all()
 
 
-# --------------------------------------------------------------------------------------------- typing
 
 
 def test_csv_text_is_coerced_to_contract_types():
@@ -403,7 +399,6 @@ def test_typed_parquet_style_input_is_accepted():
     assert result.good["qty"].dtype == np.float64
 
 
-# --------------------------------------------------------------------------------------------- staged table
 
 
 def test_validate_table_passes_a_clean_staged_table():
@@ -438,7 +433,6 @@ def test_validate_table_reports_a_missing_column_once():
     assert result.failed_rules == ["column_exists(in_transit)"]
 
 
-# --------------------------------------------------------------------------------------------- GX plumbing
 
 
 def test_an_expectation_gx_cannot_evaluate_is_an_error_not_a_pass():

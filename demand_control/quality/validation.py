@@ -49,7 +49,6 @@ _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
-# --------------------------------------------------------------------------------------------- results
 
 
 @dataclass
@@ -103,7 +102,6 @@ class TableValidation:
         return self.describe().replace("\n", "; ")
 
 
-# --------------------------------------------------------------------------------------------- GX runtime
 
 
 _GX_LOCK = threading.Lock()
@@ -175,7 +173,6 @@ def _run_suite(suite: Any, frame: pd.DataFrame) -> list[_Outcome]:
     return outcomes
 
 
-# --------------------------------------------------------------------------------------------- typing
 
 
 def _is_missing(value: Any) -> bool:
@@ -457,7 +454,6 @@ def _relevant_references(
     return narrowed
 
 
-# --------------------------------------------------------------------------------------------- list rules
 
 
 def _split_items(value: Any) -> list[str]:
@@ -508,7 +504,6 @@ def _list_rule_failures(
     return failures
 
 
-# --------------------------------------------------------------------------------------------- feed
 
 
 def validate_feed(
@@ -588,7 +583,6 @@ def validate_feed(
     return FeedValidation(good, quarantine, structural, rows_in, evaluated, failed)
 
 
-# --------------------------------------------------------------------------------------------- staged table
 
 
 def validate_table(
