@@ -72,6 +72,13 @@ def _raw_table(contract: Contract) -> Table:
     columns = [
         Column("load_id", Integer, nullable=False, comment="feed_load row this extract belongs to."),
         Column("row_number", Integer, nullable=False, comment="Position of the row in the delivered file (1-based)."),
+        Column(
+            "change",
+            String(8),
+            nullable=False,
+            server_default="upsert",
+            comment="upsert: the row as the source holds it now; remove: the source no longer holds it as open.",
+        ),
     ]
     columns += [
         Column(col.name, Text, nullable=True, comment=f"As delivered: {col.description}") for col in contract.columns
@@ -99,6 +106,15 @@ feed_load = Table(
     Column("source_modified_at", DateTime(timezone=True), comment="When the source last changed the feed."),
     Column("extracted_at", DateTime(timezone=True), nullable=False, comment="When the raw extract was taken."),
     Column("rows_extracted", Integer, nullable=False, comment="Rows in the delivered feed."),
+    Column(
+        "mode",
+        String(16),
+        nullable=False,
+        server_default="snapshot",
+        comment="snapshot: the feed is the whole object; incremental: only what changed since the cursor.",
+    ),
+    Column("cursor", Text, comment="Source high-water mark after this extract (e.g. Tryton last_modified_at)."),
+    Column("rows_removed", Integer, nullable=False, server_default="0", comment="Rows the source reported gone."),
     Column("columns_found", Text, nullable=False, comment="Columns the feed delivered, comma-separated."),
     Column("staged_at", DateTime(timezone=True), comment="When validation and staging finished."),
     Column("rows_staged", Integer, comment="Rows that passed every rule and were staged."),

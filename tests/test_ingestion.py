@@ -136,3 +136,21 @@ def test_missing_feed_file_fails_with_its_name(tmp_path, file_drop) -> None:
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "supplier.parquet" in failure.event_specific_data.error.message + str(failure.event_specific_data.error)
+
+
+def test_an_increment_replaces_changed_rows_drops_removed_ones_and_keeps_the_rest() -> None:
+    from datetime import date
+
+    from demand_control.contracts import CONTRACTS
+    from demand_control.demand_assets.ingestion import merge_increment
+
+    contract = CONTRACTS["customer_order_line"]
+    previous = pd.DataFrame(
+        {"order_id": ["SO-1", "SO-1", "SO-2"], "line_no": [1, 2, 1], "qty_open": [5.0, 6.0, 7.0],
+         "promise_date": [date(2026, 12, 1)] * 3}
+    )
+    changed = pd.DataFrame({"order_id": ["SO-1", "SO-3"], "line_no": [2, 1], "qty_open": [60.0, 1.0],
+                            "promise_date": [date(2026, 12, 8)] * 2})
+    removed = pd.DataFrame({"order_id": ["SO-2"], "line_no": ["1"]})  # raw text, as the raw table keeps it
+    merged = merge_increment(previous, changed, removed, contract).sort_values(["order_id", "line_no"])
+    assert merged[["order_id", "line_no", "qty_open"]].values.tolist() == [["SO-1", 1, 5.0], ["SO-1", 2, 60.0], ["SO-3", 1, 1.0]]

@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from demand_control import tables
 from demand_control.contracts import CONTRACTS, FILE_DROP_OBJECTS, Contract
 from demand_control.demand_assets.metadata import TEAM_DATA_ENG, preview, raw_schema, table_schema
-from demand_control.quality.feeds import latest_load, reference_sets
-from demand_control.quality.validation import validate_feed
+from demand_control.quality.feeds import last_cursor, latest_load, reference_sets
+from demand_control.quality.validation import FeedValidation, validate_feed
 from demand_control.resources.sources import FeedMissingError, SignalSource
 from demand_control.resources.warehouse import Warehouse, bulk_insert
 
@@ -42,6 +42,31 @@ def delivered_text(frame: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     return out
 
 
+def key_strings(frame: pd.DataFrame, contract: Contract) -> pd.Series:
+    """One comparable text per row from the key columns, whatever their types came back as."""
+    if frame.empty:
+        return pd.Series([], dtype=str, index=frame.index)
+    parts = [frame[k].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)) for k in contract.key]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out + "|" + part
+    return out
+
+
+def merge_increment(
+    previous: pd.DataFrame, changed: pd.DataFrame, removed: pd.DataFrame, contract: Contract
+) -> pd.DataFrame:
+    """The staged table after an increment: changed rows replace their previous version, removed rows go,
+    everything else stays as it was (including the last good version of a row whose new version is bad)."""
+    gone = set(key_strings(changed, contract)) | set(key_strings(removed, contract))
+    kept = previous.loc[~key_strings(previous, contract).isin(gone)]
+    return pd.concat([kept, changed], ignore_index=True)
+
+
+def read_staged(conn, contract: Contract) -> pd.DataFrame:  # noqa: ANN001
+    return pd.read_sql(select(tables.STAGED[contract.name]), conn)
+
+
 def raw_asset(contract: Contract) -> dg.AssetsDefinition:
     name = tables.raw_table_name(contract.name)
 
@@ -55,12 +80,14 @@ def raw_asset(contract: Contract) -> dg.AssetsDefinition:
     )
     def _raw(context: dg.AssetExecutionContext, warehouse: Warehouse, signal_source: SignalSource) -> dg.MaterializeResult:
         warehouse.migrate()
+        since = last_cursor(warehouse, contract.name, signal_source.source_system)
         try:
-            extract = signal_source.extract(contract.name)
+            extract = signal_source.extract(contract.name, since=since)
         except FeedMissingError as exc:
             # Nothing is overwritten: the last raw and staged rows stay as they were.
             raise dg.Failure(description=str(exc)) from exc
         delivered = list(extract.frame.columns)
+        removed = extract.removed if extract.removed is not None else pd.DataFrame(columns=list(contract.key))
         now = datetime.now(UTC)
         with warehouse.engine.begin() as conn:
             load_id = conn.execute(
@@ -72,18 +99,34 @@ def raw_asset(contract: Contract) -> dg.AssetsDefinition:
                     extracted_at=now,
                     rows_extracted=len(extract.frame),
                     columns_found=",".join(map(str, delivered)),
+                    mode=extract.mode,
+                    cursor=extract.cursor,
+                    rows_removed=len(removed),
                     status="extracted",
                 )
             ).inserted_primary_key[0]
-        raw = delivered_text(extract.frame, contract)
+        raw = pd.concat(
+            [
+                delivered_text(extract.frame, contract).assign(change="upsert"),
+                delivered_text(removed, contract).assign(change="remove"),
+            ],
+            ignore_index=True,
+        )
         raw.insert(0, "row_number", range(1, len(raw) + 1))
         raw.insert(0, "load_id", load_id)
         rows = warehouse.replace_rows(name, raw)
-        context.log.info(f"extracted {rows} {contract.name} rows from {extract.source_uri} as load {load_id}")
+        context.log.info(
+            f"extracted {len(extract.frame)} changed and {len(removed)} removed {contract.name} rows "
+            f"({extract.mode}) from {extract.source_uri} as load {load_id}"
+        )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": rows,
                 "load_id": load_id,
+                "mode": extract.mode,
+                "cursor_before": since or "none",
+                "cursor_after": extract.cursor or "none",
+                "rows_removed": len(removed),
                 "source": extract.source_uri,
                 "source_system": extract.source_system,
                 "source_modified_at": extract.modified_at.isoformat() if extract.modified_at else "unknown",
@@ -112,10 +155,18 @@ def staged_asset(contract: Contract) -> dg.AssetsDefinition:
         if load is None:
             raise dg.Failure(description=f"no extract of {contract.name} yet: materialize raw_{contract.name} first")
         raw = warehouse.read(tables.raw_table_name(contract.name), where=tables.RAW[contract.name].c.load_id == load.load_id)
+        raw = raw.sort_values("row_number")
+        removed = raw.loc[raw["change"] == "remove", list(contract.key)]
         delivered = [c for c in load.columns_found.split(",") if c]
-        raw = raw.sort_values("row_number")[[c for c in contract.column_names if c in delivered]].reset_index(drop=True)
+        upserts = raw.loc[raw["change"] == "upsert", [c for c in contract.column_names if c in delivered]]
+        upserts = upserts.reset_index(drop=True)
         now = datetime.now(UTC)
-        result = validate_feed(contract, raw, reference_sets(warehouse, contract), today=now.date())
+        incremental = load.mode == "incremental"
+        if incremental and upserts.empty:
+            # Nothing changed at the source since the last cursor: a normal, empty increment.
+            result = FeedValidation.nothing_delivered(contract)
+        else:
+            result = validate_feed(contract, upserts, reference_sets(warehouse, contract), today=now.date())
 
         quarantined = result.quarantine.assign(load_id=load.load_id, loaded_at=now)
         feed_load = tables.feed_load
@@ -126,9 +177,12 @@ def staged_asset(contract: Contract) -> dg.AssetsDefinition:
                 status, rows_staged = "rejected", 0
             else:
                 staged = result.good.assign(source_system=load.source_system, loaded_at=now)
+                if incremental:
+                    staged = merge_increment(read_staged(conn, contract), staged, removed, contract)
                 table = tables.STAGED[contract.name]
                 conn.execute(table.delete())
-                rows_staged = bulk_insert(conn, table, staged)
+                bulk_insert(conn, table, staged)
+                rows_staged = len(result.good)
                 status = "staged"
             conn.execute(
                 update(feed_load)
@@ -158,6 +212,8 @@ def staged_asset(contract: Contract) -> dg.AssetsDefinition:
                 "feed_status": status,
                 "rows_delivered": result.rows_in,
                 "rows_staged": rows_staged,
+                "mode": load.mode,
+                "rows_removed": len(removed) if status == "staged" else 0,
                 "rows_quarantined": len(result.quarantine),
                 "structural_errors": "\n".join(result.structural_errors) or "none",
                 "source": load.source_uri,

@@ -27,6 +27,23 @@ def latest_load(warehouse: Warehouse, object_name: str) -> Any | None:
         return conn.execute(stmt).first()
 
 
+def last_cursor(warehouse: Warehouse, object_name: str, source_system: str) -> str | None:
+    """The cursor of the newest staged load of an object from a source; a rejected load never advances it."""
+    feed_load = tables.feed_load
+    stmt = (
+        select(feed_load.c.cursor)
+        .where(
+            (feed_load.c.object == object_name)
+            & (feed_load.c.source_system == source_system)
+            & (feed_load.c.status == "staged")
+        )
+        .order_by(feed_load.c.load_id.desc())
+        .limit(1)
+    )
+    with warehouse.engine.connect() as conn:
+        return conn.execute(stmt).scalar_one_or_none()
+
+
 def reference_sets(warehouse: Warehouse, contract: Contract) -> dict[str, Collection[str]]:
     """For every "object.column" the contract references, the values currently staged there."""
     targets = {c.references or c.list_of for c in contract.columns if c.references or c.list_of}

@@ -64,6 +64,18 @@ class FeedValidation:
     def ok(self) -> bool:
         return not self.structural_errors
 
+    @classmethod
+    def nothing_delivered(cls, contract: Contract) -> "FeedValidation":
+        """An incremental feed with no changes: nothing to stage, nothing wrong."""
+        return cls(
+            good=pd.DataFrame(columns=contract.column_names),
+            quarantine=pd.DataFrame(columns=QUARANTINE_COLUMNS),
+            structural_errors=[],
+            rows_in=0,
+            expectations_evaluated=0,
+            expectations_failed=0,
+        )
+
 
 @dataclass
 class TableValidation:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import dagster as dg
 import pandas as pd
@@ -34,12 +35,18 @@ class Extract:
     source_system: str
     source_uri: str
     modified_at: datetime | None
+    mode: Literal["snapshot", "incremental"] = "snapshot"
+    cursor: str | None = None  # the source's high-water mark after this extract, for the next one
+    removed: pd.DataFrame | None = None  # key columns of rows the source no longer holds as open
 
 
 class SignalSource(dg.ConfigurableResource):
     """A system the canonical objects are extracted from."""
 
-    def extract(self, object_name: str) -> Extract:
+    source_system: ClassVar[str] = "unknown"
+
+    def extract(self, object_name: str, since: str | None = None) -> Extract:
+        """The object's feed; `since` is the cursor of the last extract for sources that deliver changes only."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -48,6 +55,8 @@ class SignalSource(dg.ConfigurableResource):
 
 class FileDropSource(SignalSource):
     """A folder with one `<object>.parquet` or `<object>.csv` per canonical object (an export drop)."""
+
+    source_system: ClassVar[str] = "file_drop"
 
     folder: str = Field(
         default="",
@@ -71,7 +80,8 @@ class FileDropSource(SignalSource):
         names = ", ".join(f"{object_name}{s}" for s in FILE_SUFFIXES)
         raise FeedMissingError(f"feed {object_name}: none of {names} in the file drop {self.path}")
 
-    def extract(self, object_name: str) -> Extract:
+    def extract(self, object_name: str, since: str | None = None) -> Extract:
+        # A file drop is always a full snapshot; `since` does not apply.
         path = self.feed_file(object_name)
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
