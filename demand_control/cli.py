@@ -9,11 +9,14 @@ from typing import Annotated, Literal
 
 import typer
 
+from demand_control.erp_cli import erp_app
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
 landscape_app = typer.Typer(no_args_is_help=True, help="The sample distributor: generate its exports.")
 warehouse_app = typer.Typer(no_args_is_help=True, help="The warehouse database.")
 app.add_typer(landscape_app, name="landscape")
 app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(erp_app, name="erp")
 
 
 def _parse_date(value: str | None) -> date:
@@ -60,11 +63,24 @@ def warehouse_migrate() -> None:
 
 
 @app.command("contracts")
-def contracts() -> None:
-    """Print the canonical contracts as the markdown table the README embeds."""
+def contracts(
+    readme: Annotated[Path | None, typer.Option(help="Rewrite the table between the contract markers of this file.")] = None,
+) -> None:
+    """Print the canonical contracts as the markdown table the README embeds (or refresh it in place)."""
     from demand_control.contracts import contracts_markdown
 
-    typer.echo(contracts_markdown())
+    table = contracts_markdown()
+    if readme is None:
+        typer.echo(table)
+        return
+    text = readme.read_text()
+    start, end = "<!-- contracts:start -->", "<!-- contracts:end -->"
+    if start not in text or end not in text:
+        raise typer.BadParameter(f"{readme} has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{table}\n{end}{tail}")
+    typer.echo(f"refreshed the contract table in {readme}")
 
 
 @app.command("demo")

@@ -137,3 +137,66 @@ quarantine = Table(
     Column("loaded_at", DateTime(timezone=True), nullable=False, comment="When the row was quarantined."),
     comment="Rows held back from staged tables, with the rule they broke; the good rows of the feed went on.",
 )
+
+QUANTILE_COMMENT = "Forecast quantile at {pct}%: demand is at most this with {pct}% probability."
+
+demand_profile = Table(
+    "demand_profile",
+    metadata,
+    Column("sku", String, primary_key=True, comment="SKU profiled."),
+    Column("location_id", String, primary_key=True, comment="Location of the SKU-location profiled."),
+    Column("history_periods", Integer, nullable=False, comment="Buckets of demand history (from the first one on record)."),
+    Column("nonzero_periods", Integer, nullable=False, comment="Buckets with non-zero demand."),
+    Column("zero_share", Float, nullable=False, comment="Share of buckets without demand."),
+    Column("adi", Float, nullable=False, comment="Average demand interval: buckets per non-zero bucket (inf without demand)."),
+    Column("cv2", Float, comment="Squared coefficient of variation of the non-zero demand sizes."),
+    Column("demand_class", String(16), nullable=False, comment="Syntetos-Boylan class: smooth, erratic, intermittent or lumpy."),
+    Column("seasonality_strength", Float, comment="Autocorrelation at the season lag of the detrended history."),
+    Column("seasonal", Boolean, nullable=False, comment="True when the seasonality test passes (two seasons of history needed)."),
+    Column("periods_since_demand", Integer, nullable=False, comment="Buckets since the last non-zero demand."),
+    Column("mean_demand", Float, nullable=False, comment="Mean demand per bucket over the history."),
+    Column("is_new", Boolean, nullable=False, comment="Too little history to select a model: forecast by a moving average."),
+    Column("is_dead", Boolean, nullable=False, comment="No demand for a long stretch: forecast zero, flagged for review."),
+    Column("route", String(16), nullable=False, comment="How the series is forecast: its class's candidates, or dead, new or short."),
+    Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the profile was computed (UTC)."),
+    comment="Demand profile per SKU-location: history, intermittency, variability, seasonality and the forecast route.",
+)
+
+demand_forecast = Table(
+    "demand_forecast",
+    metadata,
+    Column("sku", String, primary_key=True, comment="SKU forecast."),
+    Column("location_id", String, primary_key=True, comment="Location of the SKU-location forecast."),
+    Column("period_start", Date, primary_key=True, comment="First day of the forecast bucket (Monday for weeks)."),
+    Column("mean", Float, nullable=False, comment="Expected demand in the bucket (the unbiased mean replenishment uses)."),
+    *[
+        Column(f"q{pct:02d}", Float, nullable=False, comment=QUANTILE_COMMENT.format(pct=pct))
+        for pct in (5, 10, 25, 50, 75, 90, 95)
+    ],
+    Column("model", String(128), nullable=False, comment="Model or equal-weight combination (a+b) that produced the mean."),
+    Column("demand_class", String(16), nullable=False, comment="Syntetos-Boylan class of the series."),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the forecast was made (UTC)."),
+    comment="Demand forecast per SKU-location and bucket over the horizon: mean and quantiles q05..q95.",
+)
+
+forecast_accuracy = Table(
+    "forecast_accuracy",
+    metadata,
+    Column("scope", String(16), primary_key=True, comment="series (one SKU-location), class or overall."),
+    Column("subject", String, primary_key=True, comment="sku|location_id for a series, the class name, or 'all'."),
+    Column("sku", String, comment="SKU, for series rows."),
+    Column("location_id", String, comment="Location, for series rows."),
+    Column("demand_class", String(16), comment="Syntetos-Boylan class (series and class rows)."),
+    Column("series", Integer, nullable=False, comment="Series the row summarises (1 for a series row)."),
+    Column("points", Integer, nullable=False, comment="Backtest points (series x windows x horizon)."),
+    Column("rmsse", Float, comment="Root mean squared scaled error of the mean forecast (mean over series)."),
+    Column("mase", Float, comment="Mean absolute scaled error of the median forecast q50 (mean over series)."),
+    Column("spl", Float, comment="Scaled pinball loss over q10, q25, q50, q75, q90 (mean over series)."),
+    Column("bias_pct", Float, comment="100 x sum(forecast - actual) / sum(|actual|) over the backtest."),
+    Column("cover80", Float, comment="Share of actuals inside the 80% interval [q10, q90]."),
+    Column("benchmark_rmsse", Float, comment="RMSSE of the seasonal-naive benchmark on the same windows."),
+    Column("recent_rmsse", Float, comment="RMSSE on the most recent backtest window."),
+    Column("earlier_rmsse", Float, comment="RMSSE on the earlier backtest windows."),
+    Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the backtest ran (UTC)."),
+    comment="Rolling-origin backtest of the demand forecast per series, per demand class and overall.",
+)

@@ -85,3 +85,6 @@ def file_drop(tmp_path: Path, small_landscape_frames) -> Path:
     folder = tmp_path / "drop"
     write_landscape({k: v.copy() for k, v in small_landscape_frames.items()}, folder, "parquet")
     return folder
+
+
+from tests.tryton_fixtures import tryton_rpc, tryton_server  # noqa: E402,F401  (a real trytond for ERP tests)

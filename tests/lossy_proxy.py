@@ -20,6 +20,7 @@ class LossyProxy:
         self.drops_left = 0
         self.dropped: list[bytes] = []
         self.forwarded = 0
+        self.seen: list[bytes] = []
         proxy = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -33,6 +34,7 @@ class LossyProxy:
                     name, value = line.decode().split(":", 1)
                     headers[name.strip()] = value.strip()
                 body = self.rfile.read(int(headers.get("Content-Length", "0")))
+                proxy.seen.append(body)
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
                 forward = {k: v for k, v in headers.items() if k.lower() not in ("connection", "keep-alive")}
                 upstream.request(method, path, body=body, headers=forward)

@@ -2,9 +2,13 @@
 
 import dagster as dg
 
+from demand_control.demand_assets.forecasts import forecast_assets
 from demand_control.demand_assets.ingestion import raw_assets, staged_assets
+from demand_control.quality.forecast_checks import forecast_checks
+from demand_control.resources.forecast import ForecastSettingsResource
 
 INGEST_JOB_NAME = "ingest_signals"
+FORECAST_JOB_NAME = "forecast_demand"
 
 ingest_signals_job = dg.define_asset_job(
     INGEST_JOB_NAME,
@@ -12,4 +16,15 @@ ingest_signals_job = dg.define_asset_job(
     description="Extract every feed, validate it against its contract and refresh the staged tables.",
 )
 
-defs = dg.Definitions(assets=[*raw_assets, *staged_assets], jobs=[ingest_signals_job])
+forecast_demand_job = dg.define_asset_job(
+    FORECAST_JOB_NAME,
+    selection=dg.AssetSelection.groups("forecasts"),
+    description="Profile the staged demand history, forecast every SKU-location and backtest the forecast.",
+)
+
+defs = dg.Definitions(
+    assets=[*raw_assets, *staged_assets, *forecast_assets],
+    asset_checks=forecast_checks,
+    jobs=[ingest_signals_job, forecast_demand_job],
+    resources={"forecast_settings": ForecastSettingsResource()},
+)

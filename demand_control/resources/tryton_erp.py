@@ -6,9 +6,13 @@ is a purchase by `reference` and its lines by `sequence`, an opportunity is a `s
 `reference` (see `landscape/tryton_setup.py`, which seeds them that way).
 
 Write-back, per action kind, and where the action id travels (RELIABILITY.md §11):
-- replenish → a draft `purchase.request` (Tryton's own proposal that buyers turn into purchase orders
-  grouped by supplier with the "Create Purchase" wizard); the id is in its `description`.
-- accept_delay → the purchase line's `delivery_date`; the id is appended to the line's `note`.
+- replenish → a draft `purchase.purchase` with one line, on the named supplier's lane or the DC's primary
+  lane; the id is in the purchase's `description`. Not a `purchase.request`: Tryton creates those itself
+  (stock_supply) and refuses their product and warehouse from any external caller ("You are not allowed to
+  modify the field"), whereas a draft purchase is Tryton's own proposal state that the buyer reviews,
+  edits and confirms in the usual purchase workflow.
+- accept_delay → the purchase line's `delivery_date` (its open receipt moves' planned date once the purchase
+  is processing); the id is appended to the line's `note`.
 - publish_forecast → a confirmed `stock.forecast` for the warehouse and bucket, one line per product, which
   `stock_supply_forecast` counts as demand; Tryton allows one forecast per warehouse, destination and
   period, which is the natural key looked up first, and the id is kept in an `ir.note` on the forecast.
@@ -19,7 +23,8 @@ or a retry after a lost answer finds the first write instead of making a second.
 """
 
 import datetime as dt
-from typing import Any
+from decimal import Decimal
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, TypeAdapter
 
@@ -49,6 +54,8 @@ class ErpReferenceError(TrytonUserError):
 class TrytonErp(Erp):
     """A trytond server reached over HTTP JSON-RPC."""
 
+    source_system: ClassVar[str] = "tryton"
+
     url: str = Field(default="http://127.0.0.1:8765", description="Base URL of trytond, without the database.")
     database: str = Field(default="demand_control", description="Tryton database name.")
     login: str = Field(default="admin", description="Tryton user demand-control acts as.")
@@ -56,6 +63,10 @@ class TrytonErp(Erp):
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, description="Attempts per call when the transport fails.")
     max_retry_seconds: float = Field(default=60.0, gt=0)
+    cursor_overlap_seconds: float = Field(
+        default=10.0, ge=0,
+        description="Incremental extracts re-read this much before the cursor, for transactions that committed late.",
+    )
 
     _client: TrytonClient | None = PrivateAttr(default=None)
 
@@ -76,10 +87,13 @@ class TrytonErp(Erp):
     def describe(self) -> str:
         return f"Tryton {self.database} at {self.url}"
 
-    def extract(self, object_name: str, since: dt.datetime | None = None) -> Extract:
+    def extract(self, object_name: str, since: str | None = None) -> Extract:
         from demand_control.resources.tryton_extract import extract_object
 
-        return extract_object(self.client, object_name, since, source_uri=f"{self.url}/{self.database}")
+        return extract_object(
+            self.client, object_name, since, source_uri=f"{self.url}/{self.database}",
+            overlap=dt.timedelta(seconds=self.cursor_overlap_seconds),
+        )
 
     def apply(self, action: ErpAction | dict[str, Any]) -> WriteOutcome:
         """Apply an approved action exactly once; retried as a unit on transport errors."""
@@ -114,14 +128,17 @@ class _Writer:
 
     def reconcile(self, action: ErpAction) -> tuple[Difference, ...]:
         if isinstance(action, ReplenishOrder):
-            found = self._requests_of(action)
+            found = self._purchases_of(action)
             if not found:
-                return (Difference(field="purchase.request", expected=action.marker, actual=None),)
-            request = found[0]
+                return (Difference(field="purchase.purchase", expected=action.marker, actual=None),)
+            purchase = found[0]
+            lines = self.c.search_read("purchase.line", [("purchase", "=", purchase["id"]), ("type", "=", "line")],
+                                       ["quantity", "product", "delivery_date"])
             return _differences(
-                {"quantity": action.quantity, "product": self._product(action.sku)["id"],
-                 "warehouse": self._warehouse(action.location_id)},
-                request,
+                {"warehouse": self._warehouse(action.location_id), "lines": 1}, {**purchase, "lines": len(lines)}
+            ) + _differences(
+                {"quantity": action.quantity, "product": self._product(action.sku)["id"], "delivery_date": action.needed_by},
+                lines[0] if lines else {},
             )
         if isinstance(action, SupplierDelay):
             line = self._purchase_line(action.po_id, action.line_no)
@@ -146,37 +163,63 @@ class _Writer:
         raise TypeError(f"unknown action {action!r}")
 
     def _replenish(self, action: ReplenishOrder) -> WriteOutcome:
-        existing = self._requests_of(action)
+        existing = self._purchases_of(action)
         if existing:
-            return WriteOutcome(action_id=action.action_id, kind=action.kind, model="purchase.request",
-                                record_ids=tuple(r["id"] for r in existing), created=False)
+            return WriteOutcome(action_id=action.action_id, kind=action.kind, model="purchase.purchase",
+                                record_ids=tuple(p["id"] for p in existing), created=False)
         product = self._product(action.sku)
         warehouse = self._warehouse(action.location_id)
-        party = self._party(action.supplier_id) if action.supplier_id else None
+        lane = self._lane(action)
+        company = self._company()
+        currency = self.c.search_read("company.company", [("id", "=", company)], ["currency"])[0]["currency"]
         unit = product["purchase_uom"] or product["default_uom"]
-        values = {
+        line = {
+            "type": "line",
             "product": product["id"],
-            "party": party,
+            "product_supplier": lane["id"],
             "quantity": action.quantity,
             "unit": unit,
-            "computed_quantity": action.quantity,
-            "computed_unit": unit,
-            "warehouse": warehouse,
-            "company": self._company(),
-            "supply_date": action.needed_by,
-            "purchase_date": dt.date.today() if action.needed_by >= dt.date.today() else action.needed_by,
-            "description": f"{action.marker} replenish {action.quantity:g} {action.sku} at {action.location_id} "
-            f"by {action.needed_by.isoformat()}",
+            "unit_price": lane["unit_price"],
+            "description": f"{action.sku} for {action.location_id}",
         }
-        ids = self.c.model("purchase.request", "create", [values])
-        return WriteOutcome(action_id=action.action_id, kind=action.kind, model="purchase.request",
+        ids = self.c.model(
+            "purchase.purchase", "create",
+            [{
+                "company": company,
+                "currency": currency,
+                "party": lane["party"],
+                "warehouse": warehouse,
+                "delivery_date": action.needed_by,
+                "description": f"{action.marker} replenish {action.quantity:g} {action.sku} at {action.location_id} "
+                f"by {action.needed_by.isoformat()}",
+                "lines": [["create", [line]]],
+            }],
+        )
+        return WriteOutcome(action_id=action.action_id, kind=action.kind, model="purchase.purchase",
                             record_ids=tuple(ids), created=True)
 
-    def _requests_of(self, action: ReplenishOrder) -> list[dict[str, Any]]:
+    def _purchases_of(self, action: ReplenishOrder) -> list[dict[str, Any]]:
         return self.c.search_read(
-            "purchase.request", [("description", "like", f"{action.marker} %")],
-            ["id", "quantity", "product", "warehouse", "state"],
+            "purchase.purchase", [("description", "like", f"{action.marker} %")],
+            ["id", "state", "warehouse", "delivery_date", "lines"],
         )
+
+    def _lane(self, action: ReplenishOrder) -> dict[str, Any]:
+        """The sourcing lane to buy on: the named supplier's, else the DC's primary lane for the SKU."""
+        domain: list[Any] = [("product.code", "=", action.sku), ("code", "=", action.location_id)]
+        if action.supplier_id:
+            domain.append(("party.code", "=", action.supplier_id))
+        lanes = self.c.search_read(
+            "purchase.product_supplier", domain, ["id", "party", "prices"], order=[("sequence", "ASC"), ("id", "ASC")],
+            limit=1,
+        )
+        if not lanes:
+            who = f"supplier {action.supplier_id!r}" if action.supplier_id else "any supplier"
+            raise ErpReferenceError(f"no sourcing lane for sku {action.sku!r} at {action.location_id!r} from {who}")
+        lane = lanes[0]
+        prices = self.c.search_read("purchase.product_supplier.price", [("id", "in", lane["prices"])], ["unit_price"]) if lane["prices"] else []
+        lane["unit_price"] = prices[0]["unit_price"] if prices else Decimal(0)
+        return lane
 
     def _accept_delay(self, action: SupplierDelay) -> WriteOutcome:
         line = self._purchase_line(action.po_id, action.line_no)
@@ -185,12 +228,25 @@ class _Writer:
             return WriteOutcome(action_id=action.action_id, kind=action.kind, model="purchase.line",
                                 record_ids=(line["id"],), created=False)
         entry = f"{action.marker} delivery date {line['delivery_date']} -> {action.new_date.isoformat()}"
-        self.c.model(
-            "purchase.line", "write", [line["id"]],
-            {"delivery_date_edit": True, "delivery_date": action.new_date, "note": _append(note, entry)},
-        )
+        moves = self._open_moves("purchase.line", line["id"])
+        if moves:
+            # Once a purchase is processing, its line's delivery date is its receipt moves' planned date.
+            self.c.model("stock.move", "write", moves, {"planned_date": action.new_date})
+            self.c.model("purchase.line", "write", [line["id"]], {"note": _append(note, entry)})
+        else:
+            self.c.model(
+                "purchase.line", "write", [line["id"]],
+                {"delivery_date_edit": True, "delivery_date": action.new_date, "note": _append(note, entry)},
+            )
         return WriteOutcome(action_id=action.action_id, kind=action.kind, model="purchase.line",
                             record_ids=(line["id"],), created=True)
+
+    def _open_moves(self, origin_model: str, line_id: int) -> list[int]:
+        moves = self.c.search_read(
+            "stock.move", [("origin", "=", f"{origin_model},{line_id}"), ("state", "in", ["draft", "staging", "assigned"])],
+            ["id"],
+        )
+        return [m["id"] for m in moves]
 
     def _publish_forecast(self, action: ForecastPublication) -> WriteOutcome:
         existing = self._forecast_of(action)
@@ -234,16 +290,13 @@ class _Writer:
         if action.marker in note:
             return WriteOutcome(action_id=action.action_id, kind=action.kind, model="sale.line",
                                 record_ids=(line["id"],), created=False)
-        moves = self.c.search_read(
-            "stock.move", [("origin", "=", f"sale.line,{line['id']}"), ("state", "in", ["draft", "staging", "assigned"])],
-            ["id"],
-        )
+        moves = self._open_moves("sale.line", line["id"])
         if not moves:
             raise ErpReferenceError(
                 f"sale {action.order_id} line {action.line_no} has no open shipment move to reschedule"
             )
         entry = f"{action.marker} shipping date {line['shipping_date']} -> {action.new_date.isoformat()}"
-        self.c.model("stock.move", "write", [m["id"] for m in moves], {"planned_date": action.new_date})
+        self.c.model("stock.move", "write", moves, {"planned_date": action.new_date})
         self.c.model("sale.line", "write", [line["id"]], {"note": _append(note, entry)})
         return WriteOutcome(action_id=action.action_id, kind=action.kind, model="sale.line",
                             record_ids=(line["id"],), created=True)

@@ -1,0 +1,142 @@
+"""The candidate models each demand class competes with, all statsforecast models (or thin wrappers).
+
+Only fast models are candidates: the engine must beat the slow automatic models (AutoETS, AutoARIMA) on
+accuracy at a fifth of their time, so accuracy comes from routing, selection and combination rather than
+from heavy per-series optimisation. Seasonality is handled by `Deseasonalized`, which adjusts a series by
+classical multiplicative indices (only when the series passes the seasonality test) before a simple model
+runs, and re-seasonalises the forecast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import convolve1d
+from statsforecast.models import (
+    ADIDA,
+    IMAPA,
+    TSB,
+    CrostonSBA,
+    HistoricAverage,
+    Naive,
+    SeasonalNaive,
+    SimpleExponentialSmoothingOptimized,
+    WindowAverage,
+    _TS,
+)
+
+BENCHMARK_MODEL = "SeasonalNaive"
+# Autocorrelation at the season lag (of the detrended series) from which a series is treated as seasonal.
+SEASONAL_ACF = 0.3
+
+
+class Deseasonalized(_TS):
+    """`base` on the seasonally adjusted series, re-seasonalised; plain `base` when the series is not seasonal.
+
+    Indices are classical multiplicative ones (ratio to a centred moving average, averaged per position in
+    the season, normalised to mean 1), estimated from the history handed to `forecast` only, so
+    cross-validation stays honest.
+    """
+
+    uses_exog = False
+
+    def __init__(self, base: Any, season_length: int, alias: str | None = None, min_seasons: int = 2,
+                 seasonal_acf: float = SEASONAL_ACF) -> None:
+        self.base = base
+        self.season_length = season_length
+        self.min_seasons = min_seasons
+        self.seasonal_acf = seasonal_acf
+        self.alias = alias or f"SA_{base.alias}"
+        self.prediction_intervals = None
+
+    def indices(self, y: np.ndarray) -> np.ndarray | None:
+        """Seasonal indices by position relative to the end of `y` (index 0 = the next period's position)."""
+        s, n = self.season_length, len(y)
+        if s < 2 or n < self.min_seasons * s + 1:
+            return None
+        kernel = np.ones(s) / s
+        if s % 2 == 0:
+            kernel = np.convolve(kernel, [0.5, 0.5])
+        half = len(kernel) // 2
+        trend = convolve1d(y, kernel, mode="constant")[half : n - half]
+        core = y[half : n - half]
+        if not np.all(trend > 0):
+            return None
+        detrended = core - trend
+        a, b = detrended[s:], detrended[:-s]
+        centred_a, centred_b = a - detrended.mean(), b - detrended.mean()
+        den = float(np.sum((detrended - detrended.mean()) ** 2))
+        if den <= 0 or float(np.sum(centred_a * centred_b)) / den <= self.seasonal_acf:
+            return None
+        ratio = core / trend
+        pos = (np.arange(half, n - half) - n) % s
+        counts = np.bincount(pos, minlength=s)
+        if np.any(counts == 0):
+            return None
+        idx = np.bincount(pos, weights=ratio, minlength=s) / counts
+        idx = idx / idx.mean()
+        return idx if np.all(idx > 0) else None
+
+    def forecast(self, y: np.ndarray, h: int, X: Any = None, X_future: Any = None, level: Any = None,
+                 fitted: bool = False) -> dict[str, np.ndarray]:
+        y = np.asarray(y, dtype=float)
+        idx = self.indices(y)
+        if idx is None:
+            return {"mean": np.asarray(self.base.forecast(y=y, h=h)["mean"], dtype=float)}
+        n, s = len(y), self.season_length
+        past = idx[(np.arange(n) - n) % s]
+        future = idx[np.arange(h) % s]
+        mean = np.asarray(self.base.forecast(y=y / past, h=h)["mean"], dtype=float)
+        return {"mean": mean * future}
+
+    def __repr__(self) -> str:
+        return self.alias
+
+
+def window_size(season_length: int, horizon: int) -> int:
+    """Moving-average window: one season (a year of weeks or months), else the horizon."""
+    return season_length if season_length > 1 else max(horizon, 4)
+
+
+def candidates_for(demand_class: str, season_length: int, horizon: int) -> list[Any]:
+    """The small candidate set a Syntetos–Boylan class competes with (the seasonal-naive benchmark included).
+
+    smooth: level models and their seasonally adjusted versions; erratic: the same without the adjusted
+    naive (one spike would become the forecast); intermittent: Croston-family and aggregation models;
+    lumpy: the same, plus the long-run average that lumpy demand often regresses to.
+    """
+    s = max(int(season_length), 1)
+    w = window_size(s, horizon)
+    benchmark = SeasonalNaive(season_length=s, alias=BENCHMARK_MODEL) if s > 1 else Naive(alias=BENCHMARK_MODEL)
+    ses = SimpleExponentialSmoothingOptimized(alias="SES")
+    if demand_class in ("smooth", "erratic"):
+        models: list[Any] = [
+            benchmark,
+            ses,
+            IMAPA(),
+            TSB(alpha_d=0.1, alpha_p=0.1),
+            WindowAverage(window_size=w, alias="MovingAverage"),
+            HistoricAverage(alias="HistoricAverage"),
+        ]
+        if s > 1:
+            models += [
+                Deseasonalized(SimpleExponentialSmoothingOptimized(), s, alias="SA_SES"),
+                Deseasonalized(IMAPA(), s, alias="SA_IMAPA"),
+                Deseasonalized(WindowAverage(window_size=w), s, alias="SA_MovingAverage"),
+            ]
+            if demand_class == "smooth":
+                models.append(Deseasonalized(Naive(), s, alias="SA_Naive"))
+        return models
+    if demand_class in ("intermittent", "lumpy"):
+        models = [
+            benchmark,
+            CrostonSBA(),
+            TSB(alpha_d=0.1, alpha_p=0.1),
+            ADIDA(),
+            IMAPA(),
+            WindowAverage(window_size=w, alias="MovingAverage"),
+        ]
+        models.append(ses if demand_class == "intermittent" else HistoricAverage(alias="HistoricAverage"))
+        return models
+    raise ValueError(f"unknown demand class {demand_class!r}; expected one of smooth, erratic, intermittent, lumpy")

@@ -1,0 +1,167 @@
+"""Validated forecasts: the gates a demand forecast passes before inventory planning may use it.
+
+Blocking: every SKU-location that has demand history has a forecast for the full horizon; no value is NaN,
+infinite or negative; the quantiles are ordered; and the backtest is not worse than the seasonal-naive
+benchmark beyond the configured tolerance. Warning: series whose most recent backtest window is much worse
+than the earlier ones (the forecast_degradation exception and the autonomy policy read the same list).
+Each rule is a pure function over frames so tests can feed it a crafted bad forecast.
+"""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from demand_control.planning.metrics import QUANTILE_COLUMNS
+from demand_control.resources.forecast import ForecastSettingsResource
+from demand_control.resources.warehouse import Warehouse
+
+FORECAST_COMPLETE_CHECK = "forecast_complete"
+FORECAST_VALUES_VALID_CHECK = "forecast_values_valid"
+QUANTILES_ORDERED_CHECK = "quantiles_ordered"
+ACCURACY_VS_BENCHMARK_CHECK = "accuracy_vs_seasonal_naive"
+FORECAST_DEGRADED_CHECK = "forecast_degraded"
+
+VALUE_COLUMNS = ("mean", *QUANTILE_COLUMNS)
+KEY = ["sku", "location_id"]
+
+
+def incomplete_series(forecast: pd.DataFrame, expected: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """SKU-locations of `expected` (sku, location_id) without exactly `horizon` distinct forecast buckets."""
+    counts = forecast.groupby(KEY, observed=True)["period_start"].nunique().rename("buckets").reset_index()
+    merged = expected[KEY].drop_duplicates().merge(counts, on=KEY, how="left")
+    merged["buckets"] = merged["buckets"].fillna(0).astype(int)
+    return merged[merged["buckets"] != horizon].reset_index(drop=True)
+
+
+def invalid_values(forecast: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a NaN, infinite or negative mean or quantile, with the first offending column."""
+    values = forecast[list(VALUE_COLUMNS)].to_numpy(dtype=float)
+    bad = ~np.isfinite(values) | (values < 0)
+    rows = bad.any(axis=1)
+    out = forecast.loc[rows, [*KEY, "period_start"]].copy()
+    out["column"] = np.asarray(VALUE_COLUMNS)[bad[rows].argmax(axis=1)] if rows.any() else []
+    out["value"] = values[rows, bad[rows].argmax(axis=1)] if rows.any() else []
+    return out.reset_index(drop=True)
+
+
+def unordered_quantiles(forecast: pd.DataFrame) -> pd.DataFrame:
+    """Rows where a quantile is below the one before it (q05 ≤ q10 ≤ … ≤ q95 must hold)."""
+    q = forecast[list(QUANTILE_COLUMNS)].to_numpy(dtype=float)
+    bad = (np.diff(q, axis=1) < -1e-9).any(axis=1)
+    return forecast.loc[bad, [*KEY, "period_start", *QUANTILE_COLUMNS]].reset_index(drop=True)
+
+
+def accuracy_vs_benchmark(accuracy: pd.DataFrame, tolerance: float) -> tuple[bool, float, float]:
+    """(passed, overall backtest RMSSE, seasonal-naive RMSSE) from the `overall` accuracy row."""
+    overall = accuracy[accuracy["scope"] == "overall"]
+    if overall.empty:
+        return True, float("nan"), float("nan")  # nothing was backtested (all series new or dead)
+    ours, bench = float(overall["rmsse"].iloc[0]), float(overall["benchmark_rmsse"].iloc[0])
+    if not np.isfinite(bench):
+        return bool(np.isfinite(ours)), ours, bench
+    return bool(np.isfinite(ours) and ours <= bench * (1.0 + tolerance)), ours, bench
+
+
+def degraded_series(accuracy: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """Series whose recent-window RMSSE exceeds `factor` × their earlier RMSSE and the benchmark's."""
+    series = accuracy[accuracy["scope"] == "series"]
+    bad = (series["recent_rmsse"] > factor * series["earlier_rmsse"]) & (series["recent_rmsse"] > series["benchmark_rmsse"])
+    cols = [*KEY, "demand_class", "recent_rmsse", "earlier_rmsse", "benchmark_rmsse"]
+    return series.loc[bad.fillna(False), cols].sort_values("recent_rmsse", ascending=False).reset_index(drop=True)
+
+
+def preview(frame: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
+    # Not demand_assets.metadata.preview: importing demand_assets here would be circular.
+    return dg.MetadataValue.md("_no rows_" if frame.empty else frame.head(rows).to_markdown(index=False))
+
+
+def _example(frame: pd.DataFrame) -> str:
+    return ", ".join(f"{k}={v}" for k, v in frame.iloc[0].to_dict().items())
+
+
+@dg.asset_check(
+    asset="demand_forecast",
+    name=FORECAST_COMPLETE_CHECK,
+    blocking=True,
+    description="Every SKU-location with demand history has a forecast for every bucket of the horizon.",
+)
+def forecast_complete(warehouse: Warehouse, forecast_settings: ForecastSettingsResource) -> dg.AssetCheckResult:
+    forecast = warehouse.read("demand_forecast", columns=[*KEY, "period_start"])
+    expected = warehouse.read("demand_profile", columns=KEY)
+    missing = incomplete_series(forecast, expected, forecast_settings.horizon)
+    return dg.AssetCheckResult(
+        passed=missing.empty,
+        description=None if missing.empty else f"{len(missing)} SKU-locations lack a full {forecast_settings.horizon}-bucket "
+        f"horizon, e.g. {_example(missing)}",
+        metadata={"series_expected": len(expected), "series_incomplete": len(missing), "incomplete": preview(missing, rows=20)},
+    )
+
+
+@dg.asset_check(
+    asset="demand_forecast",
+    name=FORECAST_VALUES_VALID_CHECK,
+    blocking=True,
+    description="No forecast mean or quantile is NaN, infinite or negative.",
+)
+def forecast_values_valid(warehouse: Warehouse) -> dg.AssetCheckResult:
+    bad = invalid_values(warehouse.read("demand_forecast"))
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        description=None if bad.empty else f"{len(bad)} forecast rows hold NaN, infinite or negative values, e.g. {_example(bad)}",
+        metadata={"rows_invalid": len(bad), "invalid": preview(bad, rows=20)},
+    )
+
+
+@dg.asset_check(
+    asset="demand_forecast",
+    name=QUANTILES_ORDERED_CHECK,
+    blocking=True,
+    description="Forecast quantiles are ordered: q05 ≤ q10 ≤ q25 ≤ q50 ≤ q75 ≤ q90 ≤ q95 in every bucket.",
+)
+def quantiles_ordered(warehouse: Warehouse) -> dg.AssetCheckResult:
+    bad = unordered_quantiles(warehouse.read("demand_forecast"))
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        description=None if bad.empty else f"{len(bad)} forecast rows have crossing quantiles, e.g. {_example(bad)}",
+        metadata={"rows_unordered": len(bad), "unordered": preview(bad, rows=20)},
+    )
+
+
+@dg.asset_check(
+    asset="forecast_accuracy",
+    name=ACCURACY_VS_BENCHMARK_CHECK,
+    blocking=True,
+    description="Backtest RMSSE over all series is not worse than the seasonal-naive benchmark beyond the configured tolerance.",
+)
+def accuracy_vs_seasonal_naive(warehouse: Warehouse, forecast_settings: ForecastSettingsResource) -> dg.AssetCheckResult:
+    tolerance = forecast_settings.benchmark_tolerance
+    passed, ours, bench = accuracy_vs_benchmark(warehouse.read("forecast_accuracy"), tolerance)
+    return dg.AssetCheckResult(
+        passed=passed,
+        description=None if passed else f"backtest RMSSE {ours:.3f} is worse than seasonal naive {bench:.3f} "
+        f"by more than {tolerance:.0%}",
+        metadata={"rmsse": ours, "seasonal_naive_rmsse": bench, "tolerance": tolerance},
+    )
+
+
+@dg.asset_check(
+    asset="forecast_accuracy",
+    name=FORECAST_DEGRADED_CHECK,
+    blocking=False,
+    description="Lists SKU-locations whose most recent backtest window is much worse than before and than seasonal naive.",
+)
+def forecast_degraded(warehouse: Warehouse, forecast_settings: ForecastSettingsResource) -> dg.AssetCheckResult:
+    degraded = degraded_series(warehouse.read("forecast_accuracy"), forecast_settings.degradation_factor)
+    return dg.AssetCheckResult(
+        passed=degraded.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None if degraded.empty else f"{len(degraded)} SKU-locations' recent accuracy degraded, worst {_example(degraded)}",
+        metadata={
+            "series_degraded": len(degraded),
+            "degradation_factor": forecast_settings.degradation_factor,
+            "degraded": preview(degraded, rows=50),
+        },
+    )
+
+
+forecast_checks = [forecast_complete, forecast_values_valid, quantiles_ordered, accuracy_vs_seasonal_naive, forecast_degraded]
