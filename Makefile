@@ -40,6 +40,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 bench: install
 	$(VENV)/bin/python benchmarks/landscape.py
 	$(VENV)/bin/python benchmarks/load_history.py
+	$(VENV)/bin/python benchmarks/forecast.py
 
 clean:
 	rm -rf $(DEMAND_CONTROL_HOME) .pytest_cache

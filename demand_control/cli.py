@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 import typer
 
 from demand_control.erp_cli import erp_app
+from demand_control.forecast_cli import forecast_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
 landscape_app = typer.Typer(no_args_is_help=True, help="The sample distributor: generate its exports.")
@@ -17,6 +18,7 @@ warehouse_app = typer.Typer(no_args_is_help=True, help="The warehouse database."
 app.add_typer(landscape_app, name="landscape")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(erp_app, name="erp")
+app.add_typer(forecast_app, name="forecast")
 
 
 def _parse_date(value: str | None) -> date:
@@ -89,11 +91,14 @@ def demo(
     locations: Annotated[int, typer.Option(min=1)] = 3,
     weeks: Annotated[int, typer.Option(min=2)] = 130,
     seed: Annotated[int, typer.Option()] = 7,
+    source: Annotated[str, typer.Option(help="tryton (the local ERP) or file_drop (exports with planted defects).")] = "tryton",
 ) -> None:
     """Generate a small landscape, run the main job end to end and print what happened."""
     from demand_control.demo import run_demo
 
-    raise typer.Exit(run_demo(skus=skus, locations=locations, weeks=weeks, seed=seed, echo=typer.echo))
+    if source not in ("tryton", "file_drop"):
+        raise typer.BadParameter(f"--source must be tryton or file_drop, got {source!r}")
+    raise typer.Exit(run_demo(skus=skus, locations=locations, weeks=weeks, seed=seed, source=source, echo=typer.echo))
 
 
 def _safe_url(url: str) -> str:

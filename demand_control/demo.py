@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -15,47 +15,97 @@ from demand_control.contracts import FILE_DROP_OBJECTS
 from demand_control.landscape import generate_landscape, write_landscape
 from demand_control.landscape.defects import plant_defects
 from demand_control.quality.feeds import latest_load
-from demand_control.resources import resources_from_env
+from demand_control.landscape.tryton_setup import TrytonSite, database_exists, is_serving, restore_or_init, serve, stop
+from demand_control.resources import FileDropSource, resources_from_env
+from demand_control.resources.erp import ReplenishOrder
 
 
-def run_demo(skus: int, locations: int, weeks: int, seed: int, echo: Callable[[str], None] = print) -> int:
+def run_demo(
+    skus: int, locations: int, weeks: int, seed: int, source: str = "tryton", echo: Callable[[str], None] = print
+) -> int:
     """Returns the process exit code: 0 when the ingestion run succeeded."""
-    from demand_control.definitions import defs
+    from demand_control.definitions import build_definitions
     from demand_control.demand_assets import INGEST_JOB_NAME
 
     resources = resources_from_env(deferred=False)
     warehouse = resources["warehouse"]
-    folder = resources["signal_source"].path
     today = datetime.now(UTC).date()
 
     echo(f"1. Sample distributor: {skus} SKUs x {locations} DCs, {weeks} weeks of history, seed {seed}, as of {today}")
     frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=today)
-    write_landscape(frames, folder, "parquet")
-    planted = plant_defects(folder, seed=seed)
-    echo(f"   file drop: {folder}")
-    for line in planted:
-        echo(f"   planted defect: {line}")
+    server = None
+    if source == "tryton":
+        erp = resources["erp"]
+        server = _ensure_tryton(frames, cache_key=f"s{skus}-l{locations}-w{weeks}-seed{seed}-{today}", echo=echo)
+        resources["signal_source"] = erp
+    else:
+        folder = FileDropSource(folder=os.environ.get(settings.SOURCE_FOLDER_ENV, "")).path
+        write_landscape(frames, folder, "parquet")
+        echo(f"   file drop: {folder}")
+        for line in plant_defects(folder, seed=seed):
+            echo(f"   planted defect: {line}")
+        resources["signal_source"] = FileDropSource(folder=str(folder))
 
-    echo(f"2. Ingesting into the warehouse at {warehouse.url.split('@')[-1]}")
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    job = defs.resolve_job_def(INGEST_JOB_NAME)
-    # Step-by-step logs stay in the run's event log (the UI shows them); the console gets the summary.
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
-    echo(f"   Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+    try:
+        echo(f"2. Ingesting from {resources['signal_source'].describe()} into the warehouse at {_safe(warehouse.url)}")
+        instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+        job = build_definitions(resources).resolve_job_def(INGEST_JOB_NAME)
+        # Step-by-step logs stay in the run's event log (the UI shows them); the console gets the summary.
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+        echo(f"   Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
+        _report_tables(warehouse, echo)
+        _report_checks(result, echo)
+        echo("5. Quarantine (latest load of each feed)")
+        echo(quarantine_summary(warehouse))
+        if source == "tryton" and result.success:
+            _demo_write_back(resources["erp"], warehouse, today, echo)
+    finally:
+        if server is not None:
+            stop(server)
+            echo("   (stopped the Tryton server the demo started; `demand-control erp serve` runs it again)")
+    echo(
+        "Next: `make dev` opens the Dagster UI on this run; analysts can query the tables at "
+        f"{settings.state_home() / 'warehouse.sqlite' if warehouse.dialect == 'sqlite' else 'the configured database'}."
+    )
+    return 0 if result.success else 1
 
+
+def _ensure_tryton(frames, cache_key: str, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
+    """Initialise the local Tryton when it is absent and serve it when it is down; returns the server process
+    the demo started (None when one was already running)."""
+    site = TrytonSite()
+    if database_exists(site):
+        echo(f"   Tryton database {site.database!r} exists ({site.sqlite_path if site.backend == 'sqlite' else site.backend}); using it")
+    else:
+        report = restore_or_init(site, frames, cache_key)
+        how = "restored from the cached seeded copy" if report.restored else (
+            f"created and seeded in {report.create_seconds + report.seed_seconds:.0f} s"
+        )
+        echo(f"   Tryton database {site.database!r} {how}")
+    if is_serving(site):
+        echo(f"   Tryton already serving at {site.rpc_url}")
+        return None
+    proc = serve(site)
+    echo(f"   Tryton serving at {site.rpc_url}")
+    return proc
+
+
+def _report_tables(warehouse, echo: Callable[[str], None]) -> None:  # noqa: ANN001
     echo("3. Tables")
-    echo(f"   {'object':<22}{'delivered':>10}{'staged':>10}{'quarantined':>13}  status")
+    echo(f"   {'object':<22}{'mode':>12}{'delivered':>10}{'staged':>10}{'quarantined':>13}  status")
     for name in FILE_DROP_OBJECTS:
         load = latest_load(warehouse, name)
         if load is None:
-            echo(f"   {name:<22}{'-':>10}{'-':>10}{'-':>13}  not extracted")
+            echo(f"   {name:<22}{'-':>12}{'-':>10}{'-':>10}{'-':>13}  not extracted")
             continue
         echo(
-            f"   {name:<22}{load.rows_extracted:>10,}{warehouse.count(name):>10,}"
+            f"   {name:<22}{load.mode:>12}{load.rows_extracted:>10,}{warehouse.count(name):>10,}"
             f"{load.rows_quarantined or 0:>13,}  {load.status}"
         )
 
+
+def _report_checks(result, echo: Callable[[str], None]) -> None:  # noqa: ANN001
     echo("4. Checks")
     evaluations = result.get_asset_check_evaluations()
     failed = [e for e in evaluations if not e.passed]
@@ -63,13 +113,37 @@ def run_demo(skus: int, locations: int, weeks: int, seed: int, echo: Callable[[s
     for evaluation in failed:
         echo(f"   FAILED {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {evaluation.description or ''}")
 
-    echo("5. Quarantine (latest load of each feed)")
-    echo(quarantine_summary(warehouse))
-    echo(
-        "Next: `make dev` opens the Dagster UI on this run; analysts can query the tables at "
-        f"{settings.state_home() / 'warehouse.sqlite' if warehouse.dialect == 'sqlite' else 'the configured database'}."
+
+def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None:  # noqa: ANN001
+    """Write one replenishment back to Tryton, twice: the second time must find the first."""
+    stock = warehouse.read("inventory_position")
+    lanes = warehouse.read("sourcing")
+    lanes = lanes[lanes["primary"]]
+    candidates = stock.merge(lanes, on=["sku", "location_id"]).sort_values(["on_hand", "sku", "location_id"])
+    if candidates.empty:
+        echo("6. Write-back: no SKU-location with a primary supplier to replenish")
+        return
+    pick = candidates.iloc[0]
+    needed_by = today + timedelta(days=int(round(float(pick["lead_time_days"]))))
+    quantity = max(float(pick["moq"]), 1.0)
+    action = ReplenishOrder(
+        action_id=f"demo-{today:%Y%m%d}-replenish-{pick['sku']}-{pick['location_id']}",
+        sku=pick["sku"], location_id=pick["location_id"], quantity=quantity,
+        supplier_id=pick["supplier_id"], needed_by=needed_by,
     )
-    return 0 if result.success else 1
+    first = erp.apply(action)
+    again = erp.apply(action)
+    echo(f"6. Write-back to Tryton: replenish {quantity:g} x {pick['sku']} at {pick['location_id']} "
+         f"(on hand {pick['on_hand']:g}) from {pick['supplier_id']} by {needed_by}")
+    echo(f"   {first.model} {list(first.record_ids)} {'created' if first.created else 'already there from an earlier run'}; "
+         f"reconciled: {'yes' if first.reconciled else '; '.join(map(str, first.differences))}")
+    echo(f"   applied again with the same action id: {'created a duplicate!' if again.created else 'nothing new, found ' + str(list(again.record_ids))}")
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def quarantine_summary(warehouse) -> str:  # noqa: ANN001

@@ -8,6 +8,25 @@ from pathlib import Path
 HOME_ENV = "DEMAND_CONTROL_HOME"
 DATABASE_URL_ENV = "DEMAND_CONTROL_DATABASE_URL"
 SOURCE_FOLDER_ENV = "DEMAND_CONTROL_SOURCE_FOLDER"
+SOURCE_ENV = "DEMAND_CONTROL_SOURCE"  # file_drop (default) or tryton
+ERP_URL_ENV = "DEMAND_CONTROL_ERP_URL"
+ERP_DATABASE_ENV = "DEMAND_CONTROL_ERP_DATABASE"
+ERP_LOGIN_ENV = "DEMAND_CONTROL_ERP_LOGIN"
+ERP_PASSWORD_ENV = "DEMAND_CONTROL_ERP_PASSWORD"
+ERP_PORT_ENV = "DEMAND_CONTROL_ERP_PORT"
+SOURCES = ("file_drop", "tryton")
+
+
+def signal_source_name() -> str:
+    name = os.environ.get(SOURCE_ENV) or "file_drop"
+    if name not in SOURCES:
+        raise ValueError(f"{SOURCE_ENV}={name!r} is not a source; use one of {', '.join(SOURCES)}")
+    return name
+
+
+def default_erp_url() -> str:
+    """The local Tryton `demand-control erp serve` runs."""
+    return f"http://127.0.0.1:{os.environ.get(ERP_PORT_ENV) or 8765}"
 
 
 def state_home() -> Path:

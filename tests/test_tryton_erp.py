@@ -225,3 +225,24 @@ def test_bad_action_names_the_field_and_value(own_tryton: TrytonServer) -> None:
     with pytest.raises(TrytonUserError, match="SKU-NOPE"):
         erp_for(own_tryton).apply(ReplenishOrder(action_id="act-bad-00002", sku="SKU-NOPE", location_id="DC-01",
                                                  quantity=1, needed_by=date(2026, 12, 1)))
+
+
+def test_a_discontinued_sku_keeps_its_lanes_stock_and_history(own_tryton: TrytonServer) -> None:
+    rpc = TrytonRpc(own_tryton)
+    sku = own_tryton.frames["product"]["sku"].iloc[-1]
+    product = rpc.search_read("product.product", [("code", "=", sku)], ["template"])[0]
+    # Tryton warns before deactivating a product with stock; confirm the warning, as a user does in the client.
+    deactivate = ("model.product.template.write", [product["template"]], {"active": False}, rpc.context)
+    with pytest.raises(AssertionError, match="UserWarning") as warned:
+        rpc.call(*deactivate)
+    warning_name = str(warned.value).split("['UserWarning', ['")[1].split("'")[0]
+    user_id = rpc.search_read("res.user", [("login", "=", own_tryton.login)], ["id"])[0]["id"]
+    rpc.call("model.res.user.warning.create", [{"user": user_id, "name": warning_name, "always": True}], rpc.context)
+    rpc.call(*deactivate)
+    erp = erp_for(own_tryton)
+    products = erp.extract("product").frame
+    assert not products.loc[products["sku"] == sku, "active"].iloc[0]
+    for name in ("sourcing", "inventory_position", "demand_history"):
+        extracted = erp.extract(name).frame
+        seeded = own_tryton.frames[name]
+        assert (extracted["sku"] == sku).sum() == (seeded["sku"] == sku).sum() > 0, name

@@ -1,4 +1,5 @@
-"""Resources the code location binds: the warehouse, the signal source and the quality limits.
+"""Resources the code location binds: the warehouse, the signal source (the file drop, or Tryton when
+`DEMAND_CONTROL_SOURCE=tryton`), the ERP and the quality limits.
 
 Each is configured from the environment through `dg.EnvVar`, resolved when a run starts, so secrets such as
 a database password never appear in code or in the Dagster UI.
@@ -13,9 +14,10 @@ import dagster as dg
 from demand_control import settings
 from demand_control.resources.quality import QualitySettings
 from demand_control.resources.sources import FileDropSource, SignalSource
+from demand_control.resources.tryton_erp import TrytonErp
 from demand_control.resources.warehouse import Warehouse
 
-__all__ = ["FileDropSource", "QualitySettings", "SignalSource", "Warehouse", "resources_from_env"]
+__all__ = ["FileDropSource", "QualitySettings", "SignalSource", "TrytonErp", "Warehouse", "resources_from_env"]
 
 
 def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResource]:
@@ -31,9 +33,21 @@ def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResour
             return ""
         return dg.EnvVar(name) if deferred else os.environ[name]
 
+    def _or(name: str, default: str) -> dg.EnvVar | str:
+        return _env(name) or default
+
+    erp = TrytonErp(
+        url=_or(settings.ERP_URL_ENV, settings.default_erp_url()),
+        database=_or(settings.ERP_DATABASE_ENV, "demand_control"),
+        login=_or(settings.ERP_LOGIN_ENV, "admin"),
+        # The embedded demo ERP's password; production sets DEMAND_CONTROL_ERP_PASSWORD.
+        password=_or(settings.ERP_PASSWORD_ENV, "admin"),
+    )
+    file_drop = FileDropSource(folder=_env(settings.SOURCE_FOLDER_ENV))
     return {
         "warehouse": Warehouse(database_url=_env(settings.DATABASE_URL_ENV), home=_env(settings.HOME_ENV)),
-        "signal_source": FileDropSource(folder=_env(settings.SOURCE_FOLDER_ENV)),
+        "signal_source": erp if settings.signal_source_name() == "tryton" else file_drop,
+        "erp": erp,
         "quality_settings": QualitySettings(),
     }
 

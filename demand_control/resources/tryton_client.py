@@ -167,11 +167,16 @@ class TrytonClient:
         order: Sequence[tuple[str, str]] | None = None,
         offset: int = 0,
         limit: int | None = None,
+        context: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        return self.model(model, "search_read", list(domain), offset, limit, list(order) if order else None, list(fields))
+        return self.call(
+            f"model.{model}.search_read", list(domain), offset, limit, list(order) if order else None, list(fields),
+            {**self.context, **(context or {})},
+        )
 
     def search_read_all(
-        self, model: str, domain: Sequence[Any], fields: Sequence[str], *, page: int = 5000
+        self, model: str, domain: Sequence[Any], fields: Sequence[str], *, page: int = 5000,
+        context: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Every matching record, paged by id so a large table never travels in one answer."""
         rows: list[dict[str, Any]] = []
@@ -179,7 +184,8 @@ class TrytonClient:
         while True:
             batch = self.retrying(
                 lambda last_id=last_id: self.search_read(
-                    model, [*domain, ("id", ">", last_id)], ["id", *fields], order=[("id", "ASC")], limit=page
+                    model, [*domain, ("id", ">", last_id)], ["id", *fields], order=[("id", "ASC")], limit=page,
+                    context=context,
                 )
             )
             rows.extend(batch)

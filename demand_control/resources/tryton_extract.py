@@ -31,6 +31,7 @@ OPEN_SALE_STATES = ["confirmed", "processing"]
 OPEN_PURCHASE_STATES = ["draft", "quotation", "confirmed", "processing"]
 OPEN_MOVE_STATES = ["draft", "staging", "assigned"]
 SOURCE_SYSTEM = "tryton"
+INCLUDE_INACTIVE = {"active_test": False}
 
 
 def extract_object(
@@ -61,11 +62,27 @@ def extract_object(
     )
 
 
+class _IncludingInactive:
+    """The client, reading discontinued records too: an old SKU still has lanes, stock, history."""
+
+    def __init__(self, client: TrytonClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def search_read(self, *args: Any, context: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        return self._client.search_read(*args, context={**INCLUDE_INACTIVE, **(context or {})}, **kwargs)
+
+    def search_read_all(self, *args: Any, context: dict[str, Any] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        return self._client.search_read_all(*args, context={**INCLUDE_INACTIVE, **(context or {})}, **kwargs)
+
+
 class _Reader:
     """Paged reads plus the look-ups every extractor shares (warehouses, parties, products)."""
 
     def __init__(self, client: TrytonClient) -> None:
-        self.c = client
+        self.c = _IncludingInactive(client)
         self._warehouses: dict[int, dict[str, Any]] | None = None
 
     def all(self, model: str, domain: list[Any], fields: list[str], since: dt.datetime | None = None) -> list[dict]:
@@ -113,7 +130,8 @@ def _products(reader: _Reader, since: dt.datetime | None):
     rows = reader.c.search_read_all(
         "product.product",
         [("active", "in", [True, False]), *([("last_modified_at", ">", since)] if since else [])],
-        ["code", "name", "active", "cost_price", "list_price_used", "default_uom.symbol", "template.categories", "last_modified_at"],
+        ["code", "name", "active", "cost_price", "list_price_used", "default_uom.symbol", "template.categories",
+         "template.active", "last_modified_at"],
     )
     category_ids = sorted({c for r in rows for c in (r["template."]["categories"] or [])})
     names = {
@@ -135,7 +153,7 @@ def _products(reader: _Reader, since: dt.datetime | None):
             "unit_cost": float(r["cost_price"]) if r["cost_price"] is not None else None,
             "unit_price": float(r["list_price_used"]) if r["list_price_used"] is not None else None,
             "substitute_skus": None,
-            "active": bool(r["active"]),
+            "active": bool(r["active"]) and bool(r["template."]["active"]),
         })
     return out, [], _newest(rows)
 
@@ -246,7 +264,8 @@ def _inventory(reader: _Reader, since: dt.datetime | None):
     storage_to_dc = reader.warehouse_of_storage()
     allocated = _open_quantities(reader, [("from_location", "in", list(storage_to_dc)), ("state", "=", "assigned")], "from_location", storage_to_dc)
     for warehouse in reader.warehouses.values():
-        context = {**reader.c.context, "locations": [warehouse["id"]], "stock_date_end": today, "with_childs": True}
+        context = {**reader.c.context, **INCLUDE_INACTIVE, "locations": [warehouse["id"]], "stock_date_end": today,
+                   "with_childs": True}
         rows = reader.c.retrying(lambda context=context: reader.c.call(
             "model.product.product.search_read", [("code", "!=", None), ("type", "=", "goods")], 0, None, None,
             ["code", "quantity"], context,
