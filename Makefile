@@ -34,8 +34,11 @@ test: install
 check-defs: install
 	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH $(VENV)/bin/dg check defs
 
+# The UI reads from the local Tryton the demo created (started here in the background), unless
+# DEMAND_CONTROL_SOURCE says otherwise.
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(VENV)/bin/demand-control erp serve --detach
+	DEMAND_CONTROL_SOURCE=$${DEMAND_CONTROL_SOURCE:-tryton} $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
 	$(VENV)/bin/python benchmarks/landscape.py

@@ -79,11 +79,24 @@ def _interrupt(signum, frame) -> None:  # noqa: ANN001
 
 
 @erp_app.command("serve")
-def erp_serve() -> None:
+def erp_serve(
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Start it in the background when it is initialised and not running.")
+    ] = False,
+) -> None:
     """Run trytond on 127.0.0.1 in the foreground until Ctrl-C."""
-    from demand_control.landscape.tryton_setup import TrytonSetupError, TrytonSite, serve, stop
+    from demand_control.landscape.tryton_setup import TrytonSetupError, TrytonSite, database_exists, is_serving, serve, stop
 
     site = TrytonSite()
+    if detach:
+        if is_serving(site):
+            typer.echo(f"Tryton already serving at {site.rpc_url}")
+        elif not database_exists(site):
+            typer.echo("no local Tryton database yet (`make demo` or `demand-control erp init` creates it)")
+        else:
+            serve(site)  # the child outlives this command; it stops with the terminal's Ctrl-C
+            typer.echo(f"Tryton serving at {site.rpc_url} in the background (log: {site.log_path})")
+        return
     try:
         proc = serve(site)
     except TrytonSetupError as exc:
