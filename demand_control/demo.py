@@ -58,6 +58,8 @@ def run_demo(
         _report_checks(result, echo)
         echo("5. Quarantine (latest load of each feed)")
         echo(quarantine_summary(warehouse))
+        if result.success:
+            result = _demo_forecast(resources, instance, quiet, warehouse, echo)
         if source == "tryton" and result.success:
             _demo_write_back(resources["erp"], warehouse, today, echo)
     finally:
@@ -114,6 +116,28 @@ def _report_checks(result, echo: Callable[[str], None]) -> None:  # noqa: ANN001
         echo(f"   FAILED {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {evaluation.description or ''}")
 
 
+def _demo_forecast(resources, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
+    """Run the forecast job on the staged history and summarise its backtest by demand class."""
+    from demand_control.definitions import build_definitions
+    from demand_control.demand_assets import FORECAST_JOB_NAME
+
+    job = build_definitions(resources).resolve_job_def(FORECAST_JOB_NAME)
+    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    echo(f"6. Forecast: Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}; "
+         f"{warehouse.count('demand_forecast'):,} forecast rows")
+    accuracy = warehouse.read("forecast_accuracy")
+    summary = accuracy[accuracy["scope"] != "series"][
+        ["subject", "series", "rmsse", "benchmark_rmsse", "bias_pct", "cover80"]
+    ].rename(columns={"subject": "class", "benchmark_rmsse": "seasonal_naive_rmsse"})
+    echo("   backtest by demand class (RMSSE of ours vs seasonal naive, bias %, 80% interval coverage)")
+    echo("\n".join("   " + line for line in summary.round(3).to_string(index=False).splitlines()))
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            echo(f"   {'WARN' if evaluation.severity.value == 'WARN' else 'FAILED'} "
+                 f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} {(evaluation.description or '')[:160]}")
+    return result
+
+
 def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None:  # noqa: ANN001
     """Write one replenishment back to Tryton, twice: the second time must find the first."""
     stock = warehouse.read("inventory_position")
@@ -121,7 +145,7 @@ def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None
     lanes = lanes[lanes["primary"]]
     candidates = stock.merge(lanes, on=["sku", "location_id"]).sort_values(["on_hand", "sku", "location_id"])
     if candidates.empty:
-        echo("6. Write-back: no SKU-location with a primary supplier to replenish")
+        echo("7. Write-back: no SKU-location with a primary supplier to replenish")
         return
     pick = candidates.iloc[0]
     needed_by = today + timedelta(days=int(round(float(pick["lead_time_days"]))))
@@ -133,7 +157,7 @@ def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None
     )
     first = erp.apply(action)
     again = erp.apply(action)
-    echo(f"6. Write-back to Tryton: replenish {quantity:g} x {pick['sku']} at {pick['location_id']} "
+    echo(f"7. Write-back to Tryton: replenish {quantity:g} x {pick['sku']} at {pick['location_id']} "
          f"(on hand {pick['on_hand']:g}) from {pick['supplier_id']} by {needed_by}")
     echo(f"   {first.model} {list(first.record_ids)} {'created' if first.created else 'already there from an earlier run'}; "
          f"reconciled: {'yes' if first.reconciled else '; '.join(map(str, first.differences))}")

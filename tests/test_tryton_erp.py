@@ -128,6 +128,11 @@ def test_replenishment_becomes_one_draft_purchase_even_when_replayed(own_tryton:
     assert purchases[0]["state"] == "draft" and purchases[0]["party."]["code"] == sourcing["supplier_id"]
     lines = rpc.search_read("purchase.line", [("purchase", "=", purchases[0]["id"])], ["quantity", "product.code"])
     assert [(line["quantity"], line["product."]["code"]) for line in lines] == [(48, sourcing["sku"])]
+    # The proposal is open supply to the planner: it extracts as a valid draft purchase-order line.
+    extracted = erp.extract("purchase_order_line").frame
+    mine = extracted[extracted["po_id"] == f"DC-{action.action_id}"]
+    assert mine[["line_no", "sku", "qty_open", "status"]].values.tolist() == [[1, sourcing["sku"], 48.0, "draft"]]
+    assert mine["order_date"].notna().all() and mine["expected_date"].notna().all()
 
 
 def test_supplier_delay_moves_the_purchase_line_date_once(own_tryton: TrytonServer) -> None:

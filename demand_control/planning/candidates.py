@@ -22,6 +22,7 @@ from statsforecast.models import (
     Naive,
     SeasonalNaive,
     SimpleExponentialSmoothingOptimized,
+    Theta,
     WindowAverage,
     _TS,
 )
@@ -127,6 +128,7 @@ def candidates_for(demand_class: str, season_length: int, horizon: int) -> list[
             ]
             if demand_class == "smooth":
                 models.append(Deseasonalized(Naive(), s, alias="SA_Naive"))
+                models.append(Theta(season_length=s, alias="Theta"))
         return models
     if demand_class in ("intermittent", "lumpy"):
         models = [

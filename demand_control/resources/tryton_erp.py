@@ -44,6 +44,11 @@ from demand_control.resources.tryton_client import TrytonClient, TrytonUserError
 ACTION_ADAPTER: TypeAdapter[ErpAction] = TypeAdapter(ErpAction)
 
 
+def proposal_reference(action: ReplenishOrder) -> str:
+    """The purchase-order reference of the draft a replenishment creates (its po_id once extracted)."""
+    return f"DC-{action.action_id}"[:64]
+
+
 class ErpReferenceError(TrytonUserError):
     """The action names something Tryton does not have (an unknown SKU, DC, order line)."""
 
@@ -175,6 +180,7 @@ class _Writer:
         unit = product["purchase_uom"] or product["default_uom"]
         line = {
             "type": "line",
+            "sequence": 1,
             "product": product["id"],
             "product_supplier": lane["id"],
             "quantity": action.quantity,
@@ -189,6 +195,9 @@ class _Writer:
                 "currency": currency,
                 "party": lane["party"],
                 "warehouse": warehouse,
+                # The reference is how purchase orders are keyed in the canonical purchase_order_line.
+                "reference": proposal_reference(action),
+                "purchase_date": dt.date.today(),
                 "delivery_date": action.needed_by,
                 "description": f"{action.marker} replenish {action.quantity:g} {action.sku} at {action.location_id} "
                 f"by {action.needed_by.isoformat()}",
