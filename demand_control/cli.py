@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from demand_control.erp_cli import erp_app
+from demand_control.erp_cli import erp_app, parse_as_of
 from demand_control.forecast_cli import forecast_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
@@ -19,15 +18,6 @@ app.add_typer(landscape_app, name="landscape")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(erp_app, name="erp")
 app.add_typer(forecast_app, name="forecast")
-
-
-def _parse_date(value: str | None) -> date:
-    if not value:
-        return datetime.now(UTC).date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"--as-of must be a date like 2026-11-27, got {value!r}") from exc
 
 
 @landscape_app.command("generate")
@@ -47,7 +37,7 @@ def landscape_generate(
         raise typer.BadParameter(f"--format must be parquet or csv, got {file_format!r}")
     fmt: Literal["parquet", "csv"] = "parquet" if file_format == "parquet" else "csv"
     started = time.perf_counter()
-    frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=_parse_date(as_of))
+    frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=parse_as_of(as_of))
     paths = write_landscape(frames, out, fmt)
     for name, path in paths.items():
         typer.echo(f"{name:<22} {len(frames[name]):>12,} rows  {path}")

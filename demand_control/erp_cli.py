@@ -12,7 +12,8 @@ import typer
 erp_app = typer.Typer(no_args_is_help=True, help="The local Tryton ERP: create, seed and serve it.")
 
 
-def _as_of(value: str | None) -> date:
+def parse_as_of(value: str | None) -> date:
+    """An `--as-of` option: an ISO date, or today (UTC) when empty."""
     if not value:
         return datetime.now(UTC).date()
     try:
@@ -45,9 +46,9 @@ def erp_init(
 
     site = TrytonSite()
     started = time.perf_counter()
-    frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=_as_of(as_of))
+    frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=parse_as_of(as_of))
     generated = time.perf_counter() - started
-    cache_key = f"s{skus}-l{locations}-w{weeks}-seed{seed}-{_as_of(as_of).isoformat()}"
+    cache_key = f"s{skus}-l{locations}-w{weeks}-seed{seed}-{parse_as_of(as_of).isoformat()}"
     try:
         if database_exists(site) and not force:
             raise TrytonSetupError(f"Tryton database {site.database!r} already exists; use --force to recreate it")
