@@ -60,6 +60,8 @@ def run_demo(
         echo(quarantine_summary(warehouse))
         if result.success:
             result = _demo_forecast(resources, instance, quiet, warehouse, echo)
+        if result.success:
+            result = _demo_inventory(resources, instance, quiet, warehouse, echo)
         if source == "tryton" and result.success:
             _demo_write_back(resources["erp"], warehouse, today, echo)
     finally:
@@ -138,6 +140,26 @@ def _demo_forecast(resources, instance, run_config, warehouse, echo: Callable[[s
     return result
 
 
+def _demo_inventory(resources, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
+    """Set the inventory policy and project the available balance; say which SKU-locations run short."""
+    from demand_control.definitions import build_definitions
+    from demand_control.demand_assets import INVENTORY_JOB_NAME
+
+    job = build_definitions(resources).resolve_job_def(INVENTORY_JOB_NAME)
+    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    projection = warehouse.read("projected_inventory")
+    policy = warehouse.read("inventory_policy")
+    short = projection[projection["stockout"]].groupby(["sku", "location_id"])["period_start"].min()
+    below = projection[projection["below_safety_stock"]][["sku", "location_id"]].drop_duplicates()
+    echo(f"7. Inventory: Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}; "
+         f"policy for {len(policy):,} SKU-locations "
+         f"({(policy['method'] == 'lead_time_quantile').sum()} on the lead-time quantile method), "
+         f"{len(short)} would stock out within the horizon if nothing more were ordered, {len(below)} dip below safety stock")
+    for (sku, location), when in short.sort_values().head(3).items():
+        echo(f"   first to run out: {sku} at {location} in the week of {when}")
+    return result
+
+
 def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None:  # noqa: ANN001
     """Write one replenishment back to Tryton, twice: the second time must find the first."""
     stock = warehouse.read("inventory_position")
@@ -145,7 +167,7 @@ def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None
     lanes = lanes[lanes["primary"]]
     candidates = stock.merge(lanes, on=["sku", "location_id"]).sort_values(["on_hand", "sku", "location_id"])
     if candidates.empty:
-        echo("7. Write-back: no SKU-location with a primary supplier to replenish")
+        echo("8. Write-back: no SKU-location with a primary supplier to replenish")
         return
     pick = candidates.iloc[0]
     needed_by = today + timedelta(days=int(round(float(pick["lead_time_days"]))))
@@ -157,7 +179,7 @@ def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None
     )
     first = erp.apply(action)
     again = erp.apply(action)
-    echo(f"7. Write-back to Tryton: replenish {quantity:g} x {pick['sku']} at {pick['location_id']} "
+    echo(f"8. Write-back to Tryton: replenish {quantity:g} x {pick['sku']} at {pick['location_id']} "
          f"(on hand {pick['on_hand']:g}) from {pick['supplier_id']} by {needed_by}")
     echo(f"   {first.model} {list(first.record_ids)} {'created' if first.created else 'already there from an earlier run'}; "
          f"reconciled: {'yes' if first.reconciled else '; '.join(map(str, first.differences))}")

@@ -1,0 +1,129 @@
+"""Inventory (group `inventory`): the policy every SKU-location is planned with, and its projected available
+balance over the forecast horizon.
+
+Thin assets over `planning.inventory_policy` and `planning.projection`: they read the staged tables and the
+forecast, call the planning functions and replace the tables analysts read.
+"""
+
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from demand_control import tables
+from demand_control.demand_assets.forecasts import table_schema_of
+from demand_control.demand_assets.metadata import TEAM_PLANNING, preview
+from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
+from demand_control.planning.projection import first_stockout, projected_inventory
+from demand_control.resources.warehouse import Warehouse
+
+INVENTORY_KINDS = {"pandas", "sqlalchemy"}
+# Draft purchase orders are proposals (ours included) until the buyer confirms them: not scheduled receipts.
+SCHEDULED_PO_STATUSES = ("sent", "confirmed", "partial")
+
+
+class InventoryPolicyConfig(dg.Config):
+    review_period_days: float = 7.0
+    bucket_days: int = 7
+    horizon_start: str = ""  # ISO date the projection starts from; empty: today (UTC)
+
+    def start(self) -> date:
+        if not self.horizon_start:
+            return datetime.now(UTC).date()
+        try:
+            return date.fromisoformat(self.horizon_start)
+        except ValueError as exc:
+            raise dg.Failure(description=f"horizon_start must be a date like 2026-11-30, got {self.horizon_start!r}") from exc
+
+
+def _forecast(warehouse: Warehouse) -> pd.DataFrame:
+    forecast = warehouse.read("demand_forecast")
+    if forecast.empty:
+        raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
+    return forecast
+
+
+@dg.asset(
+    name="inventory_policy",
+    group_name="inventory",
+    deps=["demand_forecast", "sourcing", "customer_order_line", "customer", "product"],
+    owners=[TEAM_PLANNING],
+    kinds=INVENTORY_KINDS,
+    description="Safety stock, reorder point and order-up-to level per SKU-location, at the service level its customers need.",
+    metadata={"dagster/column_schema": table_schema_of(tables.inventory_policy), "dagster/table_name": "inventory_policy"},
+)
+def inventory_policy_asset(
+    context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    forecast = _forecast(warehouse)
+    keys = forecast[["sku", "location_id"]].drop_duplicates()
+    levels = sku_location_service_levels(
+        keys, warehouse.read("customer_order_line"), warehouse.read("customer"), warehouse.read("product")
+    )
+    policy = inventory_policy(
+        forecast,
+        warehouse.read("sourcing"),
+        levels[["sku", "location_id", "service_level"]],
+        review_period_days=config.review_period_days,
+        bucket_days=config.bucket_days,
+    )
+    policy = policy.merge(levels[["sku", "location_id", "tier", "category"]], on=["sku", "location_id"], how="left")
+    policy["computed_at"] = datetime.now(UTC)
+    rows = warehouse.replace_rows("inventory_policy", policy)
+    no_lane = int(policy["safety_stock"].isna().sum())
+    if no_lane:
+        context.log.warning(f"{no_lane} SKU-locations have no sourcing lane: no policy for them")
+    by_method = policy.groupby("method", dropna=False).size().rename("sku_locations").reset_index()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "without_sourcing_lane": no_lane,
+            "safety_stock_value": float((policy["safety_stock"].fillna(0)).sum()),
+            "by_method": preview(by_method, rows=10),
+            "preview": preview(policy.drop(columns=["computed_at"])),
+        }
+    )
+
+
+@dg.asset(
+    name="projected_inventory",
+    group_name="inventory",
+    deps=["inventory_policy", "inventory_position", "customer_order_line", "purchase_order_line", "demand_forecast"],
+    owners=[TEAM_PLANNING],
+    kinds=INVENTORY_KINDS,
+    description="Projected available balance per SKU-location and bucket: stock plus receipts minus max(forecast, orders).",
+    metadata={"dagster/column_schema": table_schema_of(tables.projected_inventory), "dagster/table_name": "projected_inventory"},
+)
+def projected_inventory_asset(config: InventoryPolicyConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    purchases = warehouse.read("purchase_order_line")
+    scheduled = purchases[purchases["status"].isin(SCHEDULED_PO_STATUSES)]
+    projection = projected_inventory(
+        warehouse.read("inventory_position"),
+        _forecast(warehouse),
+        warehouse.read("customer_order_line"),
+        scheduled,
+        warehouse.read("inventory_policy", columns=["sku", "location_id", "safety_stock"]).fillna({"safety_stock": 0.0}),
+        horizon_start=config.start(),
+        bucket_days=config.bucket_days,
+    )
+    projection["days_of_cover"] = projection["days_of_cover"].replace([np.inf, -np.inf], np.nan)
+    projection["computed_at"] = datetime.now(UTC)
+    rows = warehouse.replace_rows("projected_inventory", projection)
+    stockouts = first_stockout(projection)
+    short = stockouts[stockouts["stockout_bucket"].notna()]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "sku_locations": int(projection[["sku", "location_id"]].drop_duplicates().shape[0]),
+            "sku_locations_projected_to_stock_out": len(short),
+            "sku_locations_below_safety_stock": int(
+                projection.loc[projection["below_safety_stock"], ["sku", "location_id"]].drop_duplicates().shape[0]
+            ),
+            "first_stockouts": preview(short.sort_values("stockout_bucket"), rows=10),
+            "preview": preview(projection.drop(columns=["computed_at"])),
+        }
+    )
+
+
+inventory_assets = [inventory_policy_asset, projected_inventory_asset]
