@@ -12,6 +12,8 @@ from demand_control.forecast_cli import OUTPUT_COLUMNS, forecast_app
 from demand_control.planning.candidates import candidates_for
 from demand_control.planning.forecasting import (
     ForecastSettings,
+    _cross_fitted_mean,
+    _level_correction,
     PanelError,
     complete_buckets,
     forecast_panel,
@@ -152,6 +154,42 @@ def test_forecast_panel_full_horizon_quantiles_and_routes() -> None:
     first = fc.groupby("unique_id")["ds"].min()
     assert ((first - last.reindex(first.index)) == pd.Timedelta(days=7)).all()
     assert set(result.backtest["unique_id"]) == {"smooth", "lumpy", "intermittent"}
+
+
+def test_level_correction_only_when_the_bias_persists() -> None:
+    rng = np.random.default_rng(0)
+    actual = 10 + rng.normal(0, 1, (30, 2, 6))
+    scale = np.ones(30)
+    # 25% over-forecast in both windows: corrected to within the cap (0.8 = 1 - 0.2).
+    factor = _level_correction(actual * 1.25, actual, scale)
+    assert factor == pytest.approx(0.8)
+    # Over in the first window, under in the last: the learnt factor would hurt out of sample, so none.
+    flipped = np.concatenate([actual[:, :1] * 1.1, actual[:, 1:] * 0.9], axis=1)
+    assert _level_correction(flipped, actual, scale) == 1.0
+    # One window: nothing to validate on.
+    assert _level_correction(actual[:, :1] * 1.25, actual[:, :1], scale) == 1.0
+
+
+def test_cross_fitted_backtest_selects_each_window_on_the_others() -> None:
+    Y = np.full((4, 2, 3), 10.0)
+    # Model 0 is right in window 0 only, model 1 in window 1 only: each window gets the other's pick.
+    F = np.stack([np.stack([Y[:, 0], Y[:, 1] + 5], axis=1), np.stack([Y[:, 0] + 5, Y[:, 1]], axis=1)], axis=-1)
+    out = _cross_fitted_mean(F, Y, np.ones(4), "class", 1.0)
+    assert out.shape == Y.shape
+    assert np.allclose(out, 15.0)
+
+
+def test_new_series_quantiles_use_post_launch_spread() -> None:
+    rng = np.random.default_rng(5)
+    weeks = 60
+    series = {f"s{i}": list(20 + rng.normal(0, 3, weeks).round()) for i in range(3)}
+    series["launch"] = [0.0] * (weeks - 5) + [30.0, 50.0, 40.0, 60.0, 45.0]
+    result = forecast_panel(panel_of(series), ForecastSettings(freq="W", horizon=8, season_length=4, n_windows=2))
+    assert result.profile.set_index("unique_id").loc["launch", "route"] == "new"
+    fc = result.forecast[result.forecast["unique_id"] == "launch"]
+    # The pre-launch zeros must not make the interval collapse: it spans the post-launch variability.
+    assert (fc["q90"] - fc["q10"]).min() > 10
+    assert (fc["q10"] <= fc["mean"]).all() and (fc["mean"] <= fc["q90"]).all()
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,11 @@
 routes the others by Syntetos–Boylan class to a small set of fast statsforecast candidates, and runs one
 rolling-origin cross-validation per class. From the backtest it selects per series or per class (single
 models or an equal-weight combination of the best few), whichever validates better on the last window
-after selecting on the earlier ones, and it turns the backtest errors of the selected forecast into
-quantiles q05..q95 (empirical, scaled, pooled per class and horizon step; non-negative and monotone).
+after selecting on the earlier ones. A class's forecast is rescaled when its backtest bias persisted from
+the earlier windows into the last. Quantiles q05..q95 come from the backtest errors of the selected forecast,
+each window's forecast selected on the other windows (cross-fitted, so the errors are out of selection
+sample): empirical, scaled, pooled per class and horizon step; non-negative and monotone. New and short
+series borrow those pooled errors, in the unit of their own post-launch variability.
 The same code runs on a Dask cluster through statsforecast's distributed backend when a scheduler address
 is given. No Dagster import: the assets and the CLI both call this module.
 """
@@ -350,6 +353,18 @@ def _level_correction(cv_mean: np.ndarray, Y: np.ndarray, scale: np.ndarray) -> 
     return _level_factor(cv_mean, Y)
 
 
+def _cross_fitted_mean(F: np.ndarray, Y: np.ndarray, scale: np.ndarray, selection: Selection, factor: float) -> np.ndarray:
+    """The backtest forecast (S, W, H) with each window's weights selected on the other windows only, so the
+    errors quantiles are calibrated on are out of selection sample (with one window: the in-sample ones)."""
+    W = F.shape[1]
+    out = np.empty(Y.shape)
+    for w in range(W):
+        others = [k for k in range(W) if k != w] or [w]
+        wts = _select(F[:, others], Y[:, others], scale, selection)[0]
+        out[:, w] = np.maximum(np.einsum("shm,sm->sh", F[:, w], wts), 0.0) * factor
+    return out
+
+
 # Quantiles ---------------------------------------------------------------------------------------------------
 
 
@@ -486,7 +501,8 @@ def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings) -> ForecastR
         fut_mean = np.maximum(np.einsum("shm,sm->sh", Ffut, weights), 0.0)
         level_factor = _level_correction(cv_mean, Y, scale)
         cv_mean, fut_mean = cv_mean * level_factor, fut_mean * level_factor
-        scaled_err = (Y - cv_mean) / qscale_all[rows][:, None, None]
+        calib_mean = _cross_fitted_mean(F, Y, scale, settings.selection, level_factor)
+        scaled_err = (Y - calib_mean) / qscale_all[rows][:, None, None]
         pooled[demand_class] = _pooled_quantiles(scaled_err, np.zeros(S))[0]
         mean[rows] = fut_mean
         quant[rows] = quantiles_from_errors(fut_mean, qscale_all[rows], pooled[demand_class])
