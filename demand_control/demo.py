@@ -49,7 +49,8 @@ def run_demo(
     try:
         echo(f"2. Ingesting from {resources['signal_source'].describe()} into the warehouse at {_safe(warehouse.url)}")
         instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-        job = build_definitions(resources).resolve_job_def(INGEST_JOB_NAME)
+        defs = build_definitions(resources)
+        job = defs.resolve_job_def(INGEST_JOB_NAME)
         # Step-by-step logs stay in the run's event log (the UI shows them); the console gets the summary.
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
@@ -59,9 +60,9 @@ def run_demo(
         echo("5. Quarantine (latest load of each feed)")
         echo(quarantine_summary(warehouse))
         if result.success:
-            result = _demo_forecast(resources, instance, quiet, warehouse, echo)
+            result = _demo_forecast(defs, instance, quiet, warehouse, echo)
         if result.success:
-            result = _demo_inventory(resources, instance, quiet, warehouse, echo)
+            result = _demo_inventory(defs, instance, quiet, warehouse, echo)
         if source == "tryton" and result.success:
             _demo_write_back(resources["erp"], warehouse, today, echo)
     finally:
@@ -118,12 +119,11 @@ def _report_checks(result, echo: Callable[[str], None]) -> None:  # noqa: ANN001
         echo(f"   FAILED {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {evaluation.description or ''}")
 
 
-def _demo_forecast(resources, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
+def _demo_forecast(defs, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
     """Run the forecast job on the staged history and summarise its backtest by demand class."""
-    from demand_control.definitions import build_definitions
     from demand_control.demand_assets import FORECAST_JOB_NAME
 
-    job = build_definitions(resources).resolve_job_def(FORECAST_JOB_NAME)
+    job = defs.resolve_job_def(FORECAST_JOB_NAME)
     result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
     echo(f"6. Forecast: Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}; "
          f"{warehouse.count('demand_forecast'):,} forecast rows")
@@ -140,12 +140,11 @@ def _demo_forecast(resources, instance, run_config, warehouse, echo: Callable[[s
     return result
 
 
-def _demo_inventory(resources, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
+def _demo_inventory(defs, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
     """Set the inventory policy and project the available balance; say which SKU-locations run short."""
-    from demand_control.definitions import build_definitions
     from demand_control.demand_assets import INVENTORY_JOB_NAME
 
-    job = build_definitions(resources).resolve_job_def(INVENTORY_JOB_NAME)
+    job = defs.resolve_job_def(INVENTORY_JOB_NAME)
     result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
     projection = warehouse.read("projected_inventory")
     policy = warehouse.read("inventory_policy")

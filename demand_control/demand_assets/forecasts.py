@@ -10,10 +10,9 @@ record), so they are one multi-asset that cannot be split.
 import dagster as dg
 import numpy as np
 import pandas as pd
-from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Table
 
 from demand_control import tables
-from demand_control.demand_assets.metadata import TEAM_PLANNING, preview
+from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.forecasting import (
     ForecastResult,
     ForecastSettings,
@@ -28,25 +27,6 @@ from demand_control.resources.warehouse import Warehouse
 
 FORECAST_KINDS = {"pandas", "statsforecast", "sqlalchemy"}
 KEY_SEPARATOR = "\x1f"  # joins sku and location_id into the engine's unique_id; never part of a code
-
-
-def table_schema_of(table: Table) -> dg.TableSchema:
-    """A warehouse table's columns, types and comments as the Dagster UI shows them."""
-
-    def kind(column) -> str:  # noqa: ANN001
-        t = column.type
-        for sql, name in ((Boolean, "boolean"), (Integer, "integer"), (Float, "float"), (DateTime, "datetime"), (Date, "date")):
-            if isinstance(t, sql):
-                return name
-        return "string"
-
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(c.name, kind(c), description=c.comment or "", constraints=dg.TableColumnConstraints(nullable=c.nullable))
-            for c in table.columns
-        ],
-        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(c.name for c in table.primary_key.columns)})"]),
-    )
 
 
 def history_panel(warehouse: Warehouse, settings: ForecastSettings) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from demand_control import tables
-from demand_control.demand_assets.forecasts import table_schema_of
-from demand_control.demand_assets.metadata import TEAM_PLANNING, preview
+from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.projection import first_stockout, projected_inventory
 from demand_control.resources.warehouse import Warehouse

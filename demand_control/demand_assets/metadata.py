@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Table
 
 from demand_control.contracts import Column, Contract
 
@@ -57,6 +58,25 @@ def raw_schema(contract: Contract) -> dg.TableSchema:
         dg.TableColumn(col.name, "text", description=f"As delivered: {col.description}") for col in contract.columns
     ]
     return dg.TableSchema(columns=columns)
+
+
+def table_schema_of(table: Table) -> dg.TableSchema:
+    """A warehouse table's columns, types and comments as the Dagster UI shows them."""
+
+    def kind(column) -> str:  # noqa: ANN001
+        t = column.type
+        for sql, name in ((Boolean, "boolean"), (Integer, "integer"), (Float, "float"), (DateTime, "datetime"), (Date, "date")):
+            if isinstance(t, sql):
+                return name
+        return "string"
+
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, kind(c), description=c.comment or "", constraints=dg.TableColumnConstraints(nullable=c.nullable))
+            for c in table.columns
+        ],
+        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(c.name for c in table.primary_key.columns)})"]),
+    )
 
 
 def preview(frame: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:

@@ -40,6 +40,7 @@ from demand_control.resources.erp import (
 )
 from demand_control.resources.sources import Extract
 from demand_control.resources.tryton_client import TrytonClient, TrytonUserError
+from demand_control.resources.tryton_extract import customer_location_id, extract_object
 
 ACTION_ADAPTER: TypeAdapter[ErpAction] = TypeAdapter(ErpAction)
 
@@ -93,8 +94,6 @@ class TrytonErp(Erp):
         return f"Tryton {self.database} at {self.url}"
 
     def extract(self, object_name: str, since: str | None = None) -> Extract:
-        from demand_control.resources.tryton_extract import extract_object
-
         return extract_object(
             self.client, object_name, since, source_uri=f"{self.url}/{self.database}",
             overlap=dt.timedelta(seconds=self.cursor_overlap_seconds),
@@ -326,7 +325,7 @@ class _Writer:
         )["id"]
 
     def _customer_location(self) -> int:
-        return self.c.search_read("stock.location", [("type", "=", "customer")], ["id"], limit=1)[0]["id"]
+        return customer_location_id(self.c)
 
     def _party(self, code: str) -> int:
         return self._one("party.party", [("code", "=", code)], ["id"], f"party {code!r}")["id"]

@@ -62,6 +62,11 @@ def extract_object(
     )
 
 
+def customer_location_id(client: TrytonClient) -> int:
+    """Tryton's customer location: where shipments to customers go, and the destination of forecasts."""
+    return client.search_read("stock.location", [("type", "=", "customer")], ["id"], limit=1)[0]["id"]
+
+
 class _IncludingInactive:
     """The client, reading discontinued records too: an old SKU still has lanes, stock, history."""
 
@@ -105,7 +110,7 @@ class _Reader:
         return {w["storage_location"]: w["code"] for w in self.warehouses.values()}
 
     def customer_location(self) -> int:
-        return self.c.search_read("stock.location", [("type", "=", "customer")], ["id"], limit=1)[0]["id"]
+        return customer_location_id(self.c)
 
 
 def _newest(rows: Iterable[dict[str, Any]]) -> dt.datetime | None:

@@ -27,6 +27,7 @@ from demand_control import settings
 from demand_control.tables import metadata
 
 _SQLITE_CHUNK = 5_000
+_MIGRATED: set[str] = set()
 _COPY_CHUNK = 1_000_000
 # Below this many rows, keeping the key during the load is as fast as rebuilding it.
 _REBUILD_KEY_ABOVE = 100_000
@@ -91,11 +92,15 @@ class Warehouse(dg.ConfigurableResource):
         return self.engine.dialect.name
 
     def migrate(self) -> None:
-        """Create or upgrade every table to the newest migration."""
+        """Create or upgrade every table to the newest migration (once per database and process: each
+        ingestion asset asks, and the migrations cannot change while the process runs)."""
+        if self.url in _MIGRATED:
+            return
         with self.engine.begin() as conn:
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+        _MIGRATED.add(self.url)
 
     def table(self, name: str) -> Table:
         return metadata.tables[name]
