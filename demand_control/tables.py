@@ -222,6 +222,9 @@ inventory_policy = Table(
     Column("supplier_id", String, comment="Supplier of the lane the policy uses."),
     Column("moq", Float, comment="Minimum order quantity of that lane."),
     Column("pack_size", Float, comment="Order multiple of that lane."),
+    Column("lead_time_observations", Integer, comment="Supplier-confirmed lead times that updated the quoted one."),
+    Column("eoq", Float, comment="Economic order quantity sqrt(2DS/H) when an ordering cost is configured."),
+    Column("order_quantity", Float, comment="Lot per order: max(review-period demand, EOQ) rounded up to MOQ and pack size."),
     Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the policy was computed (UTC)."),
     comment="Inventory policy per SKU-location: service level, safety stock, reorder point and order-up-to level.",
 )
@@ -245,4 +248,162 @@ projected_inventory = Table(
     Column("days_of_cover", Float, comment="max(closing, 0) / average daily forecast; empty when there is no forecast demand."),
     Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the projection was computed (UTC)."),
     comment="Projected available balance per SKU-location and bucket over the forecast horizon.",
+)
+
+_EXCEPTION_DETAIL_COLUMNS = (
+    ("exception_type", String(32), "Type from the taxonomy: projected_stockout, below_safety_stock, demand_spike, supplier_delay, order_at_risk, excess_stock, forecast_degradation, stale_feed, data_quality."),
+    ("entity", String, "What the exception is about: SKU@location, PO/line, or the feed's object."),
+    ("sku", String, "SKU concerned (empty for feed exceptions)."),
+    ("location_id", String, "DC concerned."),
+    ("supplier_id", String, "Supplier concerned (the lane's or the PO's)."),
+    ("po_id", String, "Purchase order concerned (supplier_delay)."),
+    ("po_line_no", Integer, "Purchase order line concerned (supplier_delay)."),
+    ("category", String, "Merchandise category of the SKU (routing)."),
+    ("region", String, "Region of the location (routing)."),
+    ("customer_tier", String(16), "Strictest tier among the affected customers, else the SKU-location's (severity, routing)."),
+    ("window_start", Date, "When the condition bites: stockout week, run start, due date, first promise date."),
+    ("units_at_risk", Float, "Units short (shortages), above plan (spikes) or beyond need (excess)."),
+    ("money_at_risk", Float, "Lost margin of the units short, or stock value of the excess."),
+    ("trigger_values", Text, "The values that triggered the rule, as JSON."),
+    ("sentence", Text, "The exception in one sentence a planner reads, built from the trigger values."),
+    ("affected_orders", Text, "Customer order lines affected, as a JSON list."),
+    ("affected_order_count", Integer, "Number of customer order lines affected."),
+    ("severity", String(16), "critical, high, medium or low: money at risk banded by the policy, bumped for strategic customers."),
+    ("owner_team", String, "Team that owns the exception (routing policy)."),
+    ("owner_channel", String, "Slack channel the exception is posted to."),
+    ("owner_user", String, "Named owner, when the routing rule names one."),
+    ("routing_rule", String, "Routing rule that chose the owner ('fallback' when none matched)."),
+)
+
+_LIFECYCLE_STATE_COLUMNS = (
+    ("state", String(16), False, "open, acknowledged, in_progress, snoozed, resolved or auto_resolved (cleared by new data)."),
+    ("occurrence", Integer, False, "1 for the first time the condition fired; +1 each time it reopens after resolution."),
+    ("first_seen_at", DateTime(timezone=True), False, "When the condition was first detected."),
+    ("last_seen_at", DateTime(timezone=True), False, "When a run last saw the condition firing."),
+    ("opened_at", DateTime(timezone=True), False, "When this occurrence opened (the SLA clock starts here)."),
+    ("state_changed_at", DateTime(timezone=True), False, "When the state last changed."),
+    ("values_changed_at", DateTime(timezone=True), False, "When the triggering values, severity or owner last changed."),
+    ("resolved_at", DateTime(timezone=True), True, "When the occurrence was resolved or auto-resolved."),
+    ("snoozed_until", DateTime(timezone=True), True, "A snoozed exception reopens after this time if it still fires."),
+    ("sla_due_at", DateTime(timezone=True), True, "When the owner must have acted (opened_at + the policy's SLA for the severity)."),
+    ("last_change", String(16), False, "What the latest run did: opened, reopened, updated, unchanged, auto_resolved or untouched."),
+)
+
+
+def _exception_columns() -> list[Column]:
+    columns = [Column("exception_key", String, primary_key=True, comment="Stable key: type:entity. Re-runs update the same key.")]
+    columns += [Column(name, kind, comment=comment) for name, kind, comment in _EXCEPTION_DETAIL_COLUMNS]
+    columns += [Column(name, kind, nullable=nullable, comment=comment) for name, kind, nullable, comment in _LIFECYCLE_STATE_COLUMNS]
+    return columns
+
+
+exception_lifecycle = Table(
+    "exception_lifecycle",
+    metadata,
+    *_exception_columns(),
+    comment="Operational record of every planning exception ever raised, kept across re-runs: state, occurrences, first and last seen.",
+)
+
+planning_exceptions = Table(
+    "planning_exceptions",
+    metadata,
+    *_exception_columns(),
+    comment="Current snapshot of the active planning exceptions (open, acknowledged, in progress, snoozed) for analysts.",
+)
+
+recommended_actions = Table(
+    "recommended_actions",
+    metadata,
+    Column("action_id", String, primary_key=True, comment="Deterministic id: the same exception occurrence, type and subject give the same id."),
+    Column("exception_key", String, nullable=False, index=True, comment="Exception the action answers."),
+    Column("occurrence", Integer, nullable=False, comment="Occurrence of the exception the action answers."),
+    Column("exception_type", String(32), nullable=False, comment="Type of that exception."),
+    Column("action_type", String(32), nullable=False, comment="replenish, expedite, reschedule_out, cancel, transfer, allocate, notify_customer, substitute, supplier_followup or review_forecast."),
+    Column("rank", Integer, nullable=False, comment="1 for the recommended action of the exception; alternatives follow."),
+    Column("sku", String, comment="SKU concerned."),
+    Column("location_id", String, comment="DC concerned (the receiving DC of a transfer)."),
+    Column("category", String, comment="Merchandise category (autonomy exclusions)."),
+    Column("supplier_id", String, comment="Supplier to order from, expedite or follow up with."),
+    Column("po_id", String, comment="Purchase order line to expedite, reschedule or cancel."),
+    Column("po_line_no", Integer, comment="Its line number."),
+    Column("from_location_id", String, comment="DC a transfer ships from."),
+    Column("order_id", String, comment="Customer order to notify or substitute on."),
+    Column("order_line_no", Integer, comment="Its line number."),
+    Column("customer_id", String, comment="Customer concerned."),
+    Column("substitute_sku", String, comment="SKU offered instead."),
+    Column("quantity", Float, comment="Units to order, move, expedite, allocate or notify about."),
+    Column("value", Float, nullable=False, comment="Money the action commits or concerns (units at cost; at price for customer actions)."),
+    Column("order_by", Date, comment="Latest date to place a replenishment so it lands when needed."),
+    Column("needed_by", Date, comment="Date the goods are needed (or were promised)."),
+    Column("new_date", Date, comment="Revised date: reschedule target, or the date a customer order can ship."),
+    Column("confidence", Float, nullable=False, comment="0..1: how likely the action fixes the exception (forecast accuracy, supplier reliability)."),
+    Column("expected_impact", Text, nullable=False, comment="What the action achieves, in words with its numbers."),
+    Column("message", Text, comment="Drafted message (supplier follow-up)."),
+    Column("details", Text, comment="Further particulars as JSON (allocation scenario, contact)."),
+    Column("data_fresh", Boolean, nullable=False, comment="True when every feed the plan read was inside its freshness window."),
+    Column("forecast_degraded", Boolean, nullable=False, comment="True when the SKU-location's forecast is flagged degraded."),
+    Column("policy_decision", String(24), nullable=False, comment="auto_approved (within the autonomy limits) or awaiting_approval."),
+    Column("approver_role", String, comment="Role that must approve (empty when auto-approved)."),
+    Column("policy_reasons", Text, nullable=False, comment="Why the policy decided so, every reason named."),
+    Column("owner_team", String, comment="Owner of the exception (routing policy)."),
+    Column("owner_channel", String, comment="Slack channel of the owner."),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the action was first recommended."),
+    Column("updated_at", DateTime(timezone=True), nullable=False, comment="When the recommendation was last recomputed."),
+    comment="Recommended actions per active exception, with expected impact, confidence and the policy decision.",
+)
+
+allocation_scenarios = Table(
+    "allocation_scenarios",
+    metadata,
+    Column("sku", String, primary_key=True, comment="Constrained SKU."),
+    Column("location_id", String, primary_key=True, comment="DC whose supply is short of its open orders."),
+    Column("scenario", String(32), primary_key=True, comment="fair_share, tier_priority, most_lines_filled or earliest_promise."),
+    Column("scenario_rank", Integer, nullable=False, comment="1 for the recommended scenario."),
+    Column("recommended", Boolean, nullable=False, comment="Lowest tier-weighted revenue at risk (ties: fewest customers affected)."),
+    Column("supply", Float, nullable=False, comment="Units available to promise to these orders."),
+    Column("demand", Float, nullable=False, comment="Units open on the orders."),
+    Column("allocated", Float, nullable=False, comment="Units the scenario allocates."),
+    Column("fill_rate", Float, nullable=False, comment="allocated / demand."),
+    Column("fill_rate_strategic", Float, comment="Fill rate of strategic customers' lines."),
+    Column("fill_rate_key", Float, comment="Fill rate of key customers' lines."),
+    Column("fill_rate_standard", Float, comment="Fill rate of standard customers' lines."),
+    Column("lines_total", Integer, nullable=False, comment="Order lines competing."),
+    Column("lines_filled", Integer, nullable=False, comment="Lines filled completely."),
+    Column("lines_short", Integer, nullable=False, comment="Lines left short."),
+    Column("revenue_at_risk", Float, nullable=False, comment="Units short x price."),
+    Column("weighted_revenue_at_risk", Float, nullable=False, comment="Revenue at risk weighted by tier (strategic 3, key 2, standard 1): what the recommendation minimises."),
+    Column("customers_affected", Integer, nullable=False, comment="Customers with any line short."),
+    Column("customers_affected_strategic", Integer, nullable=False, comment="Strategic customers with any line short."),
+    Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the scenarios were computed (UTC)."),
+    comment="Allocation scenarios per constrained SKU-location, compared on fill rate by tier, revenue at risk and customers affected.",
+)
+
+allocation_lines = Table(
+    "allocation_lines",
+    metadata,
+    Column("scenario", String(32), primary_key=True, comment="Scenario the allocation belongs to."),
+    Column("sku", String, primary_key=True, comment="SKU."),
+    Column("location_id", String, primary_key=True, comment="DC."),
+    Column("order_id", String, primary_key=True, comment="Customer order."),
+    Column("line_no", Integer, primary_key=True, comment="Order line."),
+    Column("customer_id", String, nullable=False, comment="Customer."),
+    Column("tier", String(16), comment="Customer tier."),
+    Column("qty_open", Float, nullable=False, comment="Units open on the line."),
+    Column("allocated", Float, nullable=False, comment="Units the scenario gives the line."),
+    Column("short", Float, nullable=False, comment="qty_open - allocated."),
+    Column("promise_date", Date, comment="Promise date of the line."),
+    Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the scenarios were computed (UTC)."),
+    comment="Per order line, what each allocation scenario gives it (the detail behind allocation_scenarios).",
+)
+
+coordination_kpis = Table(
+    "coordination_kpis",
+    metadata,
+    Column("kpi", String(64), primary_key=True, comment="Indicator, e.g. open_exceptions, money_at_risk, auto_approved_share, approval_latency_hours."),
+    Column("dimension", String(32), primary_key=True, comment="What the row is broken down by: all, exception_type, severity, owner_team, demand_class, supplier_id."),
+    Column("member", String, primary_key=True, comment="The value of the dimension ('all' for totals)."),
+    Column("value", Float, comment="The figure (empty when there is nothing to measure yet)."),
+    Column("unit", String(16), nullable=False, comment="count, money, share, hours or rmsse."),
+    Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the KPI was computed (UTC)."),
+    comment="Coordination KPIs in long form (kpi x dimension x member), ready to chart.",
 )

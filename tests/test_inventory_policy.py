@@ -12,7 +12,10 @@ import pytest
 from demand_control.planning.inventory_policy import (
     POLICY_COLUMNS,
     ServiceLevelTable,
+    blend_lead_times,
+    economic_order_quantity,
     inventory_policy,
+    observed_lead_times,
     order_quantity,
     primary_lanes,
     quantile_at,
@@ -250,3 +253,38 @@ def test_service_level_mapping_and_validation():
         inventory_policy(fc, sourcing, 1.0, 0)
     with pytest.raises(ValueError, match="forecast is missing columns"):
         inventory_policy(fc.drop(columns=["q90"]), sourcing, 0.95, 0)
+
+
+def test_observed_lead_times_update_the_quoted_lane() -> None:
+    # Quote 10 ± 2 days; two confirmations at 14 and 16 days (mean 15, sd √2). With the quote worth 3
+    # observations: mean (3·10 + 2·15)/5 = 12; variance (3·4 + 1·2 + 3·2/5·25)/(3 + 1) = 44/4 = 11.
+    lanes = pd.DataFrame([lane("A", "DC1", 10, 2)])
+    po = pd.DataFrame({
+        "sku": "A", "location_id": "DC1", "supplier_id": "S1",
+        "order_date": pd.to_datetime(["2026-03-01", "2026-03-05", "2026-03-07"]),
+        "confirmed_date": pd.to_datetime(["2026-03-15", "2026-03-21", None]),
+    })
+    observed = observed_lead_times(po)
+    assert observed.iloc[0]["observations"] == 2 and observed.iloc[0]["observed_mean_days"] == pytest.approx(15.0)
+    blended = blend_lead_times(primary_lanes(lanes), observed).iloc[0]
+    assert blended["lead_time_days"] == pytest.approx(12.0)
+    assert blended["lead_time_std_days"] == pytest.approx(math.sqrt(11.0))
+    assert blended["lead_time_observations"] == 2
+    # Another lane's confirmations leave this lane at its quote.
+    other = blend_lead_times(primary_lanes(lanes), observed.assign(supplier_id="S2")).iloc[0]
+    assert other["lead_time_days"] == 10 and other["lead_time_std_days"] == 2 and other["lead_time_observations"] == 0
+
+
+def test_economic_order_quantity_sets_the_lot_when_an_ordering_cost_is_configured() -> None:
+    # D = 1000/yr, S = 50, H = 0.25 × 8 = 2 → EOQ = √(2·1000·50/2) = 223.6; rounded to packs of 25 → 225.
+    assert economic_order_quantity(np.array([1000.0]), 50.0, np.array([2.0]))[0] == pytest.approx(223.6068, abs=1e-3)
+    assert np.isnan(economic_order_quantity(np.array([1000.0]), 0.0, np.array([2.0]))[0])
+    fc = normal_forecast("A", "DC1", [1000 / 365 * 7] * 10, 1.0)
+    costs = pd.DataFrame({"sku": ["A"], "unit_cost": [8.0]})
+    with_eoq = one(inventory_policy(fc, pd.DataFrame([lane("A", "DC1", 7, 0, pack=25)]), 0.95, 7, ordering_cost=50, unit_costs=costs), "A")
+    assert with_eoq["eoq"] == pytest.approx(223.6068, abs=1e-2)
+    assert with_eoq["order_up_to"] - with_eoq["reorder_point"] == pytest.approx(223.6068, abs=1e-2)
+    assert with_eoq["order_quantity"] == 225
+    # Without an ordering cost the lot is one review period of demand (7 days × 1000/365 = 19.2 → 25).
+    plain = one(inventory_policy(fc, pd.DataFrame([lane("A", "DC1", 7, 0, pack=25)]), 0.95, 7, unit_costs=costs), "A")
+    assert np.isnan(plain["eoq"]) and plain["order_quantity"] == 25

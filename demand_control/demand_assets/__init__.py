@@ -2,15 +2,18 @@
 
 import dagster as dg
 
+from demand_control.demand_assets.exceptions import exception_assets
 from demand_control.demand_assets.forecasts import forecast_assets
 from demand_control.demand_assets.ingestion import raw_assets, staged_assets
 from demand_control.demand_assets.inventory import inventory_assets
 from demand_control.quality.forecast_checks import forecast_checks
 from demand_control.resources.forecast import ForecastSettingsResource
+from demand_control.resources.policy import PlanningPolicy
 
 INGEST_JOB_NAME = "ingest_signals"
 FORECAST_JOB_NAME = "forecast_demand"
 INVENTORY_JOB_NAME = "plan_inventory"
+DECISION_JOB_NAME = "plan_decisions"
 
 ingest_signals_job = dg.define_asset_job(
     INGEST_JOB_NAME,
@@ -30,9 +33,17 @@ plan_inventory_job = dg.define_asset_job(
     description="Set each SKU-location's inventory policy and project its available balance over the horizon.",
 )
 
+plan_decisions_job = dg.define_asset_job(
+    DECISION_JOB_NAME,
+    selection=dg.AssetSelection.groups("inventory", "exceptions", "actions", "kpis"),
+    description="Re-plan inventory, raise and route the planning exceptions, recommend actions with their policy decision, and refresh the KPIs.",
+)
+
 defs = dg.Definitions(
-    assets=[*raw_assets, *staged_assets, *forecast_assets, *inventory_assets],
+    assets=[*raw_assets, *staged_assets, *forecast_assets, *inventory_assets, *exception_assets],
     asset_checks=forecast_checks,
-    jobs=[ingest_signals_job, forecast_demand_job, plan_inventory_job],
-    resources={"forecast_settings": ForecastSettingsResource()},
+    jobs=[ingest_signals_job, forecast_demand_job, plan_inventory_job, plan_decisions_job],
+    # Both read their environment variables when a run loads them (DEMAND_CONTROL_FORECAST_CLUSTER,
+    # DEMAND_CONTROL_POLICY), so they need no binding here.
+    resources={"forecast_settings": ForecastSettingsResource(), "planning_policy": PlanningPolicy()},
 )

@@ -25,6 +25,8 @@ SCHEDULED_PO_STATUSES = ("sent", "confirmed", "partial")
 class InventoryPolicyConfig(dg.Config):
     review_period_days: float = 7.0
     bucket_days: int = 7
+    ordering_cost: float = 0.0  # cost of placing one order; > 0 turns on EOQ lot sizing
+    holding_cost_rate: float = 0.25  # yearly holding cost as a share of unit cost
     horizon_start: str = ""  # ISO date the projection starts from; empty: today (UTC)
 
     def start(self) -> date:
@@ -46,7 +48,7 @@ def _forecast(warehouse: Warehouse) -> pd.DataFrame:
 @dg.asset(
     name="inventory_policy",
     group_name="inventory",
-    deps=["demand_forecast", "sourcing", "customer_order_line", "customer", "product"],
+    deps=["demand_forecast", "sourcing", "customer_order_line", "customer", "product", "purchase_order_line"],
     owners=[TEAM_PLANNING],
     kinds=INVENTORY_KINDS,
     description="Safety stock, reorder point and order-up-to level per SKU-location, at the service level its customers need.",
@@ -57,15 +59,18 @@ def inventory_policy_asset(
 ) -> dg.MaterializeResult:
     forecast = _forecast(warehouse)
     keys = forecast[["sku", "location_id"]].drop_duplicates()
-    levels = sku_location_service_levels(
-        keys, warehouse.read("customer_order_line"), warehouse.read("customer"), warehouse.read("product")
-    )
+    product = warehouse.read("product")
+    levels = sku_location_service_levels(keys, warehouse.read("customer_order_line"), warehouse.read("customer"), product)
     policy = inventory_policy(
         forecast,
         warehouse.read("sourcing"),
         levels[["sku", "location_id", "service_level"]],
         review_period_days=config.review_period_days,
         bucket_days=config.bucket_days,
+        purchase_lines=warehouse.read("purchase_order_line"),
+        ordering_cost=config.ordering_cost,
+        holding_rate=config.holding_cost_rate,
+        unit_costs=product,
     )
     policy = policy.merge(levels[["sku", "location_id", "tier", "category"]], on=["sku", "location_id"], how="left")
     policy["computed_at"] = datetime.now(UTC)
@@ -78,6 +83,7 @@ def inventory_policy_asset(
         metadata={
             "dagster/row_count": rows,
             "without_sourcing_lane": no_lane,
+            "lead_times_updated_from_confirmations": int((policy["lead_time_observations"] > 0).sum()),
             "safety_stock_value": float((policy["safety_stock"].fillna(0)).sum()),
             "by_method": preview(by_method, rows=10),
             "preview": preview(policy.drop(columns=["computed_at"])),

@@ -43,6 +43,9 @@ POLICY_COLUMNS: tuple[str, ...] = (
     "supplier_id",
     "moq",
     "pack_size",
+    "lead_time_observations",
+    "eoq",
+    "order_quantity",
 )
 
 
@@ -175,6 +178,56 @@ def primary_lanes(sourcing: pd.DataFrame) -> pd.DataFrame:
     return lanes.drop_duplicates(SKU_LOCATION)[cols].reset_index(drop=True)
 
 
+# Weight of the quoted lead time against observed ones: the quote counts as this many observations, so two
+# or three confirmations move the planning figure only part of the way and a long record dominates it.
+LEAD_TIME_PRIOR_WEIGHT = 3.0
+
+
+def observed_lead_times(purchase_lines: pd.DataFrame) -> pd.DataFrame:
+    """Lead times the suppliers actually gave, per lane (sku, location_id, supplier_id): count, mean and
+    sample standard deviation of confirmed_date − order_date over the PO lines that have a confirmation.
+    (The canonical contracts carry no receipt history; a supplier's confirmed date is the closest observed
+    figure, and a delay event moves it.)"""
+    cols = [*SKU_LOCATION, "supplier_id", "observations", "observed_mean_days", "observed_std_days"]
+    if purchase_lines.empty or "confirmed_date" not in purchase_lines:
+        return pd.DataFrame(columns=cols)
+    po = purchase_lines.dropna(subset=["confirmed_date", "order_date"])
+    days = (pd.to_datetime(po["confirmed_date"]) - pd.to_datetime(po["order_date"])) / pd.Timedelta(days=1)
+    po = po.assign(_days=days)[days >= 0]
+    stats = po.groupby([*SKU_LOCATION, "supplier_id"], as_index=False)["_days"].agg(observations="count", observed_mean_days="mean", observed_std_days="std")
+    return stats[cols]
+
+
+def blend_lead_times(lanes: pd.DataFrame, observed: pd.DataFrame, prior_weight: float = LEAD_TIME_PRIOR_WEIGHT) -> pd.DataFrame:
+    """The lanes' lead time mean and spread updated with observed lead times: the quote counts as
+    `prior_weight` observations (mean_blend = (k·L_quote + n·L_obs)/(k + n)); the variance pools the quoted
+    variance (weight k) with the observed sample variance (weight n − 1) plus the spread between the quoted
+    and observed means, so a supplier who confirms later than quoted also widens the safety stock."""
+    out = lanes.merge(observed, on=[*SKU_LOCATION, "supplier_id"], how="left")
+    n = out["observations"].astype(float).fillna(0.0).to_numpy()
+    k = float(prior_weight)
+    quote, quote_sd = out["lead_time_days"].to_numpy(dtype=float), np.nan_to_num(out["lead_time_std_days"].to_numpy(dtype=float), nan=0.0)
+    obs = np.nan_to_num(out["observed_mean_days"].to_numpy(dtype=float), nan=0.0)
+    obs_sd = np.nan_to_num(out["observed_std_days"].to_numpy(dtype=float), nan=0.0)
+    mean = (k * quote + n * obs) / (k + n)
+    between = k * n / (k + n) * (obs - quote) ** 2
+    var = (k * quote_sd**2 + np.maximum(n - 1, 0) * obs_sd**2 + between) / np.maximum(k + np.maximum(n - 1, 0), 1.0)
+    out["lead_time_days"] = np.where(n > 0, mean, quote)
+    out["lead_time_std_days"] = np.where(n > 0, np.sqrt(var), out["lead_time_std_days"].to_numpy(dtype=float))
+    out["lead_time_observations"] = n.astype(int)
+    return out.drop(columns=["observations", "observed_mean_days", "observed_std_days"])
+
+
+def economic_order_quantity(annual_demand: np.ndarray | pd.Series, ordering_cost: float, holding_cost_per_unit_year: np.ndarray | pd.Series) -> np.ndarray:
+    """EOQ = √(2·D·S/H); NaN where the ordering cost is not configured (≤ 0) or holding cost is zero."""
+    d = np.asarray(annual_demand, dtype=float)
+    h = np.asarray(holding_cost_per_unit_year, dtype=float)
+    if ordering_cost <= 0:
+        return np.full_like(d, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(h > 0, np.sqrt(2.0 * np.maximum(d, 0.0) * ordering_cost / h), np.nan)
+
+
 def quantile_at(quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Per row, the quantile at `levels[row]` of a distribution known by its quantiles at QUANTILE_LEVELS
     (columns of `quantiles`), interpolated linearly in z = Φ⁻¹(level) and extrapolated beyond q05/q95 with
@@ -218,6 +271,10 @@ def inventory_policy(
     review_period_days: float,
     bucket_days: int = 7,
     default_service_level: float = DEFAULT_SERVICE_LEVELS.by_tier[DEFAULT_SERVICE_LEVELS.default_tier],
+    purchase_lines: pd.DataFrame | None = None,
+    ordering_cost: float = 0.0,
+    holding_rate: float = 0.25,
+    unit_costs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Safety stock, reorder point and order-up-to level per SKU-location (columns POLICY_COLUMNS).
 
@@ -243,6 +300,12 @@ def inventory_policy(
 
     ROP = d̄·L + SS; order-up-to = ROP + d̄·review_period. SKU-locations without a sourcing lane get NaN lead
     time and policy (no invented lead time); the caller reports them as data quality. SS is never negative.
+
+    Lead time: the primary lane's quoted mean and spread, updated with the lead times suppliers confirmed on
+    `purchase_lines` when given (`blend_lead_times`). Order quantity: with an `ordering_cost` per order
+    configured, EOQ = √(2·D·S/H) with D = d̄·365 and H = `holding_rate` × unit cost (from `unit_costs`:
+    sku, unit_cost) per unit-year, and the order-up-to level becomes ROP + max(d̄·review_period, EOQ);
+    order_quantity = that lot (order-up-to − ROP) rounded up to MOQ and pack size.
     """
     require_columns(forecast, [*SKU_LOCATION, "period_start", "mean", *QUANTILE_COLUMNS, "demand_class"], "forecast")
     if bucket_days <= 0:
@@ -253,7 +316,9 @@ def inventory_policy(
     fc = with_bucket_index(forecast)
 
     keys = fc.drop_duplicates(SKU_LOCATION)[[*SKU_LOCATION, "demand_class"]].reset_index(drop=True)
-    keys = keys.merge(primary_lanes(sourcing), on=SKU_LOCATION, how="left")
+    lanes = primary_lanes(sourcing)
+    lanes = blend_lead_times(lanes, observed_lead_times(purchase_lines)) if purchase_lines is not None else lanes.assign(lead_time_observations=0)
+    keys = keys.merge(lanes, on=SKU_LOCATION, how="left")
     keys["service_level"] = _service_level_frame(keys, service_levels, default_service_level).to_numpy()
     keys["z"] = norm.ppf(keys["service_level"].to_numpy())
 
@@ -286,13 +351,19 @@ def inventory_policy(
     ss = np.maximum(np.where(use_quantile, ss_quantile, ss_normal), 0.0)
     rop = d_bar * L + ss
 
+    cost = keys[["sku"]].merge(unit_costs[["sku", "unit_cost"]].drop_duplicates("sku"), on="sku", how="left")["unit_cost"] if unit_costs is not None else pd.Series(np.nan, index=keys.index)
+    eoq = economic_order_quantity(d_bar * 365.0, ordering_cost, holding_rate * cost.to_numpy(dtype=float))
+    lot = np.fmax(d_bar * float(review_period_days), eoq)
     out = keys.assign(
         mean_daily_demand=d_bar,
         demand_std_per_bucket=sigma_b,
         lead_time_std_days=keys["lead_time_std_days"].astype(float),
         safety_stock=ss,
         reorder_point=rop,
-        order_up_to=rop + d_bar * float(review_period_days),
+        order_up_to=rop + lot,
         method=np.where(use_quantile, "lead_time_quantile", "normal"),
+        lead_time_observations=keys["lead_time_observations"].fillna(0).astype(int),
+        eoq=eoq,
+        order_quantity=np.where(np.isfinite(lot), round_order_quantity(np.nan_to_num(lot), keys["moq"].to_numpy(), keys["pack_size"].to_numpy()), np.nan),
     )
     return out[list(POLICY_COLUMNS)]

@@ -93,7 +93,7 @@ class Warehouse(dg.ConfigurableResource):
 
     def migrate(self) -> None:
         """Create or upgrade every table to the newest migration (once per database and process: each
-        ingestion asset asks, and the migrations cannot change while the process runs)."""
+        reader and writer asks, and the migrations cannot change while the process runs)."""
         if self.url in _MIGRATED:
             return
         with self.engine.begin() as conn:
@@ -106,6 +106,7 @@ class Warehouse(dg.ConfigurableResource):
         return metadata.tables[name]
 
     def read(self, name: str, columns: Iterable[str] | None = None, where: Any = None) -> pd.DataFrame:
+        self.migrate()
         table = self.table(name)
         cols = [table.c[c] for c in columns] if columns else list(table.c)
         stmt = select(*cols)
@@ -115,6 +116,7 @@ class Warehouse(dg.ConfigurableResource):
             return pd.read_sql(stmt, conn)
 
     def count(self, name: str, where: Any = None) -> int:
+        self.migrate()
         table = self.table(name)
         stmt = select(func.count()).select_from(table)
         if where is not None:
@@ -127,6 +129,7 @@ class Warehouse(dg.ConfigurableResource):
 
         Readers see the old rows or the new ones, never a half-loaded table.
         """
+        self.migrate()
         table = self.table(name)
         with self.engine.begin() as conn:
             if where is None and conn.dialect.name == "postgresql":
@@ -135,6 +138,7 @@ class Warehouse(dg.ConfigurableResource):
             return bulk_insert(conn, table, frame)
 
     def append_rows(self, name: str, frame: pd.DataFrame) -> int:
+        self.migrate()
         with self.engine.begin() as conn:
             return bulk_insert(conn, self.table(name), frame)
 

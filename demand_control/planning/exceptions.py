@@ -1,0 +1,670 @@
+"""Planning exceptions: the conditions of DOMAIN.md's taxonomy that a planner must act on, detected over the
+whole panel at once from the projection, the policy, the open orders and purchase lines, the CRM pipeline,
+the backtest and the feed loads.
+
+Every exception carries a stable key (type and entity, so a re-run finds the same exception again), the
+values that triggered it, one sentence a planner reads without opening a table, the money at risk (lost
+margin for shortages, stock value for excess) and the customer orders it affects. Severity, owner and SLA
+come from the policy (`planning.policy`); the lifecycle from `planning.lifecycle`. Vectorised: merges,
+grouped cumulative sums and string operations over columns, never a loop over SKU-locations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from demand_control.planning.inventory_common import SKU_LOCATION, as_datetime_column, as_timestamp, require_columns
+
+EXCEPTION_TYPES: tuple[str, ...] = (
+    "projected_stockout",
+    "below_safety_stock",
+    "demand_spike",
+    "supplier_delay",
+    "order_at_risk",
+    "excess_stock",
+    "forecast_degradation",
+    "stale_feed",
+    "data_quality",
+)
+
+EXCEPTION_COLUMNS: tuple[str, ...] = (
+    "exception_key",
+    "exception_type",
+    "entity",
+    "sku",
+    "location_id",
+    "supplier_id",
+    "po_id",
+    "po_line_no",
+    "category",
+    "region",
+    "customer_tier",
+    "window_start",
+    "units_at_risk",
+    "money_at_risk",
+    "trigger_values",
+    "sentence",
+    "affected_orders",
+    "affected_order_count",
+)
+
+TIER_RANK = {"strategic": 0, "key": 1, "standard": 2}
+RANK_TIER = {v: k for k, v in TIER_RANK.items()}
+# (q90 − q10) of a normal distribution spans 2 × 1.2816 standard deviations.
+Z90_SPAN = 2 * 1.2815515655446004
+PO_SCHEDULED = ("sent", "confirmed", "partial")
+PIPELINE_OPEN_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
+
+
+@dataclass(frozen=True)
+class ExceptionThresholds:
+    """The knobs of each rule; the policy file sets them (`thresholds:`), these are its defaults."""
+
+    below_safety_stock_consecutive_buckets: int = 2
+    demand_spike_k_sigma: float = 3.0
+    pipeline_surge_share: float = 0.5
+    excess_days_of_cover: float = 120.0
+    data_quality_quarantine_share: float = 0.02
+    forecast_degradation_ratio: float = 1.3
+    review_period_days: float = 7.0
+    default_lead_time_days: float = 14.0  # SKU-locations without a sourcing lane
+
+    def __post_init__(self) -> None:
+        if self.below_safety_stock_consecutive_buckets < 1:
+            raise ValueError(f"below_safety_stock_consecutive_buckets must be ≥ 1, got {self.below_safety_stock_consecutive_buckets}")
+        for name in ("demand_spike_k_sigma", "pipeline_surge_share", "excess_days_of_cover", "forecast_degradation_ratio"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass
+class PlanningInputs:
+    """Everything the exception rules read. Frames are the warehouse tables of the same name; `feeds` is
+    one row per canonical object: object, age_hours, freshness_hours, rows_extracted, rows_quarantined,
+    status (see `feed_health`). Empty frames are fine: a rule without its inputs fires nothing."""
+
+    projection: pd.DataFrame
+    policy: pd.DataFrame
+    product: pd.DataFrame
+    location: pd.DataFrame
+    customer: pd.DataFrame
+    order_lines: pd.DataFrame
+    purchase_lines: pd.DataFrame
+    forecast: pd.DataFrame
+    demand_history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pipeline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    supplier: pd.DataFrame = field(default_factory=pd.DataFrame)
+    accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    feeds: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def fmt_qty(values: pd.Series) -> pd.Series:
+    """Quantities as a planner writes them: whole numbers with thousands separators, one decimal below 10
+    when fractional."""
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    whole = v.round(0)
+    text = whole.map("{:,.0f}".format)
+    small_fraction = (v.abs() < 10) & ((v - whole).abs() > 0.05)
+    return text.where(~small_fraction, v.map("{:.1f}".format)).where(v.notna(), "?")
+
+
+def fmt_money(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce").astype(float).round(0).map("{:,.0f}".format)
+
+
+def fmt_day(values: pd.Series) -> pd.Series:
+    """Dates as '3 Mar' (the year is the planning horizon's); missing dates as 'none'."""
+    d = pd.to_datetime(values)
+    return (d.dt.day.astype("Int64").astype(str) + d.dt.strftime(" %b")).where(d.notna(), "none")
+
+
+def json_rows(frame: pd.DataFrame) -> pd.Series:
+    """One JSON object per row (dates as ISO days), aligned to the frame's index."""
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype=object)
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+    lines = out.to_json(orient="records", lines=True, double_precision=4).splitlines()
+    return pd.Series(lines, index=frame.index, dtype=object)
+
+
+def sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds) -> pd.DataFrame:
+    """Per SKU-location: category, region, primary supplier, policy tier, lead time, safety stock, order-up-
+    to, unit cost and price, margin per unit, and the protection window (lead time + review period)."""
+    keys = inputs.projection[SKU_LOCATION].drop_duplicates()
+    policy_cols = [c for c in ("supplier_id", "lead_time_days", "safety_stock", "reorder_point", "order_up_to", "tier", "moq", "pack_size") if c in inputs.policy]
+    ctx = keys.merge(inputs.policy[[*SKU_LOCATION, *policy_cols]].drop_duplicates(SKU_LOCATION), on=SKU_LOCATION, how="left")
+    for col in ("supplier_id", "tier"):
+        if col not in ctx:
+            ctx[col] = None
+    for col in ("lead_time_days", "safety_stock", "reorder_point", "order_up_to", "moq", "pack_size"):
+        if col not in ctx:
+            ctx[col] = np.nan
+    product = inputs.product[["sku", "category", "unit_cost", "unit_price"]].drop_duplicates("sku") if not inputs.product.empty else pd.DataFrame(columns=["sku", "category", "unit_cost", "unit_price"])
+    ctx = ctx.merge(product, on="sku", how="left")
+    location = inputs.location[["location_id", "region"]].drop_duplicates("location_id") if not inputs.location.empty else pd.DataFrame(columns=["location_id", "region"])
+    ctx = ctx.merge(location, on="location_id", how="left")
+    ctx["unit_cost"] = ctx["unit_cost"].astype(float).fillna(0.0)
+    ctx["unit_price"] = ctx["unit_price"].astype(float).fillna(ctx["unit_cost"])
+    # Lost margin is what a short unit costs; a product sold at or below cost still loses its price's worth
+    # of revenue to the customer relationship, so fall back to a tenth of the price rather than zero.
+    ctx["margin"] = np.where(ctx["unit_price"] > ctx["unit_cost"], ctx["unit_price"] - ctx["unit_cost"], 0.1 * ctx["unit_price"])
+    ctx["lead_time_days"] = ctx["lead_time_days"].astype(float)
+    ctx["window_days"] = ctx["lead_time_days"].fillna(thresholds.default_lead_time_days) + thresholds.review_period_days
+    return ctx.reset_index(drop=True)
+
+
+def open_orders(order_lines: pd.DataFrame, customer: pd.DataFrame) -> pd.DataFrame:
+    """Open customer order lines with the customer's tier, promise dates as timestamps."""
+    cols = ["order_id", "line_no", "customer_id", *SKU_LOCATION, "qty_open", "promise_date"]
+    if order_lines.empty:
+        return pd.DataFrame(columns=[*cols, "tier"])
+    require_columns(order_lines, cols, "order_lines")
+    orders = order_lines[order_lines["qty_open"].astype(float) > 0][cols].copy()
+    orders["promise_date"] = as_datetime_column(orders["promise_date"])
+    tiers = customer[["customer_id", "tier"]].drop_duplicates("customer_id") if not customer.empty else pd.DataFrame(columns=["customer_id", "tier"])
+    return orders.merge(tiers, on="customer_id", how="left")
+
+
+def _affected(orders: pd.DataFrame, hits: pd.DataFrame, until_column: str) -> pd.DataFrame:
+    """Per hit SKU-location: the open order lines promised before `hits[until_column]` (the date the
+    shortage or the late receipt bites until), as a JSON list, their count and the strictest tier."""
+    base = hits[[*SKU_LOCATION, until_column]].drop_duplicates(SKU_LOCATION)
+    if orders.empty or base.empty:
+        return base.assign(affected_orders="[]", affected_order_count=0, affected_tier=None)[[*SKU_LOCATION, "affected_orders", "affected_order_count", "affected_tier"]]
+    lines = orders.merge(base, on=SKU_LOCATION, how="inner")
+    lines = lines[lines["promise_date"] < pd.to_datetime(lines[until_column])]
+    lines = lines.sort_values([*SKU_LOCATION, "promise_date", "order_id", "line_no"], kind="mergesort")
+    lines["_json"] = json_rows(lines[["order_id", "line_no", "customer_id", "qty_open", "promise_date", "tier"]])
+    lines["_rank"] = lines["tier"].map(TIER_RANK).fillna(len(TIER_RANK))
+    grouped = lines.groupby(SKU_LOCATION, sort=False).agg(
+        affected_orders=("_json", lambda s: "[" + ",".join(s) + "]"),
+        affected_order_count=("_json", "size"),
+        _rank=("_rank", "min"),
+    ).reset_index()
+    grouped["affected_tier"] = grouped["_rank"].map(RANK_TIER)
+    out = base[SKU_LOCATION].merge(grouped.drop(columns="_rank"), on=SKU_LOCATION, how="left")
+    out["affected_orders"] = out["affected_orders"].fillna("[]")
+    out["affected_order_count"] = out["affected_order_count"].fillna(0).astype(int)
+    return out
+
+
+def _finish(frame: pd.DataFrame, exception_type: str, entity: pd.Series, trigger: pd.DataFrame, sentence: pd.Series) -> pd.DataFrame:
+    """Common columns: key, type, entity, the JSON of the triggering values, defaults for the rest."""
+    out = frame.copy()
+    out["exception_type"] = exception_type
+    out["entity"] = entity.to_numpy()
+    out["exception_key"] = exception_type + ":" + out["entity"]
+    out["trigger_values"] = json_rows(trigger).to_numpy()
+    out["sentence"] = sentence.to_numpy()
+    for col in EXCEPTION_COLUMNS:
+        if col not in out:
+            out[col] = None
+    if "customer_tier" in out and "tier" in out:
+        out["customer_tier"] = out["customer_tier"].fillna(out["tier"])
+    out["affected_orders"] = out["affected_orders"].fillna("[]")
+    out["affected_order_count"] = pd.to_numeric(out["affected_order_count"], errors="coerce").fillna(0).astype(int)
+    return out[list(EXCEPTION_COLUMNS)]
+
+
+def _sku_location_entity(frame: pd.DataFrame) -> pd.Series:
+    return frame["sku"].astype(str) + "@" + frame["location_id"].astype(str)
+
+
+def _projection_window(projection: pd.DataFrame, ctx: pd.DataFrame, horizon_start: pd.Timestamp) -> pd.DataFrame:
+    """The projection rows inside each SKU-location's protection window (lead time + review period from the
+    horizon start), with the context columns."""
+    proj = projection.merge(ctx[[*SKU_LOCATION, "window_days"]], on=SKU_LOCATION, how="inner")
+    proj["period_start"] = as_datetime_column(proj["period_start"])
+    in_window = proj["period_start"] < horizon_start + pd.to_timedelta(proj["window_days"], unit="D")
+    return proj[in_window | (proj["bucket"] == 0)]
+
+
+def _first_receipts(purchase_lines: pd.DataFrame) -> pd.DataFrame:
+    """Per SKU-location the next scheduled receipt: date (confirmed, else expected) and quantity."""
+    if purchase_lines.empty:
+        return pd.DataFrame(columns=[*SKU_LOCATION, "next_receipt_date", "next_receipt_qty"])
+    po = purchase_lines[purchase_lines["status"].isin(PO_SCHEDULED) & (purchase_lines["qty_open"].astype(float) > 0)].copy()
+    po["due"] = as_datetime_column(po["confirmed_date"]).fillna(as_datetime_column(po["expected_date"])) if "confirmed_date" in po else as_datetime_column(po["expected_date"])
+    po = po.sort_values([*SKU_LOCATION, "due"], kind="mergesort")
+    first = po.groupby(SKU_LOCATION, sort=False).agg(next_receipt_date=("due", "first")).reset_index()
+    qty = po.merge(first, on=SKU_LOCATION)
+    qty = qty[qty["due"] == qty["next_receipt_date"]].groupby(SKU_LOCATION, as_index=False)["qty_open"].sum()
+    return first.merge(qty.rename(columns={"qty_open": "next_receipt_qty"}), on=SKU_LOCATION, how="left")
+
+
+def projected_stockouts(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, horizon_start: pd.Timestamp, bucket_days: int) -> pd.DataFrame:
+    """projected_stockout: the projected available balance goes below zero within lead time + review
+    period. Units at risk = the deepest shortfall in the window; money = those units × margin."""
+    window = _projection_window(inputs.projection, ctx, horizon_start)
+    short = window[window["closing"] < 0]
+    if short.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    first = short.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").drop_duplicates(SKU_LOCATION)
+    deepest = short.groupby(SKU_LOCATION, as_index=False)["closing"].min().rename(columns={"closing": "min_closing"})
+    summary = window.groupby(SKU_LOCATION, as_index=False).agg(
+        available=("opening", "first"), forecast_per_bucket=("forecast", "mean")
+    )
+    hits = first[[*SKU_LOCATION, "period_start", "bucket"]].rename(columns={"period_start": "stockout_week", "bucket": "stockout_bucket"})
+    hits = hits.merge(deepest, on=SKU_LOCATION).merge(summary, on=SKU_LOCATION).merge(ctx, on=SKU_LOCATION)
+    hits = hits.merge(_first_receipts(inputs.purchase_lines), on=SKU_LOCATION, how="left")
+    hits["units_at_risk"] = -hits["min_closing"]
+    hits["money_at_risk"] = hits["units_at_risk"] * hits["margin"]
+    hits["window_start"] = hits["stockout_week"].dt.date
+    hits["_until"] = hits["stockout_week"] + pd.Timedelta(days=float(bucket_days)) + pd.to_timedelta(hits["window_days"], unit="D")
+    hits = hits.merge(_affected(orders, hits, "_until"), on=SKU_LOCATION, how="left")
+    hits["customer_tier"] = hits["affected_tier"]
+    inbound = np.where(
+        hits["next_receipt_date"].notna(),
+        "next receipt " + fmt_qty(hits["next_receipt_qty"]) + " on " + fmt_day(hits["next_receipt_date"]),
+        "no inbound supply",
+    )
+    sentence = (
+        hits["sku"] + " at " + hits["location_id"] + ": available " + fmt_qty(hits["available"]) + ", " + inbound
+        + ", forecast " + fmt_qty(hits["forecast_per_bucket"]) + "/wk → stockout week of " + fmt_day(hits["stockout_week"])
+        + ", short " + fmt_qty(hits["units_at_risk"]) + " within lead time " + fmt_qty(hits["lead_time_days"].fillna(-1)).replace("-1", "?")
+        + " d (" + fmt_money(hits["money_at_risk"]) + " margin at risk"
+        + np.where(hits["affected_order_count"] > 0, ", " + hits["affected_order_count"].astype(str) + " customer order lines affected", "")
+        + ")."
+    )
+    trigger = hits[["available", "next_receipt_date", "next_receipt_qty", "forecast_per_bucket", "stockout_week", "stockout_bucket", "units_at_risk", "lead_time_days", "window_days"]]
+    return _finish(hits, "projected_stockout", _sku_location_entity(hits), trigger, sentence)
+
+
+def below_safety_stock(inputs: PlanningInputs, ctx: pd.DataFrame, horizon_start: pd.Timestamp, n: int, stockout_keys: pd.DataFrame) -> pd.DataFrame:
+    """below_safety_stock: the balance stays below safety stock (but not below zero within the window, which
+    is a projected_stockout) for n consecutive buckets, the run starting inside the protection window."""
+    proj = inputs.projection.merge(ctx[[*SKU_LOCATION, "window_days"]], on=SKU_LOCATION, how="inner")
+    proj = proj.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").reset_index(drop=True)
+    below = (proj["closing"] < proj["safety_stock"]) & (proj["safety_stock"] > 0)
+    # Run length of consecutive `below` buckets: cumulative count reset at every bucket that is not below.
+    run_id = (~below).groupby([proj["sku"], proj["location_id"]], sort=False).cumsum()
+    run_len = below.astype(int).groupby([proj["sku"], proj["location_id"], run_id], sort=False).cumsum()
+    proj["run_len"] = run_len
+    proj["period_start"] = as_datetime_column(proj["period_start"])
+    reached = proj[(proj["run_len"] == n)].copy()
+    reached["run_start_bucket"] = reached["bucket"] - (n - 1)
+    reached = reached.drop_duplicates(SKU_LOCATION)
+    starts = proj[[*SKU_LOCATION, "bucket", "period_start"]].rename(columns={"bucket": "run_start_bucket", "period_start": "run_start"})
+    reached = reached[[*SKU_LOCATION, "run_start_bucket", "window_days"]].merge(starts, on=[*SKU_LOCATION, "run_start_bucket"])
+    reached = reached[reached["run_start"] < horizon_start + pd.to_timedelta(reached["window_days"], unit="D")]
+    if not stockout_keys.empty:
+        reached = reached.merge(stockout_keys[SKU_LOCATION].assign(_so=True), on=SKU_LOCATION, how="left")
+        reached = reached[reached["_so"].isna()].drop(columns="_so")
+    if reached.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    run_rows = proj.merge(reached[[*SKU_LOCATION, "run_start_bucket"]], on=SKU_LOCATION)
+    run_rows = run_rows[(run_rows["bucket"] >= run_rows["run_start_bucket"]) & (run_rows["run_len"] > 0)]
+    gap = run_rows.assign(gap=run_rows["safety_stock"] - run_rows["closing"]).groupby(SKU_LOCATION, as_index=False).agg(
+        gap=("gap", "max"), lowest=("closing", "min"), safety_stock=("safety_stock", "first")
+    )
+    hits = reached.drop(columns="window_days").merge(gap, on=SKU_LOCATION).merge(ctx, on=SKU_LOCATION, suffixes=("", "_policy"))
+    hits["units_at_risk"] = hits["gap"]
+    hits["money_at_risk"] = hits["gap"] * hits["margin"]
+    hits["window_start"] = hits["run_start"].dt.date
+    hits["customer_tier"] = hits["tier"]
+    sentence = (
+        hits["sku"] + " at " + hits["location_id"] + ": projected balance falls to " + fmt_qty(hits["lowest"])
+        + ", below safety stock " + fmt_qty(hits["safety_stock"]) + " for " + str(n) + "+ weeks from the week of "
+        + fmt_day(hits["run_start"]) + " (gap " + fmt_qty(hits["gap"]) + " units)."
+    )
+    trigger = hits[["run_start", "lowest", "safety_stock", "gap"]].assign(consecutive_buckets=n)
+    return _finish(hits, "below_safety_stock", _sku_location_entity(hits), trigger, sentence)
+
+
+def _pipeline_by_sku_location(inputs: PlanningInputs, horizon_start: pd.Timestamp, horizon_end: pd.Timestamp) -> pd.DataFrame:
+    """Probability-weighted open CRM pipeline expected within the horizon, placed at the DC of the
+    customer's region that stocks the SKU (else the SKU's DC with the largest forecast)."""
+    pipe = inputs.pipeline
+    if pipe.empty:
+        return pd.DataFrame(columns=[*SKU_LOCATION, "pipeline_weighted"])
+    pipe = pipe[pipe["stage"].isin(PIPELINE_OPEN_STAGES)].copy()
+    pipe["expected_date"] = as_datetime_column(pipe["expected_date"])
+    pipe = pipe[(pipe["expected_date"] >= horizon_start) & (pipe["expected_date"] < horizon_end)]
+    pipe["weighted"] = pipe["qty"].astype(float) * pipe["probability"].astype(float)
+    pipe = pipe.merge(inputs.customer[["customer_id", "region"]].drop_duplicates("customer_id"), on="customer_id", how="left")
+    volume = inputs.forecast.groupby(SKU_LOCATION, as_index=False)["mean"].sum()
+    stocked = volume.merge(inputs.location[["location_id", "region"]].drop_duplicates("location_id"), on="location_id", how="left")
+    by_region = stocked.sort_values("mean", ascending=False, kind="mergesort").drop_duplicates(["sku", "region"])
+    largest = stocked.sort_values("mean", ascending=False, kind="mergesort").drop_duplicates("sku")[["sku", "location_id"]]
+    placed = pipe.merge(by_region[["sku", "region", "location_id"]], on=["sku", "region"], how="left")
+    placed = placed.merge(largest.rename(columns={"location_id": "_fallback"}), on="sku", how="left")
+    placed["location_id"] = placed["location_id"].fillna(placed["_fallback"])
+    placed = placed.dropna(subset=["location_id"])
+    return placed.groupby(SKU_LOCATION, as_index=False)["weighted"].sum().rename(columns={"weighted": "pipeline_weighted"})
+
+
+def demand_spikes(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, horizon_start: pd.Timestamp, thresholds: ExceptionThresholds) -> pd.DataFrame:
+    """demand_spike from any of three signals, each against the forecast + k·σ (σ from the forecast's 80%
+    interval): the last completed bucket's demand; open orders committed in a bucket of the protection
+    window; the probability-weighted CRM pipeline over the horizon beyond a share of the horizon's forecast."""
+    k = thresholds.demand_spike_k_sigma
+    fc = inputs.forecast.copy()
+    fc["period_start"] = as_datetime_column(fc["period_start"])
+    fc["sigma"] = (fc["q90"].astype(float) - fc["q10"].astype(float)).clip(lower=0) / Z90_SPAN
+    first = fc.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort").drop_duplicates(SKU_LOCATION)
+    level = first[[*SKU_LOCATION, "mean", "sigma"]].rename(columns={"mean": "forecast_level", "sigma": "forecast_sigma"})
+    signals = ctx[SKU_LOCATION].merge(level, on=SKU_LOCATION, how="inner")
+    signals["limit"] = signals["forecast_level"] + k * signals["forecast_sigma"]
+
+    hist = inputs.demand_history
+    if not hist.empty:
+        hist = hist.assign(period_start=as_datetime_column(hist["period_start"]))
+        hist = hist[hist["period_start"] < horizon_start]
+        last = hist.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort").drop_duplicates(SKU_LOCATION, keep="last")
+        signals = signals.merge(last[[*SKU_LOCATION, "qty", "period_start"]].rename(columns={"qty": "recent_demand", "period_start": "recent_week"}), on=SKU_LOCATION, how="left")
+    else:
+        signals["recent_demand"], signals["recent_week"] = np.nan, pd.NaT
+    proj = _projection_window(inputs.projection, ctx, horizon_start)
+    peak = proj.sort_values("committed", ascending=False, kind="mergesort").drop_duplicates(SKU_LOCATION)
+    peak = peak[[*SKU_LOCATION, "committed", "forecast", "period_start"]].rename(
+        columns={"committed": "peak_orders", "forecast": "peak_forecast", "period_start": "peak_week"}
+    )
+    signals = signals.merge(peak, on=SKU_LOCATION, how="left")
+    horizon_end = fc["period_start"].max() + pd.Timedelta(days=7) if not fc.empty else horizon_start
+    total = fc.groupby(SKU_LOCATION, as_index=False)["mean"].sum().rename(columns={"mean": "horizon_forecast"})
+    signals = signals.merge(total, on=SKU_LOCATION, how="left").merge(
+        _pipeline_by_sku_location(inputs, horizon_start, horizon_end), on=SKU_LOCATION, how="left"
+    )
+    signals["pipeline_weighted"] = pd.to_numeric(signals["pipeline_weighted"], errors="coerce").fillna(0.0)
+
+    recent = signals["recent_demand"].fillna(-np.inf) > signals["limit"]
+    # Orders only spike when they exceed the bucket's own forecast by k·σ: a big but forecast order is normal.
+    order_limit = signals["peak_forecast"].fillna(0) + k * signals["forecast_sigma"]
+    orders_spike = (signals["peak_orders"].fillna(0) > order_limit) & (signals["peak_orders"].fillna(0) > 0)
+    pipeline_spike = (signals["pipeline_weighted"] > thresholds.pipeline_surge_share * signals["horizon_forecast"].fillna(0)) & (signals["pipeline_weighted"] > 0)
+    hits = signals[recent | orders_spike | pipeline_spike].copy()
+    if hits.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    hits["recent_spike"], hits["orders_spike"], hits["pipeline_spike"] = recent[hits.index], orders_spike[hits.index], pipeline_spike[hits.index]
+    excess_recent = np.where(hits["recent_spike"], hits["recent_demand"] - hits["forecast_level"], 0.0)
+    excess_orders = np.where(hits["orders_spike"], hits["peak_orders"] - hits["peak_forecast"], 0.0)
+    excess_pipe = np.where(hits["pipeline_spike"], hits["pipeline_weighted"] - thresholds.pipeline_surge_share * hits["horizon_forecast"].fillna(0), 0.0)
+    hits["units_at_risk"] = np.maximum.reduce([excess_recent, excess_orders, excess_pipe])
+    hits = hits.merge(ctx, on=SKU_LOCATION, how="left")
+    hits["money_at_risk"] = hits["units_at_risk"] * hits["margin"]
+    hits["window_start"] = horizon_start.date()
+    hits["customer_tier"] = hits["tier"]
+    parts = [
+        np.where(hits["recent_spike"], "demand of " + fmt_qty(hits["recent_demand"]) + " in the week of " + fmt_day(hits["recent_week"]), ""),
+        np.where(hits["orders_spike"], "orders of " + fmt_qty(hits["peak_orders"]) + " due the week of " + fmt_day(hits["peak_week"]), ""),
+        np.where(hits["pipeline_spike"], "CRM pipeline of " + fmt_qty(hits["pipeline_weighted"]) + " (probability-weighted) vs horizon forecast " + fmt_qty(hits["horizon_forecast"]), ""),
+    ]
+    joined = pd.Series(["; ".join(p for p in triple if p) for triple in zip(*parts)], index=hits.index)
+    sentence = (
+        hits["sku"] + " at " + hits["location_id"] + ": " + joined + " — beyond forecast " + fmt_qty(hits["forecast_level"])
+        + "/wk + " + f"{k:g}" + "σ (σ " + fmt_qty(hits["forecast_sigma"]) + "); " + fmt_qty(hits["units_at_risk"]) + " units above plan."
+    )
+    trigger = hits[["recent_demand", "recent_week", "peak_orders", "peak_week", "pipeline_weighted", "horizon_forecast", "forecast_level", "forecast_sigma", "recent_spike", "orders_spike", "pipeline_spike"]].assign(k_sigma=k)
+    return _finish(hits, "demand_spike", _sku_location_entity(hits), trigger, sentence)
+
+
+def supplier_delays(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, as_of: pd.Timestamp, horizon_start: pd.Timestamp) -> pd.DataFrame:
+    """supplier_delay: a sent or confirmed PO line whose confirmed date slipped past the expected date, or
+    whose due date (confirmed, else expected) has passed with quantity still open. Money at risk = the
+    margin of the late units the projection is short of within the window (zero if stock covers the slip)."""
+    po = inputs.purchase_lines
+    if po.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    po = po[po["status"].isin(PO_SCHEDULED) & (po["qty_open"].astype(float) > 0)].copy()
+    po["expected_date"] = as_datetime_column(po["expected_date"])
+    po["confirmed_date"] = as_datetime_column(po["confirmed_date"]) if "confirmed_date" in po else pd.NaT
+    po["due"] = po["confirmed_date"].fillna(po["expected_date"])
+    po["slip_days"] = ((po["confirmed_date"] - po["expected_date"]) / pd.Timedelta(days=1)).fillna(0.0)
+    po["overdue_days"] = ((as_of - po["due"]) / pd.Timedelta(days=1)).clip(lower=0)
+    hits = po[(po["slip_days"] > 0) | (po["overdue_days"] > 0)].copy()
+    if hits.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    shortfall = _projection_window(inputs.projection, ctx, horizon_start).groupby(SKU_LOCATION, as_index=False)["closing"].min()
+    shortfall["shortfall"] = (-shortfall["closing"]).clip(lower=0)
+    hits = hits.merge(shortfall[[*SKU_LOCATION, "shortfall"]], on=SKU_LOCATION, how="left")
+    hits = hits.merge(ctx.drop(columns=["supplier_id"]), on=SKU_LOCATION, how="left")
+    if not inputs.supplier.empty:
+        hits = hits.merge(inputs.supplier[["supplier_id", "name"]].rename(columns={"name": "supplier_name"}).drop_duplicates("supplier_id"), on="supplier_id", how="left")
+    else:
+        hits["supplier_name"] = None
+    hits["supplier_name"] = hits["supplier_name"].fillna(hits["supplier_id"])
+    hits["margin"] = hits["margin"].fillna(0.0)
+    hits["units_at_risk"] = np.minimum(hits["qty_open"].astype(float), hits["shortfall"].fillna(0.0))
+    hits["money_at_risk"] = hits["units_at_risk"] * hits["margin"]
+    hits["window_start"] = hits["due"].dt.date
+    hits["_until"] = hits["due"].where(hits["due"] > as_of, as_of)
+    # One SKU-location may have several late lines: the affected orders are per SKU-location and due date.
+    aff = _affected(orders, hits.sort_values("_until", ascending=False, kind="mergesort"), "_until")
+    hits = hits.merge(aff, on=SKU_LOCATION, how="left")
+    hits["customer_tier"] = hits["affected_tier"]
+    hits["po_line_no"] = hits["line_no"].astype(int)
+    what = np.where(
+        hits["slip_days"] > 0,
+        "now confirmed " + fmt_day(hits["confirmed_date"]) + ", " + fmt_qty(hits["slip_days"]) + " days after the expected " + fmt_day(hits["expected_date"]),
+        "due " + fmt_day(hits["due"]) + ", " + fmt_qty(hits["overdue_days"]) + " days overdue",
+    )
+    sentence = (
+        hits["po_id"].astype(str) + "/" + hits["po_line_no"].astype(str) + " from " + hits["supplier_name"].astype(str) + ": "
+        + fmt_qty(hits["qty_open"]) + " units of " + hits["sku"] + " for " + hits["location_id"] + " " + what
+        + np.where(hits["units_at_risk"] > 0, "; projected short " + fmt_qty(hits["units_at_risk"]) + " meanwhile", "; stock covers the slip")
+        + np.where(hits["affected_order_count"] > 0, ", " + hits["affected_order_count"].astype(str) + " customer order lines promised before it arrives", "")
+        + "."
+    )
+    trigger = hits[["po_id", "po_line_no", "qty_open", "expected_date", "confirmed_date", "slip_days", "overdue_days", "units_at_risk"]]
+    entity = hits["po_id"].astype(str) + "/" + hits["po_line_no"].astype(str)
+    return _finish(hits, "supplier_delay", entity, trigger, sentence)
+
+
+def order_lines_at_risk(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
+    """Open order lines whose promise cannot be met from projected supply. Lines are served in promise-date
+    order (then tier, order, line) from the available stock plus receipts scheduled up to their promise
+    bucket; a line is short by what the orders ahead of it and itself exceed that supply. Columns: the
+    order line's, tier, short, supply_to_date (at its promise bucket), supply_by_horizon_end and
+    revised_date (the first bucket whose cumulative supply covers it, NaT if none within the horizon)."""
+    if orders.empty or projection.empty:
+        return pd.DataFrame(columns=[*SKU_LOCATION, "order_id", "line_no", "customer_id", "tier", "qty_open", "promise_date", "short", "supply_to_date", "supply_by_horizon_end", "revised_date"])
+    proj = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").copy()
+    proj["period_start"] = as_datetime_column(proj["period_start"])
+    first_open = proj.groupby(SKU_LOCATION, sort=False)["opening"].transform("first")
+    proj["supply_to_date"] = first_open + proj.groupby(SKU_LOCATION, sort=False)["receipts"].cumsum()
+    span = proj.groupby(SKU_LOCATION, as_index=False).agg(first=("period_start", "min"), last=("period_start", "max"), supply_by_horizon_end=("supply_to_date", "last"))
+    lines = orders.merge(span, on=SKU_LOCATION, how="inner")
+    lines = lines[lines["promise_date"] < lines["last"] + pd.Timedelta(days=float(bucket_days))].copy()
+    lines["_bucket_date"] = lines["promise_date"].where(lines["promise_date"] >= lines["first"], lines["first"])
+    lines["_tier_rank"] = lines["tier"].map(TIER_RANK).fillna(len(TIER_RANK))
+    lines = lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort")
+    lines["cum_orders"] = lines.groupby(SKU_LOCATION, sort=False)["qty_open"].cumsum()
+    supply = proj[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort")
+    lines = pd.merge_asof(
+        lines.sort_values("_bucket_date", kind="mergesort"), supply, left_on="_bucket_date", right_on="period_start", by=SKU_LOCATION, direction="backward"
+    ).drop(columns="period_start")
+    lines["short"] = np.clip(lines["cum_orders"] - lines["supply_to_date"].clip(lower=0), 0, lines["qty_open"])
+    risky = lines[lines["short"] > 1e-9].copy()
+    if risky.empty:
+        return risky.assign(revised_date=pd.Series(dtype="datetime64[ns]"))
+    # Revised date: the first bucket whose cumulative supply (running maximum) covers the orders through the line.
+    covered = supply.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort")
+    covered["covered"] = covered.groupby(SKU_LOCATION, sort=False)["supply_to_date"].cummax().astype(float)
+    risky["cum_orders"] = risky["cum_orders"].astype(float)
+    found = pd.merge_asof(
+        risky[[*SKU_LOCATION, "order_id", "line_no", "cum_orders"]].sort_values("cum_orders", kind="mergesort"),
+        covered[[*SKU_LOCATION, "covered", "period_start"]].sort_values("covered", kind="mergesort"),
+        left_on="cum_orders", right_on="covered", by=SKU_LOCATION, direction="forward",
+    )
+    risky = risky.merge(found[[*SKU_LOCATION, "order_id", "line_no", "period_start"]].rename(columns={"period_start": "revised_date"}), on=[*SKU_LOCATION, "order_id", "line_no"], how="left")
+    return risky.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort").reset_index(drop=True)
+
+
+def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
+    """order_at_risk: one exception per SKU-location with open order lines that projected supply cannot meet
+    on their promise dates (see `order_lines_at_risk`); money = short units × margin."""
+    risky = order_lines_at_risk(inputs.projection, orders, bucket_days)
+    if risky.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    risky["_json"] = json_rows(risky[["order_id", "line_no", "customer_id", "tier", "qty_open", "short", "promise_date", "revised_date"]])
+    hits = risky.groupby(SKU_LOCATION, sort=False).agg(
+        affected_orders=("_json", lambda s: "[" + ",".join(s) + "]"),
+        affected_order_count=("_json", "size"),
+        units_at_risk=("short", "sum"),
+        customers=("customer_id", "nunique"),
+        first_promise=("promise_date", "min"),
+        _rank=("_tier_rank", "min"),
+    ).reset_index()
+    hits["customer_tier"] = hits["_rank"].map(RANK_TIER)
+    hits = hits.merge(ctx, on=SKU_LOCATION, how="left")
+    hits["money_at_risk"] = hits["units_at_risk"] * hits["margin"].fillna(0.0)
+    hits["window_start"] = hits["first_promise"].dt.date
+    sentence = (
+        hits["sku"] + " at " + hits["location_id"] + ": " + hits["affected_order_count"].astype(str) + " order lines of "
+        + hits["customers"].astype(str) + " customers (" + hits["customer_tier"].fillna("unknown tier") + " first) cannot be met on their promise dates from "
+        + fmt_day(hits["first_promise"]) + "; " + fmt_qty(hits["units_at_risk"]) + " units short of supply."
+    )
+    trigger = hits[["units_at_risk", "customers", "first_promise", "affected_order_count"]]
+    return _finish(hits, "order_at_risk", _sku_location_entity(hits), trigger, sentence)
+
+
+def excess_stock(inputs: PlanningInputs, ctx: pd.DataFrame, threshold_days: float, bucket_days: int) -> pd.DataFrame:
+    """excess_stock: days of cover of the stock available now (on hand − allocated over the horizon's
+    average daily forecast) above the threshold. Units at risk = the stock beyond threshold days of demand
+    (and beyond the order-up-to level); money = those units at cost."""
+    proj = inputs.projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort")
+    summary = proj.groupby(SKU_LOCATION, as_index=False, sort=False).agg(available=("opening", "first"), mean_forecast=("forecast", "mean"))
+    summary = summary.merge(ctx, on=SKU_LOCATION, how="left")
+    daily = summary["mean_forecast"] / float(bucket_days)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cover = np.where(summary["available"] > 0, summary["available"] / daily, 0.0)
+    summary["days_of_cover"] = cover
+    keep = np.maximum(daily * threshold_days, summary["order_up_to"].fillna(0.0))
+    summary["units_at_risk"] = (summary["available"] - keep).clip(lower=0)
+    hits = summary[(summary["days_of_cover"] > threshold_days) & (summary["units_at_risk"] > 0)].copy()
+    if hits.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    hits["money_at_risk"] = hits["units_at_risk"] * hits["unit_cost"]
+    hits["customer_tier"] = hits["tier"]
+    cover_text = np.where(np.isfinite(hits["days_of_cover"]), fmt_qty(hits["days_of_cover"]) + " days of cover", "no forecast demand")
+    sentence = (
+        hits["sku"] + " at " + hits["location_id"] + ": available " + fmt_qty(hits["available"]) + " against forecast "
+        + fmt_qty(hits["mean_forecast"]) + "/wk = " + cover_text + " (threshold " + f"{threshold_days:g}" + "); "
+        + fmt_qty(hits["units_at_risk"]) + " units worth " + fmt_money(hits["money_at_risk"]) + " beyond need."
+    )
+    trigger = hits[["available", "mean_forecast", "days_of_cover", "units_at_risk"]].assign(
+        days_of_cover=np.where(np.isfinite(hits["days_of_cover"]), hits["days_of_cover"], None), threshold_days=threshold_days
+    )
+    return _finish(hits, "excess_stock", _sku_location_entity(hits), trigger, sentence)
+
+
+def degraded_forecasts(accuracy: pd.DataFrame, ratio: float) -> pd.DataFrame:
+    """Series whose most recent backtest window is worse than `ratio` × their earlier windows and worse than
+    the seasonal-naive benchmark: sku, location_id, demand_class, recent_rmsse, earlier_rmsse, benchmark_rmsse.
+    The forecast_degraded check, this exception and the autonomy policy read the same list."""
+    if accuracy.empty:
+        return pd.DataFrame(columns=[*SKU_LOCATION, "demand_class", "recent_rmsse", "earlier_rmsse", "benchmark_rmsse"])
+    series = accuracy[accuracy["scope"] == "series"]
+    bad = (series["recent_rmsse"] > ratio * series["earlier_rmsse"]) & (series["recent_rmsse"] > series["benchmark_rmsse"])
+    cols = [*SKU_LOCATION, "demand_class", "recent_rmsse", "earlier_rmsse", "benchmark_rmsse"]
+    return series.loc[bad.fillna(False), cols].sort_values("recent_rmsse", ascending=False).reset_index(drop=True)
+
+
+def forecast_degradation(inputs: PlanningInputs, ctx: pd.DataFrame, ratio: float, horizon_start: pd.Timestamp) -> pd.DataFrame:
+    """forecast_degradation: see `degraded_forecasts`. Money at risk: none directly; the consequence is that
+    actions on the item stop being auto-approved."""
+    hits = degraded_forecasts(inputs.accuracy, ratio)
+    if hits.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    hits = hits.merge(ctx, on=SKU_LOCATION, how="left")
+    hits["units_at_risk"], hits["money_at_risk"] = 0.0, 0.0
+    hits["window_start"] = horizon_start.date()
+    hits["customer_tier"] = hits["tier"]
+    sentence = (
+        hits["sku"] + " at " + hits["location_id"] + ": forecast error in the latest backtest window RMSSE "
+        + hits["recent_rmsse"].map("{:.2f}".format) + " vs " + hits["earlier_rmsse"].map("{:.2f}".format)
+        + " before and " + hits["benchmark_rmsse"].map("{:.2f}".format) + " for seasonal naive (" + hits["demand_class"].astype(str) + " demand); review the forecast."
+    )
+    trigger = hits[["demand_class", "recent_rmsse", "earlier_rmsse", "benchmark_rmsse"]].assign(ratio=ratio)
+    return _finish(hits, "forecast_degradation", _sku_location_entity(hits), trigger, sentence)
+
+
+def feed_exceptions(feeds: pd.DataFrame, quarantine_share: float, horizon_start: pd.Timestamp) -> pd.DataFrame:
+    """stale_feed (a feed older than its contract's freshness window) and data_quality (a load that was
+    rejected, or quarantined more than `quarantine_share` of its rows), one per canonical object."""
+    if feeds.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    require_columns(feeds, ["object", "age_hours", "freshness_hours", "rows_extracted", "rows_quarantined", "status"], "feeds")
+    f = feeds.copy()
+    f["units_at_risk"], f["money_at_risk"] = 0.0, 0.0
+    f["window_start"] = horizon_start.date()
+    stale = f[f["age_hours"].astype(float) > f["freshness_hours"].astype(float)]
+    stale_sentence = (
+        "Feed " + stale["object"] + " last refreshed " + fmt_qty(stale["age_hours"]) + " h ago, beyond its "
+        + fmt_qty(stale["freshness_hours"]) + " h freshness window: plans that read it fall back to human review."
+    )
+    out = [_finish(stale, "stale_feed", stale["object"], stale[["object", "age_hours", "freshness_hours"]], stale_sentence)] if not stale.empty else []
+    rows = f["rows_extracted"].astype(float).where(f["rows_extracted"].astype(float) > 0)
+    f["quarantine_share"] = (f["rows_quarantined"].astype(float).fillna(0) / rows).fillna(0.0)
+    bad = f[(f["status"] == "rejected") | (f["quarantine_share"] > quarantine_share)]
+    if not bad.empty:
+        sentence = (
+            "Feed " + bad["object"] + ": " + np.where(bad["status"] == "rejected", "the latest load was rejected; ", "")
+            + fmt_qty(bad["rows_quarantined"].fillna(0)) + " of " + fmt_qty(bad["rows_extracted"]) + " rows quarantined ("
+            + (100 * bad["quarantine_share"]).map("{:.1f}".format) + "%, limit " + f"{100 * quarantine_share:g}" + "%): fix the source data."
+        )
+        out.append(_finish(bad, "data_quality", bad["object"], bad[["object", "status", "rows_extracted", "rows_quarantined", "quarantine_share"]], sentence))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+
+
+def detect_exceptions(
+    inputs: PlanningInputs,
+    thresholds: ExceptionThresholds,
+    horizon_start: date | pd.Timestamp | str,
+    as_of: date | pd.Timestamp | str | None = None,
+    bucket_days: int = 7,
+) -> pd.DataFrame:
+    """Every exception of the taxonomy that fires now (columns EXCEPTION_COLUMNS), one row per stable key.
+    `horizon_start` is the projection's first day; `as_of` (default the same) decides what is overdue."""
+    require_columns(inputs.projection, [*SKU_LOCATION, "bucket", "period_start", "opening", "receipts", "forecast", "committed", "closing", "safety_stock"], "projection")
+    start = as_timestamp(horizon_start)
+    now = as_timestamp(as_of) if as_of is not None else start
+    ctx = sku_location_context(inputs, thresholds)
+    orders = open_orders(inputs.order_lines, inputs.customer)
+    stockouts = projected_stockouts(inputs, ctx, orders, start, bucket_days)
+    stockout_keys = stockouts[SKU_LOCATION] if not stockouts.empty else pd.DataFrame(columns=SKU_LOCATION)
+    parts = [
+        stockouts,
+        below_safety_stock(inputs, ctx, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys),
+        demand_spikes(inputs, ctx, orders, start, thresholds),
+        supplier_delays(inputs, ctx, orders, now, start),
+        orders_at_risk(inputs, ctx, orders, bucket_days),
+        excess_stock(inputs, ctx, thresholds.excess_days_of_cover, bucket_days),
+        forecast_degradation(inputs, ctx, thresholds.forecast_degradation_ratio, start),
+        feed_exceptions(inputs.feeds, thresholds.data_quality_quarantine_share, start),
+    ]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    out = pd.concat(parts, ignore_index=True)
+    out["units_at_risk"] = out["units_at_risk"].astype(float).fillna(0.0)
+    out["money_at_risk"] = out["money_at_risk"].astype(float).fillna(0.0)
+    out["po_line_no"] = out["po_line_no"].astype("Int64")
+    return out.sort_values(["money_at_risk", "exception_key"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+
+
+def supply_for_open_orders(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int = 7) -> pd.DataFrame:
+    """Per SKU-location with open orders in the horizon: the supply that can serve them — available stock
+    plus scheduled receipts up to the bucket of the latest promise date, floored at 0 (sku, location_id,
+    supply). The input of the allocation scenarios."""
+    if orders.empty or projection.empty:
+        return pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object), "supply": pd.Series(dtype=float)})
+    proj = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").copy()
+    proj["period_start"] = as_datetime_column(proj["period_start"])
+    proj["supply_to_date"] = proj.groupby(SKU_LOCATION, sort=False)["opening"].transform("first") + proj.groupby(SKU_LOCATION, sort=False)["receipts"].cumsum()
+    span = proj.groupby(SKU_LOCATION, as_index=False)["period_start"].agg(first="min", last="max")
+    latest = orders.groupby(SKU_LOCATION, as_index=False)["promise_date"].max().merge(span, on=SKU_LOCATION, how="inner")
+    latest["_date"] = latest["promise_date"].clip(lower=latest["first"], upper=latest["last"]).astype("datetime64[ns]")
+    placed = pd.merge_asof(
+        latest.sort_values("_date", kind="mergesort"),
+        proj[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort"),
+        left_on="_date", right_on="period_start", by=SKU_LOCATION, direction="backward",
+    )
+    return placed.assign(supply=placed["supply_to_date"].clip(lower=0).astype(float))[[*SKU_LOCATION, "supply"]].reset_index(drop=True)

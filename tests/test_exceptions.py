@@ -1,0 +1,255 @@
+"""Planning exceptions on crafted scenarios: each type fires on its scenario and stays silent on the near
+miss; the numbers and sentences are the hand-computed ones; the lifecycle survives re-runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, fmt_qty
+from demand_control.planning.lifecycle import update_lifecycle
+from demand_control.planning.projection import projected_inventory
+
+START = pd.Timestamp("2026-03-02")  # a Monday
+WEEKS = 8
+
+
+def forecast(level: float = 10.0, sku: str = "S1", loc: str = "DC1", spread: float = 5.0) -> pd.DataFrame:
+    periods = pd.date_range(START, periods=WEEKS, freq="7D")
+    rows = {
+        "sku": sku, "location_id": loc, "period_start": periods, "mean": level, "demand_class": "smooth",
+        "q05": level - 1.5 * spread, "q10": level - spread, "q25": level - 0.5 * spread, "q50": level,
+        "q75": level + 0.5 * spread, "q90": level + spread, "q95": level + 1.5 * spread,
+    }
+    out = pd.DataFrame(rows)
+    q = [c for c in out if c.startswith("q")]
+    out[q] = out[q].clip(lower=0)
+    return out
+
+
+def scenario(
+    on_hand: float = 100.0,
+    allocated: float = 0.0,
+    safety_stock: float = 0.0,
+    lead_time: float = 14.0,
+    orders: list[tuple] | None = None,
+    purchases: list[tuple] | None = None,
+    fc: pd.DataFrame | None = None,
+    **extra: pd.DataFrame,
+) -> PlanningInputs:
+    """One SKU-location S1@DC1 (plus whatever `fc` holds): stock, policy, orders (order_id, line_no,
+    customer_id, qty, promise) and POs (po_id, line_no, qty, expected, confirmed, status)."""
+    fc = forecast() if fc is None else fc
+    keys = fc[["sku", "location_id"]].drop_duplicates()
+    inv = keys.assign(as_of=START.date(), on_hand=on_hand, allocated=allocated, in_transit=0.0)
+    order_frame = pd.DataFrame(
+        [
+            {"order_id": o, "line_no": n, "customer_id": c, "sku": "S1", "location_id": "DC1", "qty_open": q, "promise_date": pd.Timestamp(d), "priority": 3, "status": "open"}
+            for o, n, c, q, d in (orders or [])
+        ],
+        columns=["order_id", "line_no", "customer_id", "sku", "location_id", "qty_open", "promise_date", "priority", "status"],
+    )
+    po_frame = pd.DataFrame(
+        [
+            {"po_id": p, "line_no": n, "supplier_id": "SUP1", "sku": "S1", "location_id": "DC1", "qty_open": q, "order_date": START - pd.Timedelta(days=30),
+             "expected_date": pd.Timestamp(e), "confirmed_date": pd.Timestamp(c) if c else pd.NaT, "status": s}
+            for p, n, q, e, c, s in (purchases or [])
+        ],
+        columns=["po_id", "line_no", "supplier_id", "sku", "location_id", "qty_open", "order_date", "expected_date", "confirmed_date", "status"],
+    )
+    policy = keys.assign(
+        supplier_id="SUP1", lead_time_days=lead_time, safety_stock=safety_stock, reorder_point=safety_stock + 20.0,
+        order_up_to=safety_stock + 30.0, tier="standard", moq=10.0, pack_size=5.0,
+    )
+    projection = projected_inventory(inv, fc, order_frame, po_frame, policy[["sku", "location_id", "safety_stock"]], START)
+    product = pd.DataFrame({"sku": keys["sku"].unique()}).assign(category="dry", unit_cost=4.0, unit_price=10.0, substitute_skus=None)
+    location = pd.DataFrame({"location_id": keys["location_id"].unique()}).assign(region="north", type="dc")
+    customer = pd.DataFrame(
+        {"customer_id": ["C-STRAT", "C-KEY", "C-STD"], "tier": ["strategic", "key", "standard"], "region": "north"}
+    )
+    supplier = pd.DataFrame({"supplier_id": ["SUP1"], "name": ["Acme Foods"], "contact": ["orders@acme.example"], "reliability": [0.8]})
+    return PlanningInputs(
+        projection=projection, policy=policy, product=product, location=location, customer=customer,
+        order_lines=order_frame, purchase_lines=po_frame, forecast=fc, supplier=supplier, **extra,
+    )
+
+
+def detect(inputs: PlanningInputs, thresholds: ExceptionThresholds = ExceptionThresholds(), as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    return detect_exceptions(inputs, thresholds, START, as_of=as_of)
+
+
+def of_type(found: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return found[found["exception_type"] == kind].reset_index(drop=True)
+
+
+def test_projected_stockout_fires_within_lead_time_plus_review_with_numbers_and_sentence() -> None:
+    # 15 on hand, 10/wk: closing 5, −5, −15 in the 21-day window (lead time 14 + review 7) → short 15.
+    found = of_type(detect(scenario(on_hand=15, orders=[("SO1", 1, "C-KEY", 3, "2026-03-10")])), "projected_stockout")
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert row["exception_key"] == "projected_stockout:S1@DC1"
+    assert row["units_at_risk"] == pytest.approx(15.0)
+    assert row["money_at_risk"] == pytest.approx(15 * 6.0)  # margin 10 − 4
+    assert str(row["window_start"]) == "2026-03-09"
+    assert row["customer_tier"] == "key"
+    assert json.loads(row["affected_orders"])[0]["order_id"] == "SO1"
+    assert row["sentence"] == (
+        "S1 at DC1: available 15, no inbound supply, forecast 10/wk → stockout week of 9 Mar, short 15 within lead time 14 d "
+        "(90 margin at risk, 1 customer order lines affected)."
+    )
+
+
+def test_projected_stockout_stays_silent_when_the_gap_is_beyond_the_window() -> None:
+    # 31 on hand: closing 21, 11, 1 in the window; −9 only in bucket 3, outside 21 days.
+    assert of_type(detect(scenario(on_hand=31)), "projected_stockout").empty
+
+
+def test_below_safety_stock_needs_n_consecutive_buckets_starting_in_the_window() -> None:
+    found = of_type(detect(scenario(on_hand=45, safety_stock=20)), "below_safety_stock")
+    assert len(found) == 1
+    assert found.iloc[0]["units_at_risk"] == pytest.approx(20 - (45 - 80))  # deepest gap in the run: SS 20 − (−35)
+    # A receipt in bucket 3 breaks the run: 15 < 20 only in bucket 2, the next run starts in bucket 4 (outside).
+    near = scenario(on_hand=45, safety_stock=20, purchases=[("PO1", 1, 20, "2026-03-23", None, "confirmed")])
+    assert of_type(detect(near), "below_safety_stock").empty
+    # The same numbers with n = 1 fire on the single bucket.
+    assert len(of_type(detect(near, replace(ExceptionThresholds(), below_safety_stock_consecutive_buckets=1)), "below_safety_stock")) == 1
+
+
+def test_stockout_suppresses_below_safety_stock_for_the_same_sku_location() -> None:
+    found = detect(scenario(on_hand=15, safety_stock=10))
+    assert set(found["exception_type"]) >= {"projected_stockout"}
+    assert of_type(found, "below_safety_stock").empty
+
+
+def test_demand_spike_from_recent_demand_fires_beyond_k_sigma_and_not_below() -> None:
+    # σ = (q90 − q10) / 2.563 = 10 / 2.563 = 3.90; limit = 10 + 3·3.90 = 21.7.
+    history = pd.DataFrame({"sku": "S1", "location_id": "DC1", "period_start": [START - pd.Timedelta(days=7)], "qty": [60.0]})
+    found = of_type(detect(scenario(demand_history=history)), "demand_spike")
+    assert len(found) == 1 and found.iloc[0]["units_at_risk"] == pytest.approx(50.0)
+    assert "demand of 60 in the week of 23 Feb" in found.iloc[0]["sentence"]
+    assert of_type(detect(scenario(demand_history=history.assign(qty=21.0))), "demand_spike").empty
+
+
+def test_demand_spike_from_orders_and_from_the_crm_pipeline() -> None:
+    spike = of_type(detect(scenario(orders=[("SO1", 1, "C-STD", 40, "2026-03-11")])), "demand_spike")
+    assert len(spike) == 1 and json.loads(spike.iloc[0]["trigger_values"])["orders_spike"] is True
+    assert of_type(detect(scenario(orders=[("SO1", 1, "C-STD", 21, "2026-03-11")])), "demand_spike").empty
+    # Horizon forecast 80; weighted pipeline 0.5 × 100 = 50 > 0.5 × 80 = 40 fires; 0.3 × 100 = 30 does not.
+    pipe = pd.DataFrame({"opportunity_id": ["OP1"], "sku": ["S1"], "customer_id": ["C-KEY"], "qty": [100.0], "probability": [0.5],
+                         "expected_date": [pd.Timestamp("2026-04-01")], "stage": ["proposal"]})
+    assert len(of_type(detect(scenario(pipeline=pipe)), "demand_spike")) == 1
+    assert of_type(detect(scenario(pipeline=pipe.assign(probability=0.3))), "demand_spike").empty
+    assert of_type(detect(scenario(pipeline=pipe.assign(stage="lost"))), "demand_spike").empty
+
+
+def test_supplier_delay_on_a_slipped_confirmation_or_an_overdue_line() -> None:
+    slipped = scenario(on_hand=15, purchases=[("PO7", 2, 50, "2026-03-09", "2026-03-23", "confirmed")],
+                       orders=[("SO1", 1, "C-STRAT", 5, "2026-03-16")])
+    found = of_type(detect(slipped), "supplier_delay")
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert row["exception_key"] == "supplier_delay:PO7/2" and row["po_line_no"] == 2
+    assert json.loads(row["trigger_values"])["slip_days"] == 14
+    assert row["customer_tier"] == "strategic"
+    assert row["sentence"].startswith("PO7/2 from Acme Foods: 50 units of S1 for DC1 now confirmed 23 Mar, 14 days after the expected 9 Mar")
+    on_time = scenario(purchases=[("PO7", 2, 50, "2026-03-09", "2026-03-09", "confirmed")])
+    assert of_type(detect(on_time), "supplier_delay").empty
+    overdue = scenario(purchases=[("PO8", 1, 50, "2026-02-27", None, "sent")])
+    assert len(of_type(detect(overdue), "supplier_delay")) == 1
+    assert of_type(detect(scenario(purchases=[("PO8", 1, 50, "2026-02-27", None, "draft")])), "supplier_delay").empty
+
+
+def test_order_at_risk_names_the_lines_supply_cannot_meet_with_a_revised_date() -> None:
+    # 10 available; strategic 8 and standard 6 promised the same week → the standard line is 4 short, until
+    # the PO of 20 lands in the week of 16 Mar.
+    risky = scenario(on_hand=10, orders=[("SO1", 1, "C-STRAT", 8, "2026-03-03"), ("SO2", 1, "C-STD", 6, "2026-03-03")],
+                     purchases=[("PO1", 1, 20, "2026-03-16", None, "confirmed")])
+    found = of_type(detect(risky), "order_at_risk")
+    assert len(found) == 1
+    lines = json.loads(found.iloc[0]["affected_orders"])
+    assert [(x["order_id"], x["short"], x["revised_date"]) for x in lines] == [("SO2", 4.0, "2026-03-16")]
+    assert found.iloc[0]["customer_tier"] == "standard"
+    near = scenario(on_hand=10, orders=[("SO1", 1, "C-STRAT", 8, "2026-03-03"), ("SO2", 1, "C-STD", 2, "2026-03-03")])
+    assert of_type(detect(near), "order_at_risk").empty
+
+
+def test_excess_stock_over_the_days_of_cover_threshold() -> None:
+    found = of_type(detect(scenario(on_hand=2000)), "excess_stock")
+    assert len(found) == 1
+    # Keep max(120 days × 10/7 per day, order-up-to 30) = 171.4 → 1,828.6 units at cost 4.
+    assert found.iloc[0]["units_at_risk"] == pytest.approx(2000 - 120 * 10 / 7)
+    assert found.iloc[0]["money_at_risk"] == pytest.approx((2000 - 120 * 10 / 7) * 4)
+    assert of_type(detect(scenario(on_hand=160)), "excess_stock").empty  # 112 days of cover
+
+
+def test_forecast_degradation_from_the_backtest() -> None:
+    acc = pd.DataFrame({"scope": ["series"], "sku": ["S1"], "location_id": ["DC1"], "demand_class": ["smooth"],
+                        "rmsse": [1.4], "recent_rmsse": [2.0], "earlier_rmsse": [1.0], "benchmark_rmsse": [1.5]})
+    assert len(of_type(detect(scenario(accuracy=acc)), "forecast_degradation")) == 1
+    assert of_type(detect(scenario(accuracy=acc.assign(recent_rmsse=1.25))), "forecast_degradation").empty
+
+
+def test_stale_feed_and_data_quality_per_object() -> None:
+    feeds = pd.DataFrame({"object": ["inventory_position", "product"], "age_hours": [30.0, 20.0], "freshness_hours": [26.0, 26.0],
+                          "rows_extracted": [100, 100], "rows_quarantined": [5, 1], "status": ["staged", "staged"]})
+    found = detect(scenario(feeds=feeds))
+    assert list(of_type(found, "stale_feed")["entity"]) == ["inventory_position"]
+    assert list(of_type(found, "data_quality")["entity"]) == ["inventory_position"]
+    rejected = feeds.assign(status=["staged", "rejected"], age_hours=1.0, rows_quarantined=0)
+    assert list(of_type(detect(scenario(feeds=rejected)), "data_quality")["entity"]) == ["product"]
+
+
+def test_a_quiet_sku_location_raises_nothing() -> None:
+    assert detect(scenario(on_hand=60)).empty
+
+
+def test_fmt_qty_reads_like_a_planner() -> None:
+    assert list(fmt_qty(pd.Series([1234.4, 2.5, 3.0, None]))) == ["1,234", "2.5", "3", "?"]
+
+
+def _details(found: pd.DataFrame) -> pd.DataFrame:
+    return found.assign(severity="high", owner_team="team:planning", owner_channel="#planning", owner_user=None, routing_rule="fallback")
+
+
+def test_lifecycle_rerun_updates_instead_of_duplicating_and_auto_resolves() -> None:
+    t0, t1, t2, t3 = (pd.Timestamp("2026-03-02 06:00", tz="UTC") + pd.Timedelta(hours=h) for h in (0, 1, 2, 3))
+    first = _details(detect(scenario(on_hand=15)))
+    state = update_lifecycle(pd.DataFrame(), first, t0)
+    assert list(state["state"]) == ["open"] and list(state["last_change"]) == ["opened"]
+
+    again = update_lifecycle(state, first, t1)
+    assert len(again) == 1 and again.iloc[0]["last_change"] == "unchanged"
+    assert again.iloc[0]["first_seen_at"] == t0 and again.iloc[0]["last_seen_at"] == t1
+
+    worse = update_lifecycle(again.assign(state="acknowledged"), _details(detect(scenario(on_hand=5))), t2)
+    assert worse.iloc[0]["last_change"] == "updated" and worse.iloc[0]["state"] == "acknowledged"
+    assert worse.iloc[0]["values_changed_at"] == t2 and worse.iloc[0]["units_at_risk"] == pytest.approx(25.0)
+
+    cleared = update_lifecycle(worse, _details(detect(scenario(on_hand=60))), t3)
+    assert cleared.iloc[0]["state"] == "auto_resolved" and cleared.iloc[0]["resolved_at"] == t3
+
+    back = update_lifecycle(cleared, first, t3 + pd.Timedelta(hours=1))
+    assert back.iloc[0]["state"] == "open" and back.iloc[0]["occurrence"] == 2 and back.iloc[0]["last_change"] == "reopened"
+    assert back.iloc[0]["first_seen_at"] == t0 and pd.isna(back.iloc[0]["resolved_at"])
+
+
+def test_lifecycle_leaves_unevaluated_exceptions_alone_and_reopens_after_a_snooze() -> None:
+    t0 = pd.Timestamp("2026-03-02 06:00", tz="UTC")
+    state = update_lifecycle(pd.DataFrame(), _details(detect(scenario(on_hand=15))), t0)
+    untouched = update_lifecycle(state, _details(detect(scenario(on_hand=60))), t0 + pd.Timedelta(hours=1), evaluated=pd.Series(False, index=state.index))
+    assert untouched.iloc[0]["state"] == "open" and untouched.iloc[0]["last_change"] == "untouched"
+
+    snoozed = state.assign(state="snoozed", snoozed_until=t0 + pd.Timedelta(hours=2))
+    still = update_lifecycle(snoozed, _details(detect(scenario(on_hand=15))), t0 + pd.Timedelta(hours=1))
+    assert still.iloc[0]["state"] == "snoozed"
+    woke = update_lifecycle(still, _details(detect(scenario(on_hand=15))), t0 + pd.Timedelta(hours=3))
+    assert woke.iloc[0]["state"] == "open" and woke.iloc[0]["last_change"] == "updated"
+
+
+def test_lifecycle_refuses_duplicate_keys() -> None:
+    found = _details(detect(scenario(on_hand=15)))
+    with pytest.raises(ValueError, match="projected_stockout:S1@DC1"):
+        update_lifecycle(pd.DataFrame(), pd.concat([found, found]), pd.Timestamp("2026-03-02", tz="UTC"))
