@@ -141,45 +141,64 @@ def _demo_forecast(defs, instance, run_config, warehouse, echo: Callable[[str], 
 
 
 def _demo_inventory(defs, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
-    """Set the inventory policy and project the available balance; say which SKU-locations run short."""
-    from demand_control.demand_assets import INVENTORY_JOB_NAME
+    """Plan inventory, raise the exceptions, recommend actions; print the ones a planner would open first."""
+    from demand_control.demand_assets import DECISION_JOB_NAME
 
-    job = defs.resolve_job_def(INVENTORY_JOB_NAME)
+    job = defs.resolve_job_def(DECISION_JOB_NAME)
     result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
     projection = warehouse.read("projected_inventory")
     policy = warehouse.read("inventory_policy")
     short = projection[projection["stockout"]].groupby(["sku", "location_id"])["period_start"].min()
-    below = projection[projection["below_safety_stock"]][["sku", "location_id"]].drop_duplicates()
     echo(f"7. Inventory: Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}; "
          f"policy for {len(policy):,} SKU-locations "
-         f"({(policy['method'] == 'lead_time_quantile').sum()} on the lead-time quantile method), "
-         f"{len(short)} would stock out within the horizon if nothing more were ordered, {len(below)} dip below safety stock")
-    for (sku, location), when in short.sort_values().head(3).items():
-        echo(f"   first to run out: {sku} at {location} in the week of {when}")
+         f"({(policy['method'] == 'lead_time_quantile').sum()} on the lead-time quantile method, "
+         f"{(policy['lead_time_observations'] > 0).sum()} with lead times updated from supplier confirmations), "
+         f"{len(short)} would stock out within the horizon if nothing more were ordered")
+    if result.success:
+        _report_exceptions(warehouse, echo)
     return result
 
 
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+def _report_exceptions(warehouse, echo: Callable[[str], None], top: int = 5) -> None:  # noqa: ANN001
+    exceptions = warehouse.read("planning_exceptions")
+    actions = warehouse.read("recommended_actions")
+    counts = exceptions.groupby("exception_type").size().sort_values(ascending=False)
+    echo(f"8. Exceptions: {len(exceptions)} open, {exceptions['money_at_risk'].sum():,.0f} at risk — "
+         + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    auto = (actions["policy_decision"] == "auto_approved").sum()
+    echo(f"   {len(actions)} recommended actions: {auto} within the autonomy limits (auto-approved), "
+         f"{len(actions) - auto} awaiting a planner, buyer or manager")
+    ranked = exceptions.assign(_sev=exceptions["severity"].map(SEVERITY_ORDER)).sort_values(["_sev", "money_at_risk"], ascending=[True, False])
+    primary = actions[actions["rank"] == 1].set_index("exception_key")
+    for _, row in ranked.head(top).iterrows():
+        echo(f"   [{row['severity']}] {row['sentence']}")
+        echo(f"      owner {row['owner_team']} in {row['owner_channel']}, act by {pd.Timestamp(row['sla_due_at']):%d %b %H:%M} UTC")
+        if row["exception_key"] in primary.index:
+            act = primary.loc[row["exception_key"]]
+            decision = "auto-approved" if act["policy_decision"] == "auto_approved" else f"awaiting {act['approver_role']}"
+            echo(f"      → {act['action_type']}: {act['expected_impact']} (confidence {act['confidence']:.2f}; {decision})")
+
+
 def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None:  # noqa: ANN001
-    """Write one replenishment back to Tryton, twice: the second time must find the first."""
-    stock = warehouse.read("inventory_position")
-    lanes = warehouse.read("sourcing")
-    lanes = lanes[lanes["primary"]]
-    candidates = stock.merge(lanes, on=["sku", "location_id"]).sort_values(["on_hand", "sku", "location_id"])
-    if candidates.empty:
-        echo("8. Write-back: no SKU-location with a primary supplier to replenish")
+    """Write the most valuable recommended replenishment back to Tryton, twice: the second time must find
+    the first (the action id is the idempotency key)."""
+    actions = warehouse.read("recommended_actions")
+    replenish = actions[(actions["action_type"] == "replenish") & (actions["quantity"] > 0)].sort_values(["value", "action_id"], ascending=[False, True])
+    if replenish.empty:
+        echo("9. Write-back: no replenishment recommended")
         return
-    pick = candidates.iloc[0]
-    needed_by = today + timedelta(days=int(round(float(pick["lead_time_days"]))))
-    quantity = max(float(pick["moq"]), 1.0)
+    pick = replenish.iloc[0]
+    needed_by = pick["needed_by"] if pd.notna(pick["needed_by"]) else today
     action = ReplenishOrder(
-        action_id=f"demo-{today:%Y%m%d}-replenish-{pick['sku']}-{pick['location_id']}",
-        sku=pick["sku"], location_id=pick["location_id"], quantity=quantity,
+        action_id=pick["action_id"], sku=pick["sku"], location_id=pick["location_id"], quantity=float(pick["quantity"]),
         supplier_id=pick["supplier_id"], needed_by=needed_by,
     )
     first = erp.apply(action)
     again = erp.apply(action)
-    echo(f"8. Write-back to Tryton: replenish {quantity:g} x {pick['sku']} at {pick['location_id']} "
-         f"(on hand {pick['on_hand']:g}) from {pick['supplier_id']} by {needed_by}")
+    echo(f"9. Write-back to Tryton: {pick['action_id']} — {pick['expected_impact']} ({pick['policy_decision'].replace('_', ' ')})")
     echo(f"   {first.model} {list(first.record_ids)} {'created' if first.created else 'already there from an earlier run'}; "
          f"reconciled: {'yes' if first.reconciled else '; '.join(map(str, first.differences))}")
     echo(f"   applied again with the same action id: {'created a duplicate!' if again.created else 'nothing new, found ' + str(list(again.record_ids))}")

@@ -110,7 +110,11 @@ def test_projected_stockout_stays_silent_when_the_gap_is_beyond_the_window() -> 
 def test_below_safety_stock_needs_n_consecutive_buckets_starting_in_the_window() -> None:
     found = of_type(detect(scenario(on_hand=45, safety_stock=20)), "below_safety_stock")
     assert len(found) == 1
-    assert found.iloc[0]["units_at_risk"] == pytest.approx(20 - (45 - 80))  # deepest gap in the run: SS 20 − (−35)
+    # Closing 35, 25, 15, 5, −5 …: the run of two starts in bucket 2 (15 < 20); its deepest gap is 20 − 5 = 15.
+    assert found.iloc[0]["units_at_risk"] == pytest.approx(15.0)
+    assert found.iloc[0]["sentence"] == (
+        "S1 at DC1: projected balance stays below safety stock 20 for 2 weeks from the week of 16 Mar, down to 5 (gap 15 units, 90 margin exposed)."
+    )
     # A receipt in bucket 3 breaks the run: 15 < 20 only in bucket 2, the next run starts in bucket 4 (outside).
     near = scenario(on_hand=45, safety_stock=20, purchases=[("PO1", 1, 20, "2026-03-23", None, "confirmed")])
     assert of_type(detect(near), "below_safety_stock").empty

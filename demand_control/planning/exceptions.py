@@ -279,7 +279,8 @@ def projected_stockouts(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.Da
 
 def below_safety_stock(inputs: PlanningInputs, ctx: pd.DataFrame, horizon_start: pd.Timestamp, n: int, stockout_keys: pd.DataFrame) -> pd.DataFrame:
     """below_safety_stock: the balance stays below safety stock (but not below zero within the window, which
-    is a projected_stockout) for n consecutive buckets, the run starting inside the protection window."""
+    is a projected_stockout) for n consecutive buckets, the run starting inside the protection window. Units
+    at risk: the deepest gap below safety stock over those n buckets."""
     proj = inputs.projection.merge(ctx[[*SKU_LOCATION, "window_days"]], on=SKU_LOCATION, how="inner")
     proj = proj.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").reset_index(drop=True)
     below = (proj["closing"] < proj["safety_stock"]) & (proj["safety_stock"] > 0)
@@ -300,7 +301,8 @@ def below_safety_stock(inputs: PlanningInputs, ctx: pd.DataFrame, horizon_start:
     if reached.empty:
         return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
     run_rows = proj.merge(reached[[*SKU_LOCATION, "run_start_bucket"]], on=SKU_LOCATION)
-    run_rows = run_rows[(run_rows["bucket"] >= run_rows["run_start_bucket"]) & (run_rows["run_len"] > 0)]
+    # The n buckets that make the run: what lies beyond them is another rule's business (a later stockout).
+    run_rows = run_rows[(run_rows["bucket"] >= run_rows["run_start_bucket"]) & (run_rows["bucket"] < run_rows["run_start_bucket"] + n)]
     gap = run_rows.assign(gap=run_rows["safety_stock"] - run_rows["closing"]).groupby(SKU_LOCATION, as_index=False).agg(
         gap=("gap", "max"), lowest=("closing", "min"), safety_stock=("safety_stock", "first")
     )
@@ -310,9 +312,9 @@ def below_safety_stock(inputs: PlanningInputs, ctx: pd.DataFrame, horizon_start:
     hits["window_start"] = hits["run_start"].dt.date
     hits["customer_tier"] = hits["tier"]
     sentence = (
-        hits["sku"] + " at " + hits["location_id"] + ": projected balance falls to " + fmt_qty(hits["lowest"])
-        + ", below safety stock " + fmt_qty(hits["safety_stock"]) + " for " + str(n) + "+ weeks from the week of "
-        + fmt_day(hits["run_start"]) + " (gap " + fmt_qty(hits["gap"]) + " units)."
+        hits["sku"] + " at " + hits["location_id"] + ": projected balance stays below safety stock " + fmt_qty(hits["safety_stock"])
+        + " for " + str(n) + " weeks from the week of " + fmt_day(hits["run_start"]) + ", down to " + fmt_qty(hits["lowest"])
+        + " (gap " + fmt_qty(hits["gap"]) + " units, " + fmt_money(hits["money_at_risk"]) + " margin exposed)."
     )
     trigger = hits[["run_start", "lowest", "safety_stock", "gap"]].assign(consecutive_buckets=n)
     return _finish(hits, "below_safety_stock", _sku_location_entity(hits), trigger, sentence)
