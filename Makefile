@@ -44,6 +44,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/landscape.py
 	$(VENV)/bin/python benchmarks/load_history.py
 	$(VENV)/bin/python benchmarks/forecast.py
+	$(VENV)/bin/python benchmarks/decisions.py
 
 clean:
 	rm -rf $(DEMAND_CONTROL_HOME) .pytest_cache
