@@ -1,5 +1,5 @@
-"""Production shape: the ingestion graph on a PostgreSQL-backed Dagster instance and a PostgreSQL
-warehouse loaded with COPY."""
+"""Production shape: the ingestion, forecast and decision graphs on a PostgreSQL-backed Dagster instance
+and a PostgreSQL warehouse loaded with COPY."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import dagster as dg
 import pytest
 
 from demand_control.contracts import FILE_DROP_OBJECTS
-from demand_control.resources import Warehouse
+from demand_control.definitions import build_definitions
+from demand_control.demand_assets import DECISION_JOB_NAME, FORECAST_JOB_NAME
+from demand_control.resources import FileDropSource, QualitySettings, Warehouse
+from tests.conftest import AS_OF
+from tests.test_decision_assets import PLAN_OPS
 from tests.test_ingestion import check_results, run_ingestion
 
 pytestmark = pytest.mark.postgres
@@ -30,6 +34,21 @@ def test_ingestion_graph_on_postgres_instance_and_warehouse(make_postgres_databa
             record = instance.get_latest_materialization_event(dg.AssetKey(name))
             assert record is not None
             assert record.asset_materialization.metadata["dagster/row_count"].value == len(small_landscape_frames[name])
+
+        # The decision chain on the same PostgreSQL warehouse: COPY carries the JSON, timestamps and nullable
+        # integers of the exception lifecycle, and a second run finds every exception again.
+        defs = build_definitions({"warehouse": warehouse, "signal_source": FileDropSource(folder=str(file_drop)), "quality_settings": QualitySettings()})
+        forecast_config = {"resources": {"forecast_settings": {"config": {"horizon": 13, "n_jobs": 1}}}}
+        assert defs.resolve_job_def(FORECAST_JOB_NAME).execute_in_process(instance=instance, run_config=forecast_config).success
+        ops = {op: {"config": {"horizon_start": AS_OF.isoformat()}} for op in PLAN_OPS}
+        plan = defs.resolve_job_def(DECISION_JOB_NAME)
+        assert plan.execute_in_process(instance=instance, run_config={"ops": ops}).success
+        first = warehouse.read("exception_lifecycle")
+        assert len(first) > 0 and first["occurrence"].eq(1).all()
+        assert plan.execute_in_process(instance=instance, run_config={"ops": ops}).success
+        second = warehouse.read("exception_lifecycle")
+        assert len(second) == len(first) and set(second["last_change"]) <= {"unchanged", "untouched"}
+        assert warehouse.count("recommended_actions") > 0 and warehouse.count("coordination_kpis") > 0
 
 
 def test_copy_round_trips_awkward_values_and_a_bad_replace_keeps_old_rows(postgres_database) -> None:
