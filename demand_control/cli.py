@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from demand_control.audit_cli import audit_app
 from demand_control.erp_cli import erp_app, parse_as_of
 from demand_control.forecast_cli import forecast_app
 
@@ -18,6 +19,7 @@ app.add_typer(landscape_app, name="landscape")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(erp_app, name="erp")
 app.add_typer(forecast_app, name="forecast")
+app.add_typer(audit_app, name="audit")
 
 
 @landscape_app.command("generate")

@@ -407,3 +407,57 @@ coordination_kpis = Table(
     Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the KPI was computed (UTC)."),
     comment="Coordination KPIs in long form (kpi x dimension x member), ready to chart.",
 )
+
+inbox_events = Table(
+    "inbox_events",
+    metadata,
+    Column("inbox_id", Integer, primary_key=True, autoincrement=True, comment="Arrival order; the inbox sensor's cursor."),
+    Column("webhook_id", String(255), nullable=False, unique=True, comment="Sender's webhook-id: the dedupe key (a redelivery is stored once)."),
+    Column("source", String(64), nullable=False, comment="Who sent it: the source name in /webhooks/{source}."),
+    Column("event_type", String(64), nullable=False, comment="supplier.delay, supplier.confirmation, supplier.shortfall, supplier.cancellation, order.new, order.change or order.cancel."),
+    Column("received_at", DateTime(timezone=True), nullable=False, comment="When the gateway committed the event."),
+    Column("sent_at", DateTime(timezone=True), nullable=False, comment="The sender's webhook-timestamp."),
+    Column("payload", Text, nullable=False, comment="The verified body, as received (JSON)."),
+    Column("payload_sha256", String(64), nullable=False, comment="SHA-256 of the raw body."),
+    Column("sku", String, comment="SKU the event concerns (as sent, or looked up from the PO / order line)."),
+    Column("location_id", String, comment="DC the event concerns, when known."),
+    Column("po_id", String, comment="Purchase order of a supplier event."),
+    Column("po_line_no", Integer, comment="Its line."),
+    Column("order_id", String, comment="Customer order of an order event."),
+    Column("order_line_no", Integer, comment="Its line."),
+    Column("quality_flags", Text, comment="References the warehouse does not know (unknown_sku:…, unknown_po:…); the event is kept as evidence."),
+    Column("processed_at", DateTime(timezone=True), comment="When a replan run applied the event."),
+    Column("process_run_id", String(64), comment="Dagster run that applied it."),
+    Column("process_outcome", Text, comment="What applying it did (e.g. PO-1/2 confirmed date 2026-03-09 → 2026-03-23), or why it changed nothing."),
+    comment="Durable inbox of verified webhook events: committed before the gateway answers 2xx, one row per webhook-id.",
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True, comment="Position in the chain."),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, comment="When the step happened (UTC)."),
+    Column("actor", String(128), nullable=False, comment="Who acted: gateway:<source>, policy, a user id, or a job."),
+    Column("event_type", String(64), nullable=False, comment="event_received, recommendation, policy_decision, approval, rejection, erp_write, notification, …"),
+    Column("subject", String(255), nullable=False, comment="What it concerns: webhook id, action id, exception key."),
+    Column("payload", Text, nullable=False, comment="The step's particulars as canonical JSON."),
+    Column("payload_hash", String(64), nullable=False, comment="SHA-256 of the payload."),
+    Column("prev_hash", String(64), nullable=False, unique=True, comment="row_hash of the previous row (64 zeros for the first); unique, so the chain cannot fork."),
+    Column("row_hash", String(64), nullable=False, comment="SHA-256 over prev_hash and this row's fields: the chain link."),
+    comment="Append-only audit trail with a hash chain; on PostgreSQL a trigger refuses UPDATE and DELETE.",
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("notification_id", String(80), primary_key=True, comment="Deterministic id: one notice per subject and change."),
+    Column("kind", String(32), nullable=False, comment="run_failure, exception, digest, escalation, customer_notice, …"),
+    Column("channel", String(128), nullable=False, comment="Where it goes: a Slack channel, an address, or 'console'."),
+    Column("subject", String(255), nullable=False, comment="What it is about: run id, exception key, action id."),
+    Column("text", Text, nullable=False, comment="The message as a human reads it."),
+    Column("payload", Text, comment="Structured content (e.g. Block Kit JSON)."),
+    Column("status", String(16), nullable=False, comment="pending, sent, console or failed."),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the notice was recorded (before any send)."),
+    Column("sent_at", DateTime(timezone=True), comment="When it was delivered."),
+    comment="Outbox of notices to people: recorded before sending, so a retry never sends twice; the console fallback writes here too.",
+)
