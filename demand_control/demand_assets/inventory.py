@@ -8,18 +8,16 @@ forecast, call the planning functions and replace the tables analysts read.
 from datetime import UTC, date, datetime
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from demand_control import tables
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
-from demand_control.planning.projection import first_stockout, projected_inventory
+from demand_control.planning.projection import first_stockout
+from demand_control.replan import PlanSettings, refresh_projection
 from demand_control.resources.warehouse import Warehouse
 
 INVENTORY_KINDS = {"pandas", "sqlalchemy"}
-# Draft purchase orders are proposals (ours included) until the buyer confirms them: not scheduled receipts.
-SCHEDULED_PO_STATUSES = ("sent", "confirmed", "partial")
 
 
 class InventoryPolicyConfig(dg.Config):
@@ -101,25 +99,15 @@ def inventory_policy_asset(
     metadata={"dagster/column_schema": table_schema_of(tables.projected_inventory), "dagster/table_name": "projected_inventory"},
 )
 def projected_inventory_asset(config: InventoryPolicyConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    purchases = warehouse.read("purchase_order_line")
-    scheduled = purchases[purchases["status"].isin(SCHEDULED_PO_STATUSES)]
-    projection = projected_inventory(
-        warehouse.read("inventory_position"),
-        _forecast(warehouse),
-        warehouse.read("customer_order_line"),
-        scheduled,
-        warehouse.read("inventory_policy", columns=["sku", "location_id", "safety_stock"]).fillna({"safety_stock": 0.0}),
-        horizon_start=config.start(),
-        bucket_days=config.bucket_days,
-    )
-    projection["days_of_cover"] = projection["days_of_cover"].replace([np.inf, -np.inf], np.nan)
-    projection["computed_at"] = datetime.now(UTC)
-    rows = warehouse.replace_rows("projected_inventory", projection)
+    if warehouse.count("demand_forecast") == 0:
+        raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
+    settings = PlanSettings(horizon_start=config.start(), bucket_days=config.bucket_days, review_period_days=config.review_period_days)
+    projection = refresh_projection(warehouse, settings, datetime.now(UTC))
     stockouts = first_stockout(projection)
     short = stockouts[stockouts["stockout_bucket"].notna()]
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": len(projection),
             "sku_locations": int(projection[["sku", "location_id"]].drop_duplicates().shape[0]),
             "sku_locations_projected_to_stock_out": len(short),
             "sku_locations_below_safety_stock": int(

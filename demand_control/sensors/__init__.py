@@ -2,6 +2,9 @@
 
 import dagster as dg
 
+from demand_control.ops.replan import replan_job
 from demand_control.sensors.file_drop import file_drop_sensor
+from demand_control.sensors.inbox import inbox_sensor
+from demand_control.sensors.run_failure import run_failure_notice
 
-defs = dg.Definitions(sensors=[file_drop_sensor])
+defs = dg.Definitions(sensors=[file_drop_sensor, inbox_sensor, run_failure_notice], jobs=[replan_job])

@@ -1,0 +1,133 @@
+"""The `replan` job: apply a batch of inbox events and re-plan only the SKU-locations they touch.
+
+One op, executed in process (no per-step subprocess), so a supplier delay reaches the exception tables
+seconds after the gateway stored it. It writes the event's effect to the staged tables (the next extract
+from the source brings the same fact and supersedes it), re-projects, re-detects, re-allocates and
+re-recommends for the affected scope through `demand_control.replan` — the same functions the assets call —
+and marks the events processed. Re-running a batch is safe: processed events are skipped.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pandas as pd
+from sqlalchemy import tuple_, update
+
+from demand_control import tables
+from demand_control.audit import AuditEntry, append
+from demand_control.planning.events import ORDER_KEY, PO_KEY, apply_events
+from demand_control.replan import PlanSettings, normalise_scope, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
+from demand_control.resources.forecast import ForecastSettingsResource
+from demand_control.resources.policy import PlanningPolicy
+from demand_control.resources.warehouse import Warehouse
+
+REPLAN_JOB_NAME = "replan"
+
+
+class ReplanConfig(dg.Config):
+    inbox_from: int = 0  # first inbox_id of the batch (inclusive)
+    inbox_to: int = 0  # last inbox_id of the batch (inclusive)
+    bucket_days: int = 7
+    review_period_days: float = 7.0
+    horizon_start: str = ""  # ISO date; empty: today (UTC)
+
+
+def _by_key(warehouse: Warehouse, name: str, key: list[str], keys: pd.DataFrame) -> pd.DataFrame:
+    if keys.empty:
+        return warehouse.read(name).iloc[0:0]
+    table = tables.STAGED[name]
+    pairs = list(zip(keys[key[0]], keys[key[1]].astype(int)))
+    return warehouse.read(name, where=tuple_(table.c[key[0]], table.c[key[1]]).in_(pairs))
+
+
+def _replace_by_key(warehouse: Warehouse, name: str, key: list[str], changed: pd.DataFrame, removed: pd.DataFrame) -> None:
+    keys = pd.concat([changed[key] if not changed.empty else pd.DataFrame(columns=key), removed], ignore_index=True)
+    if keys.empty:
+        return
+    table = tables.STAGED[name]
+    pairs = list({(k0, int(k1)) for k0, k1 in zip(keys[key[0]], keys[key[1]])})
+    rows = changed.assign(source_system="gateway", loaded_at=datetime.now(UTC)) if not changed.empty else changed
+    warehouse.replace_rows(name, rows, where=tuple_(table.c[key[0]], table.c[key[1]]).in_(pairs))
+
+
+@dg.op(
+    description="Apply a batch of inbox events to open orders and PO lines, then re-plan the SKU-locations they touch.",
+    tags={"kind": "planning"},
+    out={},
+)
+def replan_from_inbox(
+    context: dg.OpExecutionContext,
+    config: ReplanConfig,
+    warehouse: Warehouse,
+    planning_policy: PlanningPolicy,
+    forecast_settings: ForecastSettingsResource,
+):
+    now = datetime.now(UTC)
+    inbox_table = tables.inbox_events
+    inbox = warehouse.read(
+        "inbox_events",
+        where=inbox_table.c.inbox_id.between(config.inbox_from, config.inbox_to) & inbox_table.c.processed_at.is_(None),
+    )
+    if inbox.empty:
+        context.log.info(f"inbox {config.inbox_from}..{config.inbox_to}: already processed")
+        return
+    supplier = inbox["event_type"].str.startswith("supplier.")
+    po_keys = inbox.loc[supplier & inbox["po_id"].notna(), ["po_id", "po_line_no"]].rename(columns={"po_line_no": "line_no"}).dropna()
+    so_keys = inbox.loc[~supplier & inbox["order_id"].notna(), ["order_id", "order_line_no"]].rename(columns={"order_line_no": "line_no"}).dropna()
+    applied = apply_events(
+        inbox, _by_key(warehouse, "purchase_order_line", PO_KEY, po_keys), _by_key(warehouse, "customer_order_line", ORDER_KEY, so_keys), now
+    )
+    _replace_by_key(warehouse, "purchase_order_line", PO_KEY, applied.purchase_lines, applied.purchase_removed)
+    _replace_by_key(warehouse, "customer_order_line", ORDER_KEY, applied.order_lines, applied.order_removed)
+    for name, frame in (("supplier_event", applied.supplier_events), ("order_event", applied.order_events)):
+        if not frame.empty:
+            warehouse.replace_rows(name, frame, where=tables.STAGED[name].c.event_id.in_(list(frame["event_id"])))
+
+    # Re-plan the SKU-locations the events touched, plus those the inbox resolved at the gateway (e.g. a new
+    # order for a SKU-location whose line did not exist yet).
+    scope = normalise_scope(scope_of([applied.outcomes.dropna(subset=["sku", "location_id"]), inbox.dropna(subset=["sku", "location_id"])]))
+    settings = PlanSettings(
+        horizon_start=datetime.fromisoformat(config.horizon_start).date() if config.horizon_start else now.date(),
+        bucket_days=config.bucket_days,
+        review_period_days=config.review_period_days,
+        degradation_factor=forecast_settings.degradation_factor,
+    )
+    policy = planning_policy.load()
+    if scope is None or len(scope):
+        refresh_projection(warehouse, settings, now, scope)
+        lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope)
+        refresh_allocations(warehouse, settings, now, scope)
+        actions = refresh_actions(warehouse, policy, settings, now, scope, actor=f"replan:{context.run_id}")
+    else:
+        lifecycle, actions = pd.DataFrame(columns=["last_change"]), pd.DataFrame()
+
+    outcomes = applied.outcomes.set_index("inbox_id")["outcome"]
+    with warehouse.engine.begin() as conn:
+        for inbox_id, outcome in outcomes.items():
+            conn.execute(
+                update(inbox_table).where(inbox_table.c.inbox_id == int(inbox_id)).values(processed_at=now, process_run_id=context.run_id, process_outcome=outcome)
+            )
+        append(conn, [
+            AuditEntry(f"replan:{context.run_id}", "event_applied", webhook_id, {"inbox_id": int(i), "outcome": outcomes.get(i, "")}, now)
+            for i, webhook_id in zip(inbox["inbox_id"], inbox["webhook_id"])
+        ])
+
+    changes = lifecycle["last_change"].value_counts().to_dict() if len(lifecycle) else {}
+    scope_size = "all" if scope is None else len(scope)
+    context.log.info(f"applied {len(inbox)} events; re-planned {scope_size} SKU-locations; exceptions {changes}")
+    for key in ("projected_inventory", "planning_exceptions", "recommended_actions"):
+        yield dg.AssetMaterialization(
+            asset_key=key,
+            description=f"re-planned {scope_size} SKU-locations after inbox events {config.inbox_from}..{config.inbox_to}",
+            metadata={"sku_locations": scope_size, "events": len(inbox), "exception_changes": str(changes), "actions": len(actions)},
+        )
+
+
+@dg.job(
+    name=REPLAN_JOB_NAME,
+    description="Apply inbox events and re-plan only the SKU-locations they touch (projection, exceptions, allocations, actions).",
+    executor_def=dg.in_process_executor,
+    tags={"dagster/max_runtime": 600},
+)
+def replan_job():
+    replan_from_inbox()

@@ -1,0 +1,51 @@
+"""Tell the operations channel when a run fails: through the notifier once Slack is configured; until then
+(and as the record) the console and the `notifications` table."""
+
+import os
+from datetime import UTC, datetime
+
+import dagster as dg
+from sqlalchemy.dialects import postgresql, sqlite
+
+from demand_control import tables
+from demand_control.resources.warehouse import Warehouse
+
+OPS_CHANNEL_ENV = "DEMAND_CONTROL_OPS_CHANNEL"
+DEFAULT_OPS_CHANNEL = "#demand-control-ops"
+
+
+def failure_notice(job_name: str, run_id: str, message: str, step: str | None) -> dict:
+    channel = os.environ.get(OPS_CHANNEL_ENV) or DEFAULT_OPS_CHANNEL
+    where = f" in step {step}" if step else ""
+    return {
+        "notification_id": f"run-failure:{run_id}",
+        "kind": "run_failure",
+        "channel": channel,
+        "subject": run_id,
+        "text": f"Run {run_id[:8]} of job {job_name} failed{where}: {message}",
+        "status": "console",
+        "created_at": datetime.now(UTC),
+    }
+
+
+def record_notice(warehouse: Warehouse, notice: dict) -> None:
+    """Insert once per run: a second evaluation of the same failure changes nothing."""
+    warehouse.migrate()
+    dialect = postgresql if warehouse.dialect == "postgresql" else sqlite
+    stmt = dialect.insert(tables.notifications).values(**notice).on_conflict_do_nothing(index_elements=["notification_id"])
+    with warehouse.engine.begin() as conn:
+        conn.execute(stmt)
+
+
+@dg.run_failure_sensor(
+    name="run_failure_notice",
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records every failed run as a notice to the operations channel (console and the notifications table).",
+)
+def run_failure_notice(context: dg.RunFailureSensorContext, warehouse: Warehouse) -> None:
+    step = context.failure_event.step_key if context.failure_event else None
+    message = context.failure_event.message if context.failure_event and context.failure_event.message else "see the run's log"
+    notice = failure_notice(context.dagster_run.job_name, context.dagster_run.run_id, message, step)
+    record_notice(warehouse, notice)
+    context.log.error(f"{notice['channel']}: {notice['text']}")
