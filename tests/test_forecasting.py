@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from demand_control.forecast_cli import OUTPUT_COLUMNS, forecast_app
-from demand_control.planning.candidates import candidates_for
+from demand_control.planning.candidates import SEASON_INDEX_COLUMN, Deseasonalized, candidates_for
 from demand_control.planning.forecasting import (
     ForecastSettings,
     _cross_fitted_mean,
@@ -20,9 +20,10 @@ from demand_control.planning.forecasting import (
     quantiles_from_errors,
     route_series,
     validate_panel,
+    with_season_index,
 )
 from demand_control.planning.metrics import QUANTILE_COLUMNS, score_series, summarise
-from demand_control.planning.profile import ProfileSettings, profile_panel
+from demand_control.planning.profile import ProfileSettings, pooled_season_index, profile_panel
 from demand_control.quality.forecast_checks import (
     accuracy_vs_benchmark,
     degraded_series,
@@ -154,6 +155,85 @@ def test_forecast_panel_full_horizon_quantiles_and_routes() -> None:
     first = fc.groupby("unique_id")["ds"].min()
     assert ((first - last.reindex(first.index)) == pd.Timedelta(days=7)).all()
     assert set(result.backtest["unique_id"]) == {"smooth", "lumpy", "intermittent"}
+
+
+SHAPE = np.array([0.6, 1.0, 1.4, 1.0])  # a season of 4 with mean 1
+
+
+def test_pooled_season_index_recovers_the_shared_shape_by_calendar() -> None:
+    rng = np.random.default_rng(7)
+    # 12 series share one seasonal shape at different levels; half of them end a period earlier, so
+    # only a calendar alignment (not an end alignment) recovers the shape.
+    series = {}
+    for k in range(12):
+        n = 24 if k % 2 else 23
+        level = 10.0 * (k + 1)
+        series[f"s{k}"] = list(level * np.tile(SHAPE, 6)[:n] * rng.uniform(0.95, 1.05, n))
+    panel = panel_of(series, freq="MS")
+    from demand_control.planning.forecasting import period_number
+
+    period = period_number(panel["ds"], "MS")
+    pooled = pooled_season_index(panel["unique_id"].to_numpy(), period, panel["y"].to_numpy(), 4)
+    assert pooled is not None
+    first_phase = int(period.min()) % 4
+    assert np.roll(pooled, -first_phase) == pytest.approx(SHAPE, abs=0.05)
+    # Too few series to pool, or no season: nothing.
+    few = panel[panel["unique_id"].isin(["s0", "s1"])]
+    assert pooled_season_index(few["unique_id"].to_numpy(), period_number(few["ds"], "MS"), few["y"].to_numpy(), 4) is None
+    assert pooled_season_index(panel["unique_id"].to_numpy(), period, panel["y"].to_numpy(), 1) is None
+
+
+def test_season_index_column_is_estimated_without_the_backtest_windows() -> None:
+    series = {f"s{k}": list((k + 5) * np.tile(SHAPE, 6)) for k in range(12)}
+    panel = validate_panel(panel_of(series, freq="MS"), "MS")
+    settings = ForecastSettings(freq="MS", horizon=4, season_length=4, n_windows=2)
+    full = with_season_index(panel, settings)
+    assert SEASON_INDEX_COLUMN in full
+    # 24 periods less 2 windows of 4 leave 16: still enough to pool.
+    assert SEASON_INDEX_COLUMN in with_season_index(panel, settings, exclude_last=8)
+    # Less than a season plus one left after the windows: no index, the panel comes back unchanged.
+    short = with_season_index(panel, settings, exclude_last=20)
+    assert SEASON_INDEX_COLUMN not in short and short.equals(panel)
+
+
+def test_deseasonalized_shrinks_noisy_own_indices_towards_the_pooled_ones() -> None:
+    from statsforecast.models import Naive, WindowAverage
+
+    rng = np.random.default_rng(11)
+    n, s = 48, 4
+    pooled = np.tile(SHAPE, n // s)[:, None]
+    model = Deseasonalized(WindowAverage(window_size=4), s)
+    # A seasonal series with the pooled shape plus noise: the blended indices are nearer the true shape
+    # than its own noisy ones.
+    y = 100 * np.tile(SHAPE, n // s) * rng.uniform(0.75, 1.25, n)
+    own = model.indices(y)
+    blended = model.indices(y, pooled[-s:, 0])
+    truth = SHAPE  # index 0 is the next period's position: phase 0, as n is a multiple of s
+    assert own is not None and blended is not None
+    assert np.abs(blended - truth).sum() < np.abs(own - truth).sum()
+    # A noiseless series keeps its own, different shape: nothing says its indices are noisy.
+    other = np.array([1.3, 0.7, 1.3, 0.7])
+    exact = 50 * np.tile(other, n // s)
+    assert model.indices(exact, pooled[-s:, 0]) == pytest.approx(other)
+    # A flat series is not seasonal: SA_ leaves it alone, PSA_ (pooled fallback) takes the pooled shape.
+    flat = np.full(n, 10.0)
+    plain = Deseasonalized(Naive(), s).forecast(flat, 4, X=pooled)["mean"]
+    fallback = Deseasonalized(Naive(), s, pooled_fallback=True).forecast(flat, 4, X=pooled)["mean"]
+    assert plain == pytest.approx([10.0] * 4)
+    assert fallback == pytest.approx(10.0 * SHAPE)
+
+
+def test_engine_uses_pooled_candidates_only_when_the_backtest_can_see_the_pool() -> None:
+    rng = np.random.default_rng(5)
+    series = {f"s{k}": list(np.round((20 + k) * np.tile(SHAPE, 10) * rng.uniform(0.8, 1.2, 40))) for k in range(12)}
+    panel = panel_of(series, freq="MS")
+    pooled = forecast_panel(panel, ForecastSettings(freq="MS", horizon=4, season_length=4, n_windows=2))
+    assert "PSA_SES" in pooled.selection["candidates"].iloc[0]
+    # 40 periods less 2 windows of 12 leave 16 but the pool then needs more than a season of 12:
+    # no pooled index for the backtest, so no PSA_ candidate and no pooled index in the final forecast.
+    no_pool = forecast_panel(panel, ForecastSettings(freq="MS", horizon=12, season_length=12, n_windows=2))
+    assert not any("PSA_" in c for c in no_pool.selection["candidates"])
+    assert np.isfinite(no_pool.forecast["mean"]).all()
 
 
 def test_level_correction_only_when_the_bias_persists() -> None:

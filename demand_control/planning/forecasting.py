@@ -2,13 +2,16 @@
 
 `forecast_panel` profiles every series, forecasts dead series as zero and new ones by their history,
 routes the others by Syntetos–Boylan class to a small set of fast statsforecast candidates, and runs one
-rolling-origin cross-validation per class. From the backtest it selects per series or per class (single
-models or an equal-weight combination of the best few), whichever validates better on the last window
-after selecting on the earlier ones. A class's forecast is rescaled when its backtest bias persisted from
-the earlier windows into the last. Quantiles q05..q95 come from the backtest errors of the selected forecast,
-each window's forecast selected on the other windows (cross-fitted, so the errors are out of selection
-sample): empirical, scaled, pooled per class and horizon step; non-negative and monotone. New and short
-series borrow those pooled errors, in the unit of their own post-launch variability.
+rolling-origin cross-validation per class. Seasonally adjusted candidates also see the class's pooled
+seasonal index (an exogenous column; for the backtest estimated without its windows), which they shrink
+their own indices towards or, as `PSA_` candidates, use where a series shows no seasonality of its own.
+From the backtest it selects per series or per class (single models or an equal-weight combination of the
+best few), whichever validates better on the last window after selecting on the earlier ones. A class's
+forecast is rescaled when its backtest bias persisted from the earlier windows into the last. Quantiles
+q05..q95 come from the backtest errors of the selected forecast, each window's forecast selected on the
+other windows (cross-fitted, so the errors are out of selection sample): empirical, scaled, pooled per class
+and horizon step; non-negative and monotone. New and short series borrow those pooled errors, in the unit
+of their own post-launch variability.
 The same code runs on a Dask cluster through statsforecast's distributed backend when a scheduler address
 is given. No Dagster import: the assets and the CLI both call this module.
 """
@@ -26,9 +29,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.candidates import BENCHMARK_MODEL, candidates_for
+from demand_control.planning.candidates import BENCHMARK_MODEL, SEASON_INDEX_COLUMN, Deseasonalized, candidates_for
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS, score_series, series_scales
-from demand_control.planning.profile import DEMAND_CLASSES, ProfileSettings, profile_panel
+from demand_control.planning.profile import DEMAND_CLASSES, ProfileSettings, pooled_season_index, profile_panel
 
 log = logging.getLogger(__name__)
 
@@ -217,29 +220,55 @@ def _dask_client(address: str) -> Iterator[Any]:
         client.close()
 
 
-def _statsforecast(models: list[Any], df: pd.DataFrame, settings: ForecastSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One backtest (`n_windows` back-to-back windows of `horizon`) and one forecast of every model."""
+def _statsforecast(
+    models: list[Any], df: pd.DataFrame, settings: ForecastSettings, cv_df: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One backtest (`n_windows` back-to-back windows of `horizon`) and one forecast of every model.
+
+    `cv_df` (default `df`) is the panel the backtest runs on: the same series and values, but exogenous
+    columns may differ (the pooled seasonal index is estimated without the backtest windows there).
+    """
     from statsforecast import StatsForecast
 
+    cv_df = df if cv_df is None else cv_df
     n_series = df["unique_id"].nunique()
     if settings.cluster_address:
         import dask.dataframe as dd
 
         with _dask_client(settings.cluster_address) as client:
             workers = max(1, len(client.scheduler_info().get("workers", {})))
-            data = dd.from_pandas(df, npartitions=max(1, min(n_series, 2 * workers)))
+            npartitions = max(1, min(n_series, 2 * workers))
             sf = StatsForecast(models=models, freq=settings.sf_freq)
-            cv = sf.cross_validation(df=data, h=settings.horizon, n_windows=settings.n_windows, step_size=settings.horizon)
-            fc = sf.forecast(df=data, h=settings.horizon)
+            cv = sf.cross_validation(
+                df=dd.from_pandas(cv_df, npartitions=npartitions), h=settings.horizon, n_windows=settings.n_windows,
+                step_size=settings.horizon,
+            )
+            fc = sf.forecast(df=dd.from_pandas(df, npartitions=npartitions), h=settings.horizon)
             cv, fc = _to_pandas(cv), _to_pandas(fc)
     else:
         n_jobs = settings.n_jobs if n_series >= _PARALLEL_FROM_SERIES else 1
         sf = StatsForecast(models=models, freq=settings.sf_freq, n_jobs=n_jobs)
-        cv = sf.cross_validation(df=df, h=settings.horizon, n_windows=settings.n_windows, step_size=settings.horizon)
+        cv = sf.cross_validation(df=cv_df, h=settings.horizon, n_windows=settings.n_windows, step_size=settings.horizon)
         fc = sf.forecast(df=df, h=settings.horizon)
     cv = cv.sort_values(["unique_id", "cutoff", "ds"]).reset_index(drop=True)
     fc = fc.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     return cv, fc
+
+
+def with_season_index(group: pd.DataFrame, settings: ForecastSettings, exclude_last: int = 0) -> pd.DataFrame:
+    """`group` (validated, sorted by series and date) with the pooled seasonal index of each row's period as
+    column `SEASON_INDEX_COLUMN`, estimated without each series' last `exclude_last` periods (the backtest
+    windows, so the backtest does not see its own future); unchanged when nothing can be pooled."""
+    period = period_number(group["ds"], settings.freq)
+    keep = np.ones(len(group), dtype=bool)
+    if exclude_last > 0:
+        keep = group.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy() >= exclude_last
+    pooled = pooled_season_index(
+        group["unique_id"].to_numpy()[keep], period[keep], group["y"].to_numpy(dtype=float)[keep], settings.season_length
+    )
+    if pooled is None:
+        return group
+    return group.assign(**{SEASON_INDEX_COLUMN: pooled[period % settings.season_length]})
 
 
 def _to_pandas(frame: Any) -> pd.DataFrame:
@@ -486,7 +515,17 @@ def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings) -> ForecastR
         names = [m.alias for m in models]
         group = panel[panel["unique_id"].isin(set(ids))]
         t0 = time.perf_counter()
-        cv, fc = _statsforecast(models, group, settings)
+        cv_group = None
+        if any(isinstance(m, Deseasonalized) for m in models):
+            cv_group = with_season_index(group, settings, exclude_last=settings.n_windows * settings.horizon)
+            if SEASON_INDEX_COLUMN in cv_group:
+                group = with_season_index(group, settings)
+            else:
+                # No pooled index without the backtest windows: the final forecast must not use one the
+                # backtest never validated, and the pooled-fallback candidates are their base models.
+                models = [m for m in models if not getattr(m, "pooled_fallback", False)]
+                names = [m.alias for m in models]
+        cv, fc = _statsforecast(models, group, settings, cv_df=cv_group)
         cv_seconds += time.perf_counter() - t0
         S, W = len(ids), settings.n_windows
         F = cv[names].to_numpy(dtype=float).reshape(S, W, h, len(names))
