@@ -23,6 +23,11 @@ from tests.conftest import AS_OF
 from tests.test_decision_assets import planned  # noqa: F401  (module fixture: a planned warehouse)
 
 
+@pytest.fixture(autouse=True)
+def no_idle_wait(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("DEMAND_CONTROL_INBOX_WAIT_SECONDS", "0")
+
+
 def _event(inbox_id: int, kind: str, data: dict, **refs) -> dict:
     return {"inbox_id": inbox_id, "webhook_id": f"wh-{inbox_id}", "event_type": kind,
             "payload": json.dumps({"type": kind, "data": data, "occurred_at": "2026-03-02T08:00:00Z"}), **refs}
@@ -75,6 +80,22 @@ def test_sensor_requests_one_run_per_batch_and_skips_when_idle(tmp_path) -> None
         assert [r.run_key for r in again.run_requests] == [r.run_key for r in result.run_requests]
         later = inbox_sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}, cursor="450"))
         assert isinstance(later, dg.SkipReason)
+
+
+def test_an_idle_evaluation_picks_up_an_event_that_arrives_while_it_waits(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import threading
+
+    from demand_control.resources import Warehouse
+
+    monkeypatch.setenv("DEMAND_CONTROL_INBOX_WAIT_SECONDS", "10")
+    warehouse = Warehouse(home=str(tmp_path))
+    warehouse.migrate()
+    timer = threading.Timer(0.5, _store, args=(warehouse, [_event(1, "order.cancel", {"order_id": "SO-1", "line_no": 1})]))
+    timer.start()
+    with dg.instance_for_test() as instance:
+        result = inbox_sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}))
+    timer.join()
+    assert [r.run_key for r in result.run_requests] == ["inbox:1-1"]
 
 
 def test_a_large_backlog_is_paged_in_bounded_batches(tmp_path) -> None:

@@ -7,29 +7,29 @@ zero demand, call the engine and replace the tables analysts read. `demand_forec
 record), so they are one multi-asset that cannot be split.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from demand_control import tables
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
-from demand_control.planning.forecasting import (
-    ForecastResult,
-    ForecastSettings,
-    complete_buckets,
-    forecast_panel,
-    route_series,
-)
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.planning.profile import profile_panel
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
 
+if TYPE_CHECKING:
+    # The engine is imported where it runs: statsforecast takes seconds to import, and a run that never
+    # forecasts (replan) should not pay for it.
+    from demand_control.planning.forecasting import ForecastResult, ForecastSettings
+
 FORECAST_KINDS = {"pandas", "statsforecast", "sqlalchemy"}
 KEY_SEPARATOR = "\x1f"  # joins sku and location_id into the engine's unique_id; never part of a code
 
 
-def history_panel(warehouse: Warehouse, settings: ForecastSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def history_panel(warehouse: Warehouse, settings: "ForecastSettings") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The staged demand history as the engine's long panel (missing buckets filled with zero), and the
     `unique_id → sku, location_id` key map."""
     history = warehouse.read("demand_history", columns=["sku", "location_id", "period_start", "qty"])
@@ -39,6 +39,8 @@ def history_panel(warehouse: Warehouse, settings: ForecastSettings) -> tuple[pd.
     panel = pd.DataFrame(
         {"unique_id": history["unique_id"], "ds": pd.to_datetime(history["period_start"]), "y": history["qty"].astype(float)}
     )
+    from demand_control.planning.forecasting import complete_buckets
+
     panel = complete_buckets(panel, settings.freq)
     keys = history[["unique_id", "sku", "location_id"]].drop_duplicates("unique_id")
     return panel, keys
@@ -66,6 +68,8 @@ def demand_profile(
     settings = forecast_settings.engine_settings()
     panel, keys = history_panel(warehouse, settings)
     profile = profile_panel(panel, settings.profile_settings())
+    from demand_control.planning.forecasting import route_series
+
     profile["route"] = route_series(profile, settings)
     profile["computed_at"] = pd.Timestamp.now(tz="UTC")
     rows = _split_key(profile, keys)
@@ -83,7 +87,7 @@ def demand_profile(
     )
 
 
-def accuracy_rows(result: ForecastResult, keys: pd.DataFrame) -> pd.DataFrame:
+def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
     """forecast_accuracy rows: one per backtested series, one per demand class and one overall."""
     per = result.backtest
     if per.empty:
@@ -164,6 +168,8 @@ def demand_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse, for
     warehouse.migrate()
     settings = forecast_settings.engine_settings()
     panel, keys = history_panel(warehouse, settings)
+    from demand_control.planning.forecasting import forecast_panel
+
     result = forecast_panel(panel, settings)
     now = pd.Timestamp.now(tz="UTC")
 

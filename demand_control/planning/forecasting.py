@@ -31,6 +31,7 @@ import pandas as pd
 
 from demand_control.planning.candidates import BENCHMARK_MODEL, SEASON_INDEX_COLUMN, Deseasonalized, candidates_for
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS, score_series, series_scales
+from demand_control.settings import FORECAST_CLUSTER_ENV
 from demand_control.planning.profile import DEMAND_CLASSES, ProfileSettings, pooled_season_index, profile_panel
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 FREQ_ALIASES: dict[str, str] = {"D": "D", "W": "W-MON", "W-MON": "W-MON", "MS": "MS", "M": "MS"}
 PANEL_COLUMNS = ("unique_id", "ds", "y")
 FORECAST_COLUMNS = ("unique_id", "ds", "mean", *QUANTILE_COLUMNS, "model", "demand_class")
-CLUSTER_ENV = "DEMAND_CONTROL_FORECAST_CLUSTER"
+CLUSTER_ENV = FORECAST_CLUSTER_ENV
 # Below this many series a process pool costs more than it saves; statsforecast runs in-process.
 _PARALLEL_FROM_SERIES = 2_000
 # Pool backtest errors per (class, horizon step) only when each pool has this many; else per class, else all.

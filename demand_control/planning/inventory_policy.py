@@ -15,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from statistics import NormalDist
 
 from demand_control.planning.inventory_common import SKU_LOCATION, require_columns, with_bucket_index
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS
@@ -23,7 +23,7 @@ from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS
 Method = Literal["normal", "lead_time_quantile"]
 
 # Φ⁻¹(0.90): (q90 − q10) spans 2·1.2816 standard deviations of a normal distribution.
-Z90 = float(norm.ppf(0.90))
+Z90 = NormalDist().inv_cdf(0.90)
 QUANTILE_METHOD_CLASSES: frozenset[str] = frozenset({"intermittent", "lumpy"})
 
 POLICY_COLUMNS: tuple[str, ...] = (
@@ -228,13 +228,20 @@ def economic_order_quantity(annual_demand: np.ndarray | pd.Series, ordering_cost
         return np.where(h > 0, np.sqrt(2.0 * np.maximum(d, 0.0) * ordering_cost / h), np.nan)
 
 
+def normal_ppf(p: np.ndarray) -> np.ndarray:
+    """Φ⁻¹, vectorised. scipy.special is imported on use: scipy.stats would add seconds to every run's start."""
+    from scipy.special import ndtri
+
+    return ndtri(p)
+
+
 def quantile_at(quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Per row, the quantile at `levels[row]` of a distribution known by its quantiles at QUANTILE_LEVELS
     (columns of `quantiles`), interpolated linearly in z = Φ⁻¹(level) and extrapolated beyond q05/q95 with
     the end segments' slope. Exact for a normal distribution; service levels above 0.95 need the tail."""
     q = np.maximum.accumulate(np.asarray(quantiles, dtype=float), axis=1)
-    z_known = norm.ppf(np.asarray(QUANTILE_LEVELS))
-    z = norm.ppf(np.asarray(levels, dtype=float))
+    z_known = normal_ppf(np.asarray(QUANTILE_LEVELS))
+    z = normal_ppf(np.asarray(levels, dtype=float))
     hi = np.clip(np.searchsorted(z_known, z), 1, len(z_known) - 1)
     lo = hi - 1
     rows = np.arange(q.shape[0])
@@ -320,7 +327,7 @@ def inventory_policy(
     lanes = blend_lead_times(lanes, observed_lead_times(purchase_lines)) if purchase_lines is not None else lanes.assign(lead_time_observations=0)
     keys = keys.merge(lanes, on=SKU_LOCATION, how="left")
     keys["service_level"] = _service_level_frame(keys, service_levels, default_service_level).to_numpy()
-    keys["z"] = norm.ppf(keys["service_level"].to_numpy())
+    keys["z"] = normal_ppf(keys["service_level"].to_numpy())
 
     per_row = fc[[*SKU_LOCATION, "bucket"]].merge(
         keys[[*SKU_LOCATION, "lead_time_days", "service_level"]], on=SKU_LOCATION, how="left"

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import convolve1d
 
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
@@ -88,6 +87,8 @@ def season_autocorrelation(values: np.ndarray, season_length: int) -> np.ndarray
         kernel = np.convolve(kernel, [0.5, 0.5])
     observed = ~np.isnan(values)
     filled = np.where(observed, values, 0.0)
+    from scipy.ndimage import convolve1d  # imported on use: keeps the code location quick to load
+
     trend = convolve1d(filled, kernel, axis=1, mode="constant")
     covered = convolve1d(observed.astype(float), kernel, axis=1, mode="constant")
     half = len(kernel) // 2
@@ -180,6 +181,8 @@ def pooled_season_index(
     if s % 2 == 0:
         kernel = np.convolve(kernel, [0.5, 0.5])
     observed = ~np.isnan(values)
+    from scipy.ndimage import convolve1d
+
     trend = convolve1d(np.where(observed, values, 0.0), kernel, axis=1, mode="constant")
     covered = convolve1d(observed.astype(float), kernel, axis=1, mode="constant")
     half = len(kernel) // 2

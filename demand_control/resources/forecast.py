@@ -5,11 +5,15 @@ Shared by the `forecasts` assets and their checks. The Dask scheduler address is
 """
 
 import os
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
 
-from demand_control.planning.forecasting import CLUSTER_ENV, ForecastSettings
+from demand_control.settings import FORECAST_CLUSTER_ENV
+
+if TYPE_CHECKING:
+    from demand_control.planning.forecasting import ForecastSettings
 
 
 class ForecastSettingsResource(dg.ConfigurableResource):
@@ -28,7 +32,10 @@ class ForecastSettingsResource(dg.ConfigurableResource):
         default=1.5, ge=1, description="A series is degraded when its recent RMSSE exceeds its earlier one by this factor."
     )
 
-    def engine_settings(self) -> ForecastSettings:
+    def engine_settings(self) -> "ForecastSettings":
+        # Imported here: statsforecast takes seconds to import, and most runs (replan) never forecast.
+        from demand_control.planning.forecasting import ForecastSettings
+
         # The cluster is read when the run starts, never at import time.
         return ForecastSettings(
             freq=self.freq,
@@ -37,5 +44,5 @@ class ForecastSettingsResource(dg.ConfigurableResource):
             n_windows=self.n_windows,
             selection=self.selection,  # type: ignore[arg-type]
             n_jobs=self.n_jobs,
-            cluster_address=os.environ.get(CLUSTER_ENV) or None,
+            cluster_address=os.environ.get(FORECAST_CLUSTER_ENV) or None,
         )

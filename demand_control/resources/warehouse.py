@@ -11,20 +11,21 @@ from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from pydantic import Field
 from sqlalchemy import Date, Engine, Table, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import Connection
 
 from demand_control import settings
 from demand_control.tables import metadata
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 _SQLITE_CHUNK = 5_000
 _MIGRATED: set[str] = set()
@@ -53,6 +54,9 @@ def engine_for(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> AlembicConfig:
+    # Imported on use: Alembic adds most of a second to every run's start and is needed once per process.
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(files("demand_control") / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -96,6 +100,8 @@ class Warehouse(dg.ConfigurableResource):
         reader and writer asks, and the migrations cannot change while the process runs)."""
         if self.url in _MIGRATED:
             return
+        from alembic import command
+
         with self.engine.begin() as conn:
             cfg = alembic_config(self.url)
             cfg.attributes["connection"] = conn

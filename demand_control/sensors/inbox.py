@@ -1,5 +1,8 @@
 """Re-plan as soon as verified events land in the inbox: one `replan` run per batch of inbox ids."""
 
+import os
+import time
+
 import dagster as dg
 from sqlalchemy import func, select
 
@@ -11,6 +14,16 @@ from demand_control.resources.warehouse import Warehouse
 BATCH = 200
 # Batches requested per evaluation: a 10k backlog is paged through in one tick, far below the 60 s limit.
 MAX_BATCHES_PER_TICK = 100
+# The daemon evaluates sensors at most every 5 s. An idle evaluation watches the inbox for this long before
+# it skips, so an event that arrives meanwhile is requested within a poll interval instead of waiting for
+# the next tick; still far below the 60 s evaluation limit.
+WAIT_ENV = "DEMAND_CONTROL_INBOX_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 4.0
+POLL_SECONDS = 0.1
+
+
+def wait_seconds() -> float:
+    return float(os.environ.get(WAIT_ENV) or DEFAULT_WAIT_SECONDS)
 
 
 def pending_batches(warehouse: Warehouse, after: int, batch: int = BATCH, max_batches: int = MAX_BATCHES_PER_TICK) -> list[tuple[int, int]]:
@@ -33,6 +46,10 @@ def inbox_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> d
     warehouse.migrate()
     after = int(context.cursor or 0)
     batches = pending_batches(warehouse, after)
+    deadline = time.monotonic() + wait_seconds()
+    while not batches and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        batches = pending_batches(warehouse, after)
     if not batches:
         with warehouse.engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(tables.inbox_events)).scalar_one()
