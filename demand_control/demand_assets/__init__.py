@@ -14,6 +14,7 @@ INGEST_JOB_NAME = "ingest_signals"
 FORECAST_JOB_NAME = "forecast_demand"
 INVENTORY_JOB_NAME = "plan_inventory"
 DECISION_JOB_NAME = "plan_decisions"
+ERP_SYNC_JOB_NAME = "sync_erp_orders"
 
 ingest_signals_job = dg.define_asset_job(
     INGEST_JOB_NAME,
@@ -39,10 +40,18 @@ plan_decisions_job = dg.define_asset_job(
     description="Re-plan inventory, raise and route the planning exceptions, recommend actions with their policy decision, and refresh the KPIs.",
 )
 
+sync_erp_orders_job = dg.define_asset_job(
+    ERP_SYNC_JOB_NAME,
+    selection=dg.AssetSelection.assets(
+        "raw_customer_order_line", "customer_order_line", "raw_purchase_order_line", "purchase_order_line"
+    ),
+    description="Pull the order and purchase lines that changed in the ERP since the last cursor (the ERP change sensor starts it).",
+)
+
 defs = dg.Definitions(
     assets=[*raw_assets, *staged_assets, *forecast_assets, *inventory_assets, *exception_assets],
     asset_checks=forecast_checks,
-    jobs=[ingest_signals_job, forecast_demand_job, plan_inventory_job, plan_decisions_job],
+    jobs=[ingest_signals_job, forecast_demand_job, plan_inventory_job, plan_decisions_job, sync_erp_orders_job],
     # Both read their environment variables when a run loads them (DEMAND_CONTROL_FORECAST_CLUSTER,
     # DEMAND_CONTROL_POLICY), so they need no binding here.
     resources={"forecast_settings": ForecastSettingsResource(), "planning_policy": PlanningPolicy()},

@@ -27,6 +27,7 @@ REPLAN_JOB_NAME = "replan"
 class ReplanConfig(dg.Config):
     inbox_from: int = 0  # first inbox_id of the batch (inclusive)
     inbox_to: int = 0  # last inbox_id of the batch (inclusive)
+    sku_locations: list[str] = []  # "SKU@LOCATION" to re-plan besides the events' (e.g. changed in the ERP)
     bucket_days: int = 7
     review_period_days: float = 7.0
     horizon_start: str = ""  # ISO date; empty: today (UTC)
@@ -68,7 +69,8 @@ def replan_from_inbox(
         "inbox_events",
         where=inbox_table.c.inbox_id.between(config.inbox_from, config.inbox_to) & inbox_table.c.processed_at.is_(None),
     )
-    if inbox.empty:
+    requested = pd.DataFrame([k.split("@", 1) for k in config.sku_locations], columns=["sku", "location_id"]) if config.sku_locations else pd.DataFrame(columns=["sku", "location_id"])
+    if inbox.empty and requested.empty:
         context.log.info(f"inbox {config.inbox_from}..{config.inbox_to}: already processed")
         return
     supplier = inbox["event_type"].str.startswith("supplier.")
@@ -85,7 +87,7 @@ def replan_from_inbox(
 
     # Re-plan the SKU-locations the events touched, plus those the inbox resolved at the gateway (e.g. a new
     # order for a SKU-location whose line did not exist yet).
-    scope = normalise_scope(scope_of([applied.outcomes.dropna(subset=["sku", "location_id"]), inbox.dropna(subset=["sku", "location_id"])]))
+    scope = normalise_scope(scope_of([applied.outcomes.dropna(subset=["sku", "location_id"]), inbox.dropna(subset=["sku", "location_id"]), requested]))
     settings = PlanSettings(
         horizon_start=datetime.fromisoformat(config.horizon_start).date() if config.horizon_start else now.date(),
         bucket_days=config.bucket_days,
@@ -107,10 +109,11 @@ def replan_from_inbox(
             conn.execute(
                 update(inbox_table).where(inbox_table.c.inbox_id == int(inbox_id)).values(processed_at=now, process_run_id=context.run_id, process_outcome=outcome)
             )
-        append(conn, [
-            AuditEntry(f"replan:{context.run_id}", "event_applied", webhook_id, {"inbox_id": int(i), "outcome": outcomes.get(i, "")}, now)
-            for i, webhook_id in zip(inbox["inbox_id"], inbox["webhook_id"])
-        ])
+        if len(inbox):
+            append(conn, [
+                AuditEntry(f"replan:{context.run_id}", "event_applied", webhook_id, {"inbox_id": int(i), "outcome": outcomes.get(i, "")}, now)
+                for i, webhook_id in zip(inbox["inbox_id"], inbox["webhook_id"])
+            ])
 
     changes = lifecycle["last_change"].value_counts().to_dict() if len(lifecycle) else {}
     scope_size = "all" if scope is None else len(scope)
@@ -118,7 +121,8 @@ def replan_from_inbox(
     for key in ("projected_inventory", "planning_exceptions", "recommended_actions"):
         yield dg.AssetMaterialization(
             asset_key=key,
-            description=f"re-planned {scope_size} SKU-locations after inbox events {config.inbox_from}..{config.inbox_to}",
+            description=f"re-planned {scope_size} SKU-locations after inbox events {config.inbox_from}..{config.inbox_to}"
+            + (f" and {len(requested)} changed in the ERP" if len(requested) else ""),
             metadata={"sku_locations": scope_size, "events": len(inbox), "exception_changes": str(changes), "actions": len(actions)},
         )
 
