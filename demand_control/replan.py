@@ -192,8 +192,9 @@ def refresh_exceptions(warehouse: Warehouse, policy: Policy, settings: PlanSetti
     if scope is not None:
         # Exceptions keyed by a PO line can sit under a SKU-location outside the read; fetch them by key.
         extra = sorted(set(detected["exception_key"]) - set(previous["exception_key"]))
-        if extra:
-            previous = pd.concat([previous, warehouse.read("exception_lifecycle", where=tables.exception_lifecycle.c.exception_key.in_(extra))], ignore_index=True)
+        found = warehouse.read("exception_lifecycle", where=tables.exception_lifecycle.c.exception_key.in_(extra)) if extra else previous.iloc[0:0]
+        if len(found):
+            previous = pd.concat([previous, found], ignore_index=True) if len(previous) else found
     lifecycle = update_lifecycle(previous, detected, now, evaluated=_lifecycle_scope(previous, scope))
     active = lifecycle["state"].isin(ACTIVE_STATES)
     lifecycle.loc[active, "sla_due_at"] = sla_due_at(lifecycle.loc[active, "severity"], lifecycle.loc[active, "opened_at"], policy).to_numpy()

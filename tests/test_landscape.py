@@ -278,3 +278,45 @@ def test_promotions_lift_demand_for_a_few_weeks(panel) -> None:
     runs = lifted[:, 1:] & lifted[:, :-1]  # at least two consecutive weeks
     assert runs.any(axis=1).sum() >= 3
     assert runs.any(axis=1).mean() < 0.9  # promotions are occasional, not the norm
+
+
+# Stock and supply ---------------------------------------------------------------------------------------
+
+
+def test_stock_and_open_pos_follow_a_replenishment_process_that_mostly_works() -> None:
+    """Stock and open POs look like a weekly-review (R, s, S) process: nearly every selling SKU-location has
+    on hand + in transit + open POs covering demand over lead time + review week, and an open PO when its
+    shelf alone does not cover the lead time; a few are stocked out or overstocked for the exceptions."""
+    weeks = 60
+    frames = generate_landscape(400, 3, weeks, seed=11, as_of=AS_OF)
+    keys = ["sku", "location_id"]
+    stock = frames["inventory_position"]
+    index = pd.MultiIndex.from_frame(stock[keys])
+    rate = frames["demand_history"]["qty"].to_numpy().reshape(-1, weeks)[:, -13:].mean(axis=1)  # per week
+    lanes = frames["sourcing"][frames["sourcing"]["primary"]].set_index(keys)
+    lead_weeks = lanes["lead_time_days"].reindex(index).to_numpy() / 7.0
+    po = frames["purchase_order_line"]
+    on_order = po.groupby(keys)["qty_open"].sum().reindex(index, fill_value=0.0).to_numpy()
+    active = frames["product"].set_index("sku")["active"].reindex(stock["sku"]).to_numpy()
+    selling = active & (rate > 0)
+    assert selling.sum() > 1000
+
+    shelf = stock["on_hand"].to_numpy() + stock["in_transit"].to_numpy()
+    position = shelf - stock["allocated"].to_numpy() + on_order
+    covered = (position >= rate * (lead_weeks + 1.0))[selling].mean()
+    assert 0.88 < covered < 0.99, covered  # the old generator: about 0.7
+    short_shelf = selling & (shelf < rate * lead_weeks)
+    assert ((on_order > 0)[short_shelf]).mean() > 0.8  # the old generator: about 0.5
+    # Open POs go back about one lead time (plus a few overdue ones), each expected one lead time after its order.
+    lead_of = lanes["lead_time_days"].reindex(pd.MultiIndex.from_frame(po[keys])).to_numpy()
+    order_age = (pd.Timestamp(AS_OF) - po["order_date"]).dt.days.to_numpy()
+    assert (order_age < lead_of + 7 * 3 + 7).all()
+    assert ((po["expected_date"] - po["order_date"]).dt.days.to_numpy() == np.rint(lead_of)).all()
+
+    # The planted trouble is there, at modest rates.
+    available = stock["on_hand"].to_numpy() - stock["allocated"].to_numpy()
+    assert 0.02 < (available <= 0)[active].mean() < 0.07
+    weeks_of_cover = stock["on_hand"].to_numpy()[selling] / rate[selling]
+    assert 0.04 < (weeks_of_cover >= 15).mean() < 0.15
+    assert (po["expected_date"] < pd.Timestamp(AS_OF)).any()  # overdue lines
+    assert (po["status"] == "draft").any() and (po["status"] == "partial").any()

@@ -79,6 +79,8 @@ MAX_LINES_PER_PO = 25
 # Series are generated in blocks of this many so the noise temporaries stay small; a fixed constant, so the
 # random stream (and therefore the output) does not depend on the size of the run.
 SERIES_BLOCK = 8192
+# Periodic review: every SKU-location is reviewed weekly, on its supplier's order day.
+REVIEW_DAYS = 7
 
 
 def generate_landscape(
@@ -321,7 +323,7 @@ class _Generator:
         lead_std = np.clip(np.round(self.sup_lt_std[sup] * rng.uniform(0.8, 1.2, N), 1), 0.0, 365.0)
         moq = pack[series_sku] * np.array([1.0, 2.0, 5.0, 10.0])[_pick(rng, [0.4, 0.3, 0.2, 0.1], N)]
         cost = np.round(self.cost[series_sku] * rng.uniform(0.96, 1.02, N), 2)
-        self.lane_lead, self.lane_moq = lead, moq
+        self.lane_lead, self.lane_lead_std, self.lane_moq = lead, lead_std, moq
 
         # About a fifth of the lanes have an alternate supplier: dearer, with its own lead time.
         alt = rng.random(N) < 0.2
@@ -454,18 +456,69 @@ class _Generator:
     # Transactions ----------------------------------------------------------------------------------------
 
     def inventory_position(self) -> pd.DataFrame:
-        rng, N, L = self.rng, self.N, self.L
-        d = np.maximum(np.maximum(self.series_recent, 0.5 * self.series_mean), 0.2)
+        """Stock of a periodic-review (R, s, S) process that mostly works, with its open POs (drawn here too,
+        so that stock and pipeline agree; `purchase_order_lines` only lays them out).
+
+        Per SKU-location: weekly demand rate d, lane lead time LT, review period R = 1 week, safety stock
+        SS = z·sqrt(σ²·(LT + R) + d²·σ_LT²) and an order quantity Q of one to four weeks of demand (at least
+        the lane MOQ, in whole packs), so an order goes out every Q/d weeks. Orders were placed on the
+        supplier's weekday, the latest a random part of a cycle ago; those not yet due are the open POs, each
+        expected one lead time after its order date. Stock available now is what keeps the projected
+        balance at SS or above until every open PO has landed and through LT + R (the inventory position then
+        lies between the reorder point and the order-up-to level), plus the demand noise since the last
+        receipt. Planted trouble on top: stocked-out SKU-locations, excess stock without POs, overdue and
+        slipped POs (see `_purchase_orders`), drafts and partial receipts.
+        """
+        rng, S, L, N = self.rng, self.S, self.L, self.N
+        series_sku = np.repeat(np.arange(S), L)
+        series_loc = np.tile(np.arange(L), S)
+        d = np.maximum(np.maximum(self.series_recent, 0.5 * self.series_mean), 0.2)  # units per week
+        daily = d / 7.0
+        sigma = self.qty[:, -26:].std(axis=1) if self.W else np.zeros(N)
+        lead_days = np.maximum(np.rint(self.lane_lead).astype(np.int64), 1)
+        z = rng.uniform(1.3, 2.0, N)
+        safety = z * np.sqrt(sigma**2 * (lead_days + REVIEW_DAYS) / 7.0 + (d * self.lane_lead_std / 7.0) ** 2)
+        safety = np.minimum(safety, d * (lead_days + REVIEW_DAYS) / 7.0)  # slow movers: at most a second LT + R
+        pack = self.sku_pack[series_sku]
+        cycle_want = np.array([1.0, 2.0, 3.0, 4.0])[_pick(rng, [0.3, 0.3, 0.2, 0.2], N)]
+        q = np.ceil(np.maximum(self.lane_moq, d * cycle_want) / pack) * pack
+        cycle = np.maximum(q / d, cycle_want)  # weeks between orders (>= 1, so order weeks never coincide)
+
+        # Planted trouble: a few stocked out or nearly so, a few overstocked (which get no PO), the rest normal.
         u = rng.random(N)
-        cover = np.where(
-            u < 0.06, 0.0, np.where(u < 0.14, rng.uniform(15.0, 40.0, N), np.exp(rng.normal(np.log(4.0), 0.5, N)))
-        )
-        on_hand = np.round(d * cover)
+        active = self.active[series_sku]
+        stocked_out = active & (u < 0.03)
+        low = active & (u >= 0.03) & (u < 0.045)
+        excess = active & (u >= 0.045) & (u < 0.11)
+        ordering = active & ~excess
+
+        lines = self._purchase_orders(series_sku, series_loc, ordering, lead_days, cycle, q, pack)
+        line_series, arrival, line_qty, received = lines
+        # Balance needed now so that the projection stays at SS or above: before each open PO lands (lines in
+        # arrival order, overdue ones landing today) and at the end of LT + R with all of them received.
+        need = np.zeros(N)
+        if len(line_series):
+            before = np.cumsum(line_qty) - line_qty
+            first = np.flatnonzero(np.r_[True, line_series[1:] != line_series[:-1]])
+            before -= np.repeat(before[first], np.diff(np.r_[first, len(line_series)]))
+            np.maximum.at(need, line_series, daily[line_series] * np.maximum(arrival, 0) - before)
+        pipeline = np.bincount(line_series, weights=line_qty, minlength=N)
+        need = np.maximum(need, daily * (lead_days + REVIEW_DAYS) - pipeline)
+        noise = rng.normal(0.0, 1.0, N) * 0.35 * sigma * np.sqrt(np.minimum(cycle, 6.0))
+        available = np.maximum(np.round(safety + need + noise), 0.0)
+        available = np.where(excess, np.round(d * rng.uniform(15.0, 40.0, N)), available)
+        available = np.where(low, np.round(d * rng.uniform(0.1, 0.6, N)), available)
+        available = np.where(~active, np.round(d * rng.uniform(0.0, 8.0, N)), available)
+        available = np.where(stocked_out, 0.0, available)
+        # Part of a partially received PO line is on the shelf already.
+        available += np.bincount(line_series, weights=received, minlength=N)
+        # A quarter have a delivery on the way (a transfer or a shipped part of an order): no longer on hand.
+        moving = active & (rng.random(N) < 0.25)
+        in_transit = np.where(moving, np.minimum(np.round(d * rng.uniform(0.5, 2.0, N)), available), 0.0)
+        on_hand = available - in_transit
         allocated = np.where(rng.random(N) < 0.6, np.floor(on_hand * rng.uniform(0.0, 0.35, N)), 0.0)
-        in_transit = np.where(rng.random(N) < 0.25, np.round(d * rng.uniform(0.5, 3.0, N)), 0.0)
+        on_hand = on_hand + allocated  # reserved units are on the shelf too, just not available
         self.on_hand = on_hand
-        series_sku = np.repeat(np.arange(self.S), L)
-        series_loc = np.tile(np.arange(L), self.S)
         return pd.DataFrame(
             {
                 "sku": self.sku_codes[series_sku],
@@ -527,29 +580,52 @@ class _Generator:
             }
         )
 
-    def purchase_order_lines(self) -> pd.DataFrame:
-        rng, N, L = self.rng, self.N, self.L
-        d = np.maximum(self.series_recent, 0.2)
-        low_cover = self.on_hand < 3 * d
-        has_po = (rng.random(N) < np.where(low_cover, 0.6, 0.25)) & self.active[np.arange(N) // L]
-        series = np.flatnonzero(has_po)
+    def _purchase_orders(
+        self,
+        series_sku: np.ndarray,
+        series_loc: np.ndarray,
+        ordering: np.ndarray,
+        lead_days: np.ndarray,
+        cycle: np.ndarray,
+        q: np.ndarray,
+        pack: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The open PO lines of the replenishment cycle, laid out into `self._po` for `purchase_order_lines`.
+
+        Returns per line (sorted by SKU-location, then expected date): its SKU-location, the day it is
+        expected (from as_of, <= 0: overdue), its open quantity and the part already received.
+        """
+        rng, N = self.rng, self.N
+        sup_of = self.sku_supplier[series_sku]
+        # Each supplier is ordered from on a fixed weekday; orders go out every `cycle` weeks, the latest
+        # `phase` weeks ago. Those not yet due are open; for one in ten SKU-locations the one before is too,
+        # overdue by up to three weeks (the ones a buyer chases).
+        last_order_day = -((self.as_of.weekday() - self.sup_order_weekday[sup_of]) % 7)
+        phase = rng.random(N) * cycle
+        horizon = lead_days + last_order_day  # an order placed w weeks back is open while 7·w < horizon
+        n_open = np.where(ordering, np.ceil(np.maximum(horizon / 7.0 - phase, 0.0) / cycle), 0).astype(np.int64)
+        overdue = ordering & (rng.random(N) < 0.10)
+        count = n_open + overdue
+        series = np.repeat(np.arange(N), count)
         n = len(series)
-        sku = series // L
-        loc = series % L
-        sup = self.sku_supplier[sku]
-        lead = self.lane_lead[series]
-        # Each supplier is ordered from on a fixed weekday; open POs go back about one lead time, and one in
-        # eight is a few weeks past it (overdue, the ones a buyer chases).
-        last_order_day = -((self.as_of.weekday() - self.sup_order_weekday[sup]) % 7)
-        weeks_back = (rng.random(n) * np.ceil(lead / 7.0)).astype(np.int64)
-        weeks_back += np.where(rng.random(n) < 0.12, rng.integers(1, 4, n), 0)
-        order_offset = last_order_day - 7 * weeks_back
-        pack = self.sku_pack[sku]
-        qty = np.ceil(np.maximum(self.lane_moq[series], d[series] * rng.uniform(2.0, 8.0, n)) / pack) * pack
+        k = np.arange(n) - np.repeat(np.cumsum(count) - count, count)
+        weeks_back = np.floor(phase[series] + k * cycle[series]).astype(np.int64)
+        order_offset = last_order_day[series] - 7 * weeks_back
+        expected_offset = order_offset + lead_days[series]
+        # Overdue extras are the latest order already due (k == n_open) if it was due in the last three weeks;
+        # the candidate bound is conservative, so keep only open lines and those extras.
+        keep = (expected_offset > 0) | ((k == n_open[series]) & (expected_offset > -22))
+        series, order_offset, expected_offset = series[keep], order_offset[keep], expected_offset[keep]
+        n = len(series)
+        sku, loc, sup = series_sku[series], series_loc[series], sup_of[series]
+        qty = q[series]
+        line_pack = pack[series]
 
         # Lines of one supplier, DC and order day form a PO (split past MAX_LINES_PER_PO lines).
         order = np.lexsort((sku, order_offset, loc, sup))
-        sku, loc, sup, order_offset, lead, qty, pack = (a[order] for a in (sku, loc, sup, order_offset, lead, qty, pack))
+        series, sku, loc, sup, order_offset, expected_offset, qty, line_pack = (
+            a[order] for a in (series, sku, loc, sup, order_offset, expected_offset, qty, line_pack)
+        )
         new_group = np.ones(n, dtype=bool)
         if n:
             new_group[1:] = (sup[1:] != sup[:-1]) | (loc[1:] != loc[:-1]) | (order_offset[1:] != order_offset[:-1])
@@ -561,31 +637,40 @@ class _Generator:
         line_no = rank % MAX_LINES_PER_PO + 1
         n_po = int(po[-1]) + 1 if n else 0
 
-        expected_offset = order_offset + np.rint(lead).astype(np.int64)
         confirmed = rng.random(n_po) < 0.7
         kind = _pick(rng, [0.55, 0.35, 0.10], n_po)
         slip = np.where(kind == 1, rng.integers(1, 22, n_po), np.where(kind == 2, -rng.integers(1, 4, n_po), 0))
         partial = confirmed & (rng.random(n_po) < 0.15)
-        draft = ~confirmed & (rng.random(n_po) < 0.15)
+        # A draft is mostly this week's order not sent yet; now and then an older one that was forgotten.
+        this_week = np.zeros(n_po, dtype=bool)
+        this_week[po] = order_offset > -7
+        draft = ~confirmed & (rng.random(n_po) < np.where(this_week, 0.3, 0.05))
         status = np.where(partial, 3, np.where(confirmed, 2, np.where(draft, 0, 1)))
         # Part of a partially received line is in already.
-        qty = np.where(partial[po], np.maximum(qty - pack * np.floor(rng.random(n) * qty / pack), pack), qty)
+        received = np.minimum(line_pack * np.floor(rng.random(n) * qty / line_pack), qty - line_pack)
+        received = np.where(partial[po], np.maximum(received, 0.0), 0.0)
         confirmed_dates = _days(self.as_of, expected_offset + slip[po])
         confirmed_dates[~confirmed[po]] = np.datetime64("NaT")
-        return pd.DataFrame(
+        self._po = pd.DataFrame(
             {
                 "po_id": _codes("PO-", 7_000_001 + np.arange(n_po), 7)[po],
                 "line_no": line_no.astype(np.int64),
                 "supplier_id": self.sup_codes[sup],
                 "sku": self.sku_codes[sku],
                 "location_id": self.loc_codes[loc],
-                "qty_open": qty.astype(np.float64),
+                "qty_open": (qty - received).astype(np.float64),
                 "order_date": _days(self.as_of, order_offset),
                 "expected_date": _days(self.as_of, expected_offset),
                 "confirmed_date": confirmed_dates,
                 "status": np.array(("draft", "sent", "confirmed", "partial"), dtype=object)[status[po]],
             }
         )
+        by_series = np.lexsort((expected_offset, series))
+        return series[by_series], expected_offset[by_series], qty[by_series], received[by_series]
+
+    def purchase_order_lines(self) -> pd.DataFrame:
+        """The open PO lines drawn with the stock in `inventory_position` (which must run first)."""
+        return self._po
 
     def pipeline_opportunities(self) -> pd.DataFrame:
         rng, S, L = self.rng, self.S, self.L

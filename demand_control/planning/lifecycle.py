@@ -107,7 +107,7 @@ def update_lifecycle(
     det = det[["exception_key", *DETAIL_COLUMNS]]
     merged = prev.merge(det, on="exception_key", how="outer", suffixes=("_old", ""), indicator=True)
     scope_by_key = dict(zip(prev["exception_key"], in_scope))
-    merged["_in_scope"] = merged["exception_key"].map(scope_by_key).fillna(True).astype(bool)
+    merged["_in_scope"] = merged["exception_key"].map(scope_by_key).astype("boolean").fillna(True).astype(bool)
 
     fires = merged["_merge"] != "left_only"
     known = merged["_merge"] != "right_only"
