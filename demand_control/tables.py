@@ -461,3 +461,94 @@ notifications = Table(
     Column("sent_at", DateTime(timezone=True), comment="When it was delivered."),
     comment="Outbox of notices to people: recorded before sending, so a retry never sends twice; the console fallback writes here too.",
 )
+
+slack_messages = Table(
+    "slack_messages",
+    metadata,
+    Column("exception_key", String, primary_key=True, comment="Exception the parent message is about (one parent per exception)."),
+    Column("occurrence", Integer, nullable=False, comment="Occurrence of the exception the message belongs to."),
+    Column("channel", String(64), nullable=False, comment="Slack channel id or name the parent was posted to."),
+    Column("ts", String(32), comment="Slack ts of the parent message; empty while only the intent is recorded."),
+    Column("state", String(16), nullable=False, comment="intent (recorded before the call), posted, console (no Slack token) or failed."),
+    Column("content_hash", String(64), nullable=False, comment="Hash of what the message shows; a change triggers chat.update and a thread reply."),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the intent was recorded."),
+    Column("updated_at", DateTime(timezone=True), nullable=False, comment="When the message last changed."),
+    Column("last_error", Text, comment="Last Slack error, if any."),
+    comment="One Slack parent message per exception: intent recorded before posting, so a retry after a lost answer never posts twice.",
+)
+
+approval_clicks = Table(
+    "approval_clicks",
+    metadata,
+    Column("click_id", Integer, primary_key=True, autoincrement=True, comment="Arrival order."),
+    Column("action_id", String, nullable=False, index=True, comment="Action the click is about (resolved from the button's opaque id)."),
+    Column("decision", String(16), nullable=False, comment="approve, reject or snooze."),
+    Column("user_id", String(128), nullable=False, comment="Who clicked (Slack user id) or ran the CLI (--as)."),
+    Column("via", String(16), nullable=False, comment="slack or cli."),
+    Column("received_at", DateTime(timezone=True), nullable=False, comment="When the click was stored."),
+    Column("request_ref", String(255), comment="Slack payload trigger id or CLI invocation id: a replayed click is stored once.", unique=True),
+    Column("outcome", String(32), comment="decided, duplicate (already decided), refused."),
+    Column("reason", Text, comment="Why it was refused, or what it decided."),
+    Column("processed_at", DateTime(timezone=True), comment="When the click was evaluated against the policy."),
+    comment="Every approve / reject / snooze click, stored before answering, then evaluated once.",
+)
+
+action_decisions = Table(
+    "action_decisions",
+    metadata,
+    Column("action_id", String, primary_key=True, comment="One decision per action: a second click or approver changes nothing."),
+    Column("decision", String(16), nullable=False, comment="approved, rejected, snoozed or auto_approved."),
+    Column("decided_by", String(128), nullable=False, comment="User id, or 'policy' for auto-approvals."),
+    Column("role", String(64), comment="Role under which the approver acted."),
+    Column("decided_at", DateTime(timezone=True), nullable=False, comment="When the decision was taken."),
+    Column("recommended_at", DateTime(timezone=True), comment="When the action was first recommended (approval latency starts here)."),
+    Column("value", Float, comment="Value of the action when decided."),
+    Column("note", Text, comment="Reason given, or the policy's reasons."),
+    comment="The one decision per recommended action, human or policy; approved ones go to the ERP outbox.",
+)
+
+erp_outbox = Table(
+    "erp_outbox",
+    metadata,
+    Column("action_id", String, primary_key=True, comment="Deterministic action id: the ERP write's idempotency key."),
+    Column("kind", String(32), nullable=False, comment="ERP action kind: replenish, accept_delay, revise_promise, publish_forecast."),
+    Column("payload", Text, nullable=False, comment="The ERP action as JSON (resources/erp.py models)."),
+    Column("status", String(16), nullable=False, comment="pending, in_progress, done, failed (retrying) or dead_letter."),
+    Column("attempts", Integer, nullable=False, comment="Write attempts so far."),
+    Column("next_attempt_at", DateTime(timezone=True), comment="Earliest time of the next attempt (backoff)."),
+    Column("last_error", Text, comment="Last error from the ERP."),
+    Column("erp_model", String(64), comment="ERP model written (e.g. purchase.purchase)."),
+    Column("erp_record_ids", String(255), comment="ERP record ids written, comma-separated."),
+    Column("reconciled", Boolean, comment="True when reading back matched what was written."),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the approval put it here (same transaction as the decision)."),
+    Column("updated_at", DateTime(timezone=True), nullable=False, comment="Last status change."),
+    comment="Approved actions waiting for, or done with, their ERP write: drained by the write-back job, marked done only after the ERP confirmed.",
+)
+
+customer_notices = Table(
+    "customer_notices",
+    metadata,
+    Column("notice_id", String(80), primary_key=True, comment="Deterministic: customer, order line and the change; never sent twice."),
+    Column("action_id", String, nullable=False, index=True, comment="Approved action the notice follows from."),
+    Column("customer_id", String, nullable=False, comment="Customer told."),
+    Column("email", String(255), comment="Address (customer.notify_email)."),
+    Column("order_id", String, comment="Order concerned."),
+    Column("line_no", Integer, comment="Order line concerned."),
+    Column("subject", Text, nullable=False, comment="Email subject."),
+    Column("body", Text, nullable=False, comment="Email body."),
+    Column("status", String(16), nullable=False, comment="pending, sent, console (no SMTP configured) or failed."),
+    Column("created_at", DateTime(timezone=True), nullable=False, comment="When the notice was recorded (before sending)."),
+    Column("sent_at", DateTime(timezone=True), comment="When the mail server accepted it."),
+    comment="One templated notice per customer per change (revised date, quantity, substitute), recorded before sending.",
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("exception_key", String, primary_key=True, comment="Exception escalated."),
+    Column("occurrence", Integer, primary_key=True, comment="Its occurrence."),
+    Column("step", Integer, primary_key=True, comment="Escalation step of the policy's chain (0-based)."),
+    Column("notified", String(255), nullable=False, comment="Role, channel or user told."),
+    Column("escalated_at", DateTime(timezone=True), nullable=False, comment="When."),
+    comment="SLA escalations, once per exception occurrence and step.",
+)
