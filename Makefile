@@ -17,8 +17,11 @@ $(CURDIR)/.tools/bin/uv:
 	$(PYTHON) -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+# Compile bytecode at install: where PYTHONDONTWRITEBYTECODE is set (as on this machine) Python never caches
+# it, and every process - each Dagster run worker, each test subprocess - would recompile Dagster and pandas
+# from source (seconds per start).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
