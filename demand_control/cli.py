@@ -11,6 +11,7 @@ import typer
 from demand_control.audit_cli import audit_app
 from demand_control.erp_cli import erp_app, parse_as_of
 from demand_control.forecast_cli import forecast_app
+from demand_control.gateway_cli import events_app, gateway
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
 landscape_app = typer.Typer(no_args_is_help=True, help="The sample distributor: generate its exports.")
@@ -20,6 +21,8 @@ app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(erp_app, name="erp")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
+app.command("gateway")(gateway)
 
 
 @landscape_app.command("generate")

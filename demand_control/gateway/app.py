@@ -1,0 +1,357 @@
+"""The webhook gateway: verify, validate and durably store supplier and order events, then answer.
+
+`POST /webhooks/{source}` checks the Standard Webhooks signature on the raw body, validates the event
+schema, and commits the event to `inbox_events` together with its `audit_log` row in one transaction before
+answering 2xx; a redelivered webhook-id is answered 200 and stored once. `GET /healthz` reports whether the
+warehouse answers. Everything a sender can get wrong is a 4xx with a reason; a 5xx means the gateway or the
+warehouse is at fault and the sender should retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Select, bindparam, exists, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from demand_control import audit
+from demand_control.gateway.events import (
+    Event,
+    MalformedJson,
+    OrderChange,
+    OrderNew,
+    SchemaViolation,
+    parse_event,
+)
+from demand_control.gateway.signing import (
+    SECRETS_ENV_PREFIX,
+    TOLERANCE,
+    SourceVerifier,
+    VerificationFailure,
+    env_key,
+    valid_source_name,
+)
+from demand_control.tables import STAGED, inbox_events
+
+if TYPE_CHECKING:  # the resource module pulls in Dagster; the gateway only needs `.engine` and `.migrate()`
+    from demand_control.resources.warehouse import Warehouse
+
+log = logging.getLogger("demand_control.gateway")
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_RATE_PER_SECOND = 2000.0
+DEFAULT_BURST = 4000
+MAX_BODY_ENV = "DEMAND_CONTROL_GATEWAY_MAX_BODY_BYTES"
+RATE_ENV = "DEMAND_CONTROL_GATEWAY_RATE"
+BURST_ENV = "DEMAND_CONTROL_GATEWAY_BURST"
+
+
+class TokenBucket:
+    """Per-source rate limit: `rate` requests per second on average, bursts up to `burst`.
+
+    Only touched from the event loop, so it needs no lock.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.rate, self.burst, self.clock = rate, float(burst), clock
+        self.tokens, self.updated = float(burst), clock()
+
+    def take(self) -> float:
+        """Take a token: 0.0 when allowed, else the seconds until one is available."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass(frozen=True)
+class Stored:
+    inbox_id: int
+    duplicate: bool
+    quality_flags: list[str] = field(default_factory=list)
+    same_payload: bool = True
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """What the warehouse knows about the event's references (one round trip of primary-key lookups)."""
+
+    sku: str | None
+    location_id: str | None
+    quality_flags: list[str]
+
+
+class InboxWriter:
+    """Stores verified events: inbox row and audit row in one transaction (blocking; run in a thread)."""
+
+    def __init__(self, warehouse: Warehouse):
+        self.warehouse = warehouse
+        self.engine = warehouse.engine
+        dialect = self.engine.dialect.name
+        if dialect not in ("postgresql", "sqlite"):
+            raise ValueError(f"the gateway needs PostgreSQL or SQLite, not {dialect}")
+        # SQLite has one writer at a time and makes waiting writers poll with sleeps of up to 100 ms; queueing
+        # this process's writers on a lock instead hands the database over at once (other processes still
+        # wait through SQLite's busy timeout). PostgreSQL writers run concurrently.
+        self._write_lock: AbstractContextManager[Any] = threading.Lock() if dialect == "sqlite" else nullcontext()
+        self._read_apart = dialect == "sqlite"
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert_new = (
+            insert(inbox_events).on_conflict_do_nothing(index_elements=["webhook_id"]).returning(inbox_events.c.inbox_id)
+        )
+        self._find = select(inbox_events.c.inbox_id, inbox_events.c.payload_sha256).where(
+            inbox_events.c.webhook_id == bindparam("webhook_id")
+        )
+
+    def store(self, source: str, webhook_id: str, sent_at: datetime, event: Event, body_text: str,
+              payload_sha256: str, now: datetime) -> Stored:
+        with self.engine.connect() as conn:
+            resolved = None
+            if self._read_apart:
+                # On SQLite a transaction that read before it writes can fail to take the write lock
+                # (BUSY_SNAPSHOT) instead of waiting for it: read in a short transaction of its own.
+                resolved = _resolve(conn, event, now)
+                conn.rollback()
+            with self._write_lock, conn.begin():
+                if resolved is None:  # PostgreSQL: one transaction, one round trip fewer
+                    resolved = _resolve(conn, event, now)
+                received_at = datetime.now(UTC)
+                row = {
+                    "webhook_id": webhook_id,
+                    "source": source,
+                    "event_type": event.type,
+                    "received_at": received_at,
+                    "sent_at": sent_at,
+                    "payload": body_text,
+                    "payload_sha256": payload_sha256,
+                    "sku": resolved.sku,
+                    "location_id": resolved.location_id,
+                    "quality_flags": "; ".join(resolved.quality_flags) or None,
+                    **_line_columns(event),
+                }
+                # Insert first: a concurrent delivery of the same id waits on the unique key, then finds it.
+                inbox_id = conn.execute(self._insert_new, row).scalar_one_or_none()
+                if inbox_id is None:
+                    existing = conn.execute(self._find, {"webhook_id": webhook_id}).one()
+                    return Stored(existing.inbox_id, True, same_payload=existing.payload_sha256 == payload_sha256)
+                audit.append(conn, [audit.AuditEntry(
+                    actor=f"gateway:{source}",
+                    event_type="event_received",
+                    subject=webhook_id,
+                    payload={"source": source, "event_type": event.type, "payload_sha256": payload_sha256,
+                             "quality_flags": resolved.quality_flags},
+                    occurred_at=received_at,
+                )])
+            # Leaving `conn.begin()` committed: only now may the caller answer 2xx.
+            return Stored(inbox_id, False, resolved.quality_flags)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+def _line_columns(event: Event) -> dict[str, Any]:
+    data = event.data
+    if event.type.startswith("supplier."):
+        return {"po_id": data.po_id, "po_line_no": data.line_no}  # type: ignore[union-attr]
+    return {"order_id": data.order_id, "order_line_no": data.line_no}  # type: ignore[union-attr]
+
+
+def _probes() -> dict[str, Select[Any]]:
+    """One statement per kind of event, each column a primary-key lookup: the cost per event stays constant
+    however large the staged tables grow. Built once with bind parameters, so SQLAlchemy compiles each once."""
+    product, location, supplier, customer = (STAGED[n] for n in ("product", "location", "supplier", "customer"))
+    pol, col = STAGED["purchase_order_line"], STAGED["customer_order_line"]
+    po_line = (pol.c.po_id == bindparam("po_id")) & (pol.c.line_no == bindparam("line_no"))
+    order_line = (col.c.order_id == bindparam("order_id")) & (col.c.line_no == bindparam("line_no"))
+    return {
+        "supplier": select(
+            select(pol.c.sku).where(po_line).scalar_subquery().label("sku"),
+            select(pol.c.location_id).where(po_line).scalar_subquery().label("location_id"),
+            select(pol.c.supplier_id).where(po_line).scalar_subquery().label("line_supplier"),
+            exists().where(po_line).label("line_known"),
+            exists().where(supplier.c.supplier_id == bindparam("supplier_id")).label("supplier_known"),
+        ),
+        "order_new": select(
+            exists().where(product.c.sku == bindparam("sku")).label("sku_known"),
+            exists().where(location.c.location_id == bindparam("location_id")).label("location_known"),
+            exists().where(customer.c.customer_id == bindparam("customer_id")).label("customer_known"),
+        ),
+        "order_line": select(
+            select(col.c.sku).where(order_line).scalar_subquery().label("sku"),
+            select(col.c.location_id).where(order_line).scalar_subquery().label("location_id"),
+            exists().where(order_line).label("line_known"),
+            exists().where(location.c.location_id == bindparam("new_location_id")).label("location_known"),
+        ),
+    }
+
+
+_PROBES = _probes()
+
+
+def _resolve(conn: Connection, event: Event, now: datetime) -> _Resolved:
+    """Fill SKU and DC from the payload or the staged line, and flag references the warehouse lacks."""
+    data: Any = event.data
+    flags: list[str] = []
+    if event.type.startswith("supplier."):
+        found = conn.execute(_PROBES["supplier"], {"po_id": data.po_id, "line_no": data.line_no,
+                                                   "supplier_id": data.supplier_id}).one()
+        sku, location_id = found.sku, found.location_id
+        if not found.supplier_known:
+            flags.append(f"unknown_supplier:{data.supplier_id}")
+        if not found.line_known:
+            flags.append(f"unknown_po:{data.po_id}/{data.line_no}")
+        elif found.line_supplier != data.supplier_id:
+            flags.append(f"supplier_mismatch:{data.po_id}/{data.line_no}:{found.line_supplier}")
+    elif isinstance(event, OrderNew):
+        found = conn.execute(_PROBES["order_new"], {"sku": data.sku, "location_id": data.location_id,
+                                                    "customer_id": data.customer_id}).one()
+        sku, location_id = data.sku, data.location_id
+        for name, value, known in (("sku", data.sku, found.sku_known), ("location", data.location_id, found.location_known),
+                                   ("customer", data.customer_id, found.customer_known)):
+            if not known:
+                flags.append(f"unknown_{name}:{value}")
+    else:
+        new_location = data.changes.location_id if isinstance(event, OrderChange) else None
+        found = conn.execute(_PROBES["order_line"], {"order_id": data.order_id, "line_no": data.line_no,
+                                                     "new_location_id": new_location}).one()
+        # The line's current SKU-location: the plan that holds the demand today (a new DC is in the payload).
+        sku, location_id = found.sku, found.location_id
+        if not found.line_known:
+            flags.append(f"unknown_order:{data.order_id}/{data.line_no}")
+        if new_location is not None and not found.location_known:
+            flags.append(f"unknown_location:{new_location}")
+    if event.occurred_at > now + TOLERANCE:
+        flags.append(f"occurred_in_future:{event.occurred_at.isoformat()}")
+    return _Resolved(sku, location_id, flags)
+
+
+def _reject(status: int, error: str, reason: str, headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"status": "rejected", "error": error, "reason": reason, **extra}, status_code=status, headers=headers)
+
+
+def _verifiers(secrets: Mapping[str, Sequence[str]] | None) -> dict[str, SourceVerifier]:
+    """Verifiers keyed by environment-variable name, built at start-up so a bad secret fails fast."""
+    if secrets is None:
+        configured = {k: v.split() for k, v in os.environ.items() if k.startswith(SECRETS_ENV_PREFIX) and v.split()}
+    else:
+        configured = {env_key(source): list(values) for source, values in secrets.items() if values}
+    verifiers = {}
+    for key, values in configured.items():
+        try:
+            verifiers[key] = SourceVerifier(values)
+        except Exception as exc:  # noqa: BLE001 - any decoding error: name the variable, never the secret
+            raise ValueError(f"{key}: a secret is not a valid whsec_<base64> value ({type(exc).__name__})") from None
+    return verifiers
+
+
+def create_app(
+    warehouse: Warehouse,
+    secrets: Mapping[str, Sequence[str]] | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    rate_per_second: float = DEFAULT_RATE_PER_SECOND,
+    burst: int = DEFAULT_BURST,
+    now: Callable[[], datetime] | None = None,
+) -> Starlette:
+    """The gateway app. `secrets` maps source -> active secrets (default: DEMAND_CONTROL_WEBHOOK_SECRETS_*);
+    `now` replaces the clock for the timestamp window (tests with published vectors)."""
+    warehouse.migrate()
+    writer = InboxWriter(warehouse)
+    verifiers = _verifiers(secrets)
+    buckets: dict[str, TokenBucket] = {}
+    clock = now or (lambda: datetime.now(UTC))
+
+    async def receive(request: Request) -> JSONResponse:
+        source: str = request.path_params["source"]
+        verifier = verifiers.get(env_key(source)) if valid_source_name(source) else None
+        if verifier is None:
+            return _reject(404, "unknown_source", f"no webhook secrets are configured for source {source!r}")
+
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return _reject(400, "bad_content_length", "Content-Length is not a number")
+            if int(declared) > max_body_bytes:
+                return _reject(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {max_body_bytes}")
+        body = bytearray()
+        try:
+            # Read in chunks so a chunked upload without Content-Length is cut off at the limit too.
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_body_bytes:
+                    return _reject(413, "body_too_large", f"body exceeds the limit of {max_body_bytes} bytes")
+        except ClientDisconnect:
+            return _reject(400, "client_disconnected", "the client went away before the body was complete")
+
+        try:
+            verified = verifier.verify(bytes(body), request.headers, clock)
+        except VerificationFailure as failure:
+            log.info("rejected %s delivery: %s", source, failure.reason)
+            return _reject(401, failure.code, failure.reason)
+
+        # Counted after verification, so a forger cannot use up a genuine sender's budget.
+        bucket = buckets.get(source)
+        if bucket is None:
+            bucket = buckets[source] = TokenBucket(rate_per_second, burst)
+        wait = bucket.take()
+        if wait:
+            return _reject(429, "rate_limited", f"more than {rate_per_second:g} events/s from {source}",
+                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
+
+        try:
+            event = parse_event(verified.body_text)
+        except MalformedJson as exc:
+            return _reject(400, "malformed_json", f"body is not JSON: {exc}")
+        except SchemaViolation as exc:
+            return _reject(422, "schema_violation", str(exc), errors=[e.as_dict() for e in exc.errors])
+
+        payload_sha256 = hashlib.sha256(body).hexdigest()
+        try:
+            stored = await run_in_threadpool(
+                writer.store, source, verified.webhook_id, verified.sent_at, event, verified.body_text, payload_sha256, clock()
+            )
+        except SQLAlchemyError as exc:
+            # Not the sender's fault and not stored: 503 tells Standard Webhooks senders to retry.
+            log.exception("could not store %s from %s", verified.webhook_id, source)
+            return _reject(503, "storage_unavailable", f"the inbox could not be written ({type(exc).__name__}); retry",
+                           headers={"Retry-After": "5"})
+        if stored.duplicate:
+            return JSONResponse({"status": "duplicate", "inbox_id": stored.inbox_id, "same_payload": stored.same_payload})
+        return JSONResponse({"status": "accepted", "inbox_id": stored.inbox_id, "quality_flags": stored.quality_flags},
+                            status_code=202)
+
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            await run_in_threadpool(writer.ping)
+        except Exception as exc:  # noqa: BLE001 - any failure to answer means "not ready"
+            return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[
+        Route("/webhooks/{source}", receive, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])
+    app.state.writer = writer
+    return app
