@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from demand_control.approvals_cli import register as register_approvals
 from demand_control.audit_cli import audit_app
 from demand_control.erp_cli import erp_app, parse_as_of
 from demand_control.forecast_cli import forecast_app
@@ -23,6 +24,7 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(audit_app, name="audit")
 app.add_typer(events_app, name="events")
 app.command("gateway")(gateway)
+register_approvals(app)
 
 
 @landscape_app.command("generate")

@@ -40,6 +40,7 @@ from demand_control.resources.erp import (
 )
 from demand_control.resources.sources import Extract
 from demand_control.resources.tryton_client import TrytonClient, TrytonUserError
+from demand_control.resources.tryton_extract import changed_order_lines
 from demand_control.resources.tryton_extract import customer_location_id, extract_object
 
 ACTION_ADAPTER: TypeAdapter[ErpAction] = TypeAdapter(ErpAction)
@@ -98,6 +99,22 @@ class TrytonErp(Erp):
             self.client, object_name, since, source_uri=f"{self.url}/{self.database}",
             overlap=dt.timedelta(seconds=self.cursor_overlap_seconds),
         )
+
+    def changed_order_lines(self, since: dt.datetime | None, limit: int, *, timeout_seconds: float = 5.0) -> dict[str, Any]:
+        """Sale and purchase lines changed in Tryton after `since` (see `tryton_extract.changed_order_lines`).
+
+        Meant for a sensor polling every few seconds: its own client with a short timeout and a single attempt
+        (the next evaluation is the retry), so a down or hung ERP costs at most a few timeouts, never the
+        long retry budget of extraction and write-back. Raises the client's transport or server error.
+        """
+        client = TrytonClient(
+            self.url, self.database, self.login, self.password,
+            timeout=min(self.timeout_seconds, timeout_seconds), max_attempts=1,
+        )
+        try:
+            return changed_order_lines(client, since, limit)
+        finally:
+            client.close()
 
     def apply(self, action: ErpAction | dict[str, Any]) -> WriteOutcome:
         """Apply an approved action exactly once; retried as a unit on transport errors."""

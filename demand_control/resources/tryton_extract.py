@@ -90,10 +90,23 @@ class _Reader:
         self.c = _IncludingInactive(client)
         self._warehouses: dict[int, dict[str, Any]] | None = None
 
-    def all(self, model: str, domain: list[Any], fields: list[str], since: dt.datetime | None = None) -> list[dict]:
+    def all(self, model: str, domain: list[Any], fields: list[str], since: dt.datetime | None = None, header: str | None = None) -> list[dict]:
+        """Rows of `model` changed after `since` (all without it). With `header` (e.g. "sale"), a row also
+        counts as changed when its header record changed — confirming or cancelling an order writes the
+        header only — and its `last_modified_at` becomes the later of the two."""
+        stamp = [f"{header}.last_modified_at"] if header else []
         if since is not None:
-            domain = [*domain, ("last_modified_at", ">", since)]
-        return self.c.search_read_all(model, domain, [*fields, "last_modified_at"])
+            changed: list[Any] = [("last_modified_at", ">", since)]
+            if header:
+                changed = ["OR", changed[0], (f"{header}.last_modified_at", ">", since)]
+            domain = [*domain, changed]
+        rows = self.c.search_read_all(model, domain, [*fields, "last_modified_at", *stamp])
+        if header:
+            for row in rows:
+                head = (row.get(f"{header}.") or {}).get("last_modified_at")
+                if head is not None and (row["last_modified_at"] is None or head > row["last_modified_at"]):
+                    row["last_modified_at"] = head
+        return rows
 
     @property
     def warehouses(self) -> dict[int, dict[str, Any]]:
@@ -298,7 +311,7 @@ def _open_quantities(reader: _Reader, domain: list[Any], location_field: str, lo
 def _sale_lines(reader: _Reader, since: dt.datetime | None):
     fields = ["sale.reference", "sale.party.code", "sale.warehouse.code", "sale.state", "sequence", "product.code",
               "quantity", "shipping_date", "note", "moves"]
-    lines = reader.all("sale.line", [("type", "=", "line")], fields, since)
+    lines = reader.all("sale.line", [("type", "=", "line")], fields, since, header="sale")
     open_moves = _open_move_quantities(reader, lines)
     out, removed = [], []
     for line in lines:
@@ -325,7 +338,7 @@ def _sale_lines(reader: _Reader, since: dt.datetime | None):
 def _purchase_lines(reader: _Reader, since: dt.datetime | None):
     fields = ["purchase.reference", "purchase.party.code", "purchase.warehouse.code", "purchase.state",
               "purchase.purchase_date", "sequence", "product.code", "quantity", "delivery_date", "note", "moves"]
-    lines = reader.all("purchase.line", [("type", "=", "line")], fields, since)
+    lines = reader.all("purchase.line", [("type", "=", "line")], fields, since, header="purchase")
     moves = _moves_of(reader, lines)
     first_planned = {m["id"]: m["origin_planned_date"] for m in moves.values()}
     open_moves = _open_move_quantities(reader, lines, moves)
@@ -460,3 +473,41 @@ EXTRACTORS: dict[str, Extractor] = {
     "pipeline_opportunity": _opportunities,
 }
 SNAPSHOT_ONLY = {"inventory_position"}
+
+
+def changed_order_lines(client: TrytonClient, since: dt.datetime | None, limit: int) -> dict[str, Any]:
+    """The sale and purchase lines changed after `since` (every one when None), newest first, at most `limit`
+    per query: a line counts as changed when it, or its sale or purchase, was created or written since.
+
+    Two `search_read` calls per line model (the line's own `last_modified_at`, and its order header's, which is
+    what moves when a sale is confirmed or cancelled or a purchase's header delivery date changes), each
+    ordered newest first so `newest` is the true high-water mark even when a page is full. `last_modified_at`
+    is Tryton's coalesce(write_date, create_date), the same stamp the incremental extract's cursor uses.
+    Returns {"lines": [{"model", "id", "changed_at", "sku", "location_id"}], "newest": datetime | None,
+    "truncated": bool}; timestamps are timezone-aware UTC (Tryton keeps naive UTC).
+    """
+    after = since.astimezone(dt.UTC).replace(tzinfo=None) if since is not None and since.tzinfo else since
+    lines: dict[tuple[str, int], dict[str, Any]] = {}
+    truncated = False
+    for model, header in (("sale.line", "sale"), ("purchase.line", "purchase")):
+        fields = ["last_modified_at", f"{header}.last_modified_at", "product.code", f"{header}.warehouse.code"]
+        for stamp in ("last_modified_at", f"{header}.last_modified_at"):
+            domain: list[Any] = [("type", "=", "line")]
+            if after is not None:
+                domain.append((stamp, ">", after))
+            rows = client.search_read(model, domain, fields, order=[(stamp, "DESC"), ("id", "DESC")], limit=limit)
+            truncated = truncated or len(rows) >= limit
+            for row in rows:
+                order = row.get(f"{header}.") or {}
+                stamps = [s for s in (row["last_modified_at"], order.get("last_modified_at")) if s is not None]
+                changed_at = max(stamps).replace(tzinfo=dt.UTC) if stamps else None
+                lines[(model, row["id"])] = {
+                    "model": model,
+                    "id": row["id"],
+                    "changed_at": changed_at,
+                    "sku": (row.get("product.") or {}).get("code"),
+                    "location_id": (order.get("warehouse.") or {}).get("code"),
+                }
+    found = sorted(lines.values(), key=lambda r: (r["changed_at"] or dt.datetime.min.replace(tzinfo=dt.UTC), r["model"], r["id"]))
+    stamps = [r["changed_at"] for r in found if r["changed_at"] is not None]
+    return {"lines": found, "newest": max(stamps) if stamps else None, "truncated": truncated}

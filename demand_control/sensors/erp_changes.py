@@ -1,0 +1,178 @@
+"""Bring ERP changes to the exceptions: watch Tryton's order and purchase lines, sync the ones that changed,
+then re-plan the SKU-locations the sync touched.
+
+`erp_change_sensor` asks Tryton what changed since its cursor (the newest ERP timestamp already requested) and
+requests one `sync_erp_orders` run per batch of changes; `erp_sync_replan` turns every successful sync run into
+one `replan` run scoped to the SKU-locations in that run's extracts. Neither sensor writes anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+from sqlalchemy import select
+
+from demand_control import tables
+from demand_control.demand_assets import ERP_SYNC_JOB_NAME, sync_erp_orders_job
+from demand_control.ops.replan import replan_job
+from demand_control.resources.tryton_client import TrytonServerError, TrytonTransportError, TrytonUnavailableError
+from demand_control.resources.tryton_erp import TrytonErp
+from demand_control.resources.warehouse import Warehouse
+
+# Lines listed per query (four queries per evaluation). A burst beyond it still gets one sync run: the run
+# extracts everything after its own cursor; only the SKU-location tag degrades to "many".
+PAGE = 500
+# Per-request timeout towards Tryton: at most six requests (login, preferences, four reads) stay far below the
+# 60 s evaluation limit even when the ERP hangs.
+ERP_TIMEOUT_SECONDS = 5.0
+# Run tags live in the run storage and the UI: beyond this the tag says "many" and the replan reads the
+# sync run's own extracts instead.
+MAX_TAG_CHARS = 1000
+SKU_LOCATIONS_TAG = "demand_control/erp_sku_locations"
+CHANGED_LINES_TAG = "demand_control/erp_changed_lines"
+MANY = "many"
+RAW_ORDER_TABLES = ("raw_customer_order_line", "raw_purchase_order_line")
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def sku_locations_tag(sku_locations: set[str], complete: bool) -> str:
+    """The changed "SKU@LOCATION"s as one tag value, or "many" when they are incomplete or too long."""
+    value = ",".join(sorted(sku_locations))
+    return value if complete and len(value) <= MAX_TAG_CHARS else MANY
+
+
+def parse_sku_locations(tag: str | None) -> set[str] | None:
+    """The SKU-locations a sync run's tag names; None when it names none precisely ("many" or absent)."""
+    if tag is None or tag == MANY:
+        return None
+    return {s for s in tag.split(",") if s}
+
+
+@dg.sensor(
+    job_name=ERP_SYNC_JOB_NAME,
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Requests one sync_erp_orders run per batch of sale and purchase lines changed in Tryton "
+    "(cursor: newest ERP timestamp requested). Switch it on with DEMAND_CONTROL_SOURCE=tryton.",
+)
+def erp_change_sensor(context: dg.SensorEvaluationContext, erp: TrytonErp) -> dg.SensorResult | dg.SkipReason:
+    state = json.loads(context.cursor) if context.cursor else None
+    # One sync at a time: concurrent syncs would merge the same staged tables from the same cursor. The
+    # cursor stays put, so what changes meanwhile is requested as soon as the running sync is done.
+    running = context.instance.get_runs(filters=dg.RunsFilter(job_name=ERP_SYNC_JOB_NAME, statuses=IN_FLIGHT), limit=1)
+    if state is not None and running:
+        return dg.SkipReason(
+            f"sync run {running[0].run_id} is {running[0].status.value}; ERP changes after {state['since']} wait for it"
+        )
+    since = datetime.fromisoformat(state["since"]) if state and state.get("since") else None
+    try:
+        changes = erp.changed_order_lines(since, 1 if state is None else PAGE, timeout_seconds=ERP_TIMEOUT_SECONDS)
+    except (TrytonTransportError, TrytonUnavailableError, TrytonServerError) as exc:
+        return dg.SkipReason(f"Tryton at {erp.url} (database {erp.database}) not reachable: {exc}; will ask again")
+    newest: datetime | None = changes["newest"]
+
+    if state is None:
+        # First start: begin at the ERP's own newest change (its clock, not ours), so nothing that changed
+        # before the sensor was switched on is re-synced or re-planned.
+        start = newest.isoformat() if newest else None
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(
+                f"first evaluation: watching {erp.describe()} for order and purchase lines changed after "
+                f"{start or 'the first line it records'}; earlier changes are not re-planned"
+            ),
+            cursor=json.dumps({"since": start}),
+        )
+    if not changes["lines"] or newest is None:
+        return dg.SkipReason(
+            f"no sale or purchase line changed in {erp.describe()} since {since.isoformat() if since else 'the start'}"
+        )
+
+    sku_locations = {f"{line['sku']}@{line['location_id']}" for line in changes["lines"] if line["sku"] and line["location_id"]}
+    run_key = f"erp:{newest.isoformat()}"
+    context.log.info(
+        f"{len(changes['lines'])} lines changed in {erp.describe()} up to {newest.isoformat()}"
+        + (" (more than one page: the sync run extracts them all)" if changes["truncated"] else "")
+    )
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                # The newest ERP timestamp names the batch: the same changes give the same key, so a tick that
+                # is evaluated again (its cursor not committed) never starts a second sync for them.
+                run_key=run_key,
+                tags={
+                    SKU_LOCATIONS_TAG: sku_locations_tag(sku_locations, complete=not changes["truncated"]),
+                    CHANGED_LINES_TAG: str(len(changes["lines"])) + ("+" if changes["truncated"] else ""),
+                },
+            )
+        ],
+        cursor=json.dumps({"since": newest.astimezone(UTC).isoformat()}),
+    )
+
+
+def extracted_sku_locations(instance: dg.DagsterInstance, run_id: str, warehouse: Warehouse) -> tuple[set[str], list[str]]:
+    """The "SKU@LOCATION"s of the order and purchase lines a sync run extracted, from the raw tables' rows of
+    the loads it made (their load_id is in the run's materialization metadata), and notes on loads whose
+    rows a later extract has already replaced."""
+    loads: dict[str, int] = {}
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = entry.asset_materialization
+        if materialization is None or materialization.asset_key.to_user_string() not in RAW_ORDER_TABLES:
+            continue
+        load_id = materialization.metadata.get("load_id")
+        if load_id is not None:
+            loads[materialization.asset_key.to_user_string()] = int(load_id.value)
+    found: set[str] = set()
+    notes: list[str] = []
+    with warehouse.engine.connect() as conn:
+        for name, load_id in sorted(loads.items()):
+            raw = tables.metadata.tables[name]
+            rows = conn.execute(
+                select(raw.c.sku, raw.c.location_id, raw.c.change).where(raw.c.load_id == load_id)
+            ).all()
+            found |= {f"{sku}@{location}" for sku, location, change in rows if change == "upsert" and sku and location}
+            extracted = conn.execute(
+                select(tables.feed_load.c.rows_extracted).where(tables.feed_load.c.load_id == load_id)
+            ).scalar_one_or_none()
+            if not rows and extracted:
+                notes.append(f"{name} load {load_id} was replaced by a later extract")
+    return found, notes
+
+
+@dg.run_status_sensor(
+    name="erp_sync_replan",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[sync_erp_orders_job],
+    request_job=replan_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After each successful sync_erp_orders run, requests one replan run for the SKU-locations "
+    "whose order or purchase lines that sync extracted or the ERP change sensor saw change.",
+)
+def erp_sync_replan(context: dg.RunStatusSensorContext, warehouse: Warehouse) -> dg.RunRequest | dg.SkipReason:
+    run = context.dagster_run
+    extracted, notes = extracted_sku_locations(context.instance, run.run_id, warehouse)
+    # The sensor's tag adds what the extracts cannot show: the SKU-location of a removed (cancelled,
+    # shipped) line, whose raw row carries only its key, and lines whose change was on the order header.
+    tagged = parse_sku_locations(run.tags.get(SKU_LOCATIONS_TAG)) or set()
+    sku_locations = sorted(extracted | tagged)
+    if not sku_locations:
+        return dg.SkipReason(
+            f"sync run {run.run_id} extracted no changed order or purchase line"
+            + (f" ({'; '.join(notes)}, and its tag names no SKU-location)" if notes else "")
+        )
+    if notes:
+        context.log.warning(f"sync run {run.run_id}: {'; '.join(notes)}; re-planning what its tag names as well")
+    return dg.RunRequest(
+        run_key=f"erp-replan:{run.run_id}",
+        run_config={
+            "ops": {"replan_from_inbox": {"config": {"inbox_from": 0, "inbox_to": 0, "sku_locations": sku_locations}}}
+        },
+        tags={"demand_control/erp_sync_run": run.run_id, "demand_control/sku_location_count": str(len(sku_locations))},
+    )
