@@ -130,7 +130,7 @@ def recommended_actions_asset(
 @dg.asset(
     name="coordination_kpis",
     group_name="kpis",
-    deps=["planning_exceptions", "recommended_actions", "forecast_accuracy", "purchase_order_line"],
+    deps=["planning_exceptions", "recommended_actions", "forecast_accuracy", "purchase_order_line"],  # plus the operational decision, outbox, notice and escalation tables
     owners=[TEAM_PLANNING],
     kinds=KINDS,
     description="Coordination KPIs by type, severity, owner, class and supplier: open exceptions, money at risk, overdue, cycle time, autonomy, accuracy, on-time rate.",
@@ -144,6 +144,10 @@ def coordination_kpis_asset(warehouse: Warehouse) -> dg.MaterializeResult:
         warehouse.read("forecast_accuracy"),
         warehouse.read("purchase_order_line"),
         now,
+        decisions=warehouse.read("action_decisions"),
+        outbox=warehouse.read("erp_outbox"),
+        notices=warehouse.read("customer_notices", columns=["notice_id", "status"]),
+        escalations=warehouse.read("escalations"),
     ).assign(computed_at=now)
     rows = warehouse.replace_rows("coordination_kpis", kpis)
     headline = kpis[kpis["dimension"] == "all"][["kpi", "value", "unit"]]

@@ -1,8 +1,9 @@
 """Coordination KPIs in long form (kpi, dimension, member, value, unit): how many exceptions are open and
 where, the money at risk, what is overdue against its SLA, how long exceptions take to close, how much the
 policy lets through automatically, how accurate the forecast is per demand class and how reliably each
-supplier delivers on the date it was asked for. Long form so an analyst can chart any KPI by any dimension
-with one filter."""
+supplier delivers on the date it was asked for; and how the decisions flow out: approval latency, human vs
+policy decisions, overrides, ERP write-back success, customer notices sent and SLA escalations. Long form so
+an analyst can chart any KPI by any dimension with one filter."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from demand_control.planning.lifecycle import ACTIVE_STATES, CLOSED_STATES
 
 KPI_COLUMNS: tuple[str, ...] = ("kpi", "dimension", "member", "value", "unit")
 PO_SCHEDULED = ("sent", "confirmed", "partial")
+POLICY_ACTOR = "policy"
+HUMAN_VERDICTS = ("approved", "rejected")  # a snooze defers the decision: it is neither latency nor override
+WRITE_BACK_FINAL = ("done", "dead_letter")
+NOTICE_DELIVERED = ("sent", "console")
 
 
 def _long(kpi: str, unit: str, values: pd.Series, dimension: str) -> pd.DataFrame:
@@ -112,12 +117,114 @@ def supplier_kpis(purchase_lines: pd.DataFrame, now: pd.Timestamp) -> pd.DataFra
     )
 
 
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(KPI_COLUMNS))
+
+
+def _overall_and_by(kpi: str, unit: str, values: pd.Series, by: pd.Series, dimension: str, how: str) -> list[pd.DataFrame]:
+    agg = (lambda v: v.quantile(0.9)) if how == "p90" else (lambda v: getattr(v, how)())
+    overall = float(agg(values)) if len(values) else np.nan
+    parts = [_long(kpi, unit, pd.Series([overall], index=["all"]), "all")]
+    if len(values):
+        grouped = values.groupby(by.fillna("unknown"))
+        parts.append(_long(kpi, unit, grouped.quantile(0.9) if how == "p90" else getattr(grouped, how)(), dimension))
+    return parts
+
+
+def decision_kpis(decisions: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
+    """From `action_decisions` (one per action): approval_latency_hours and approval_latency_hours_p90
+    (recommended → decided, human approvals and rejections), decided_by_human_share and
+    decided_by_policy_share (of all decisions), rejected_share and override_share (rejected, or approved and
+    then changed in value, of the human verdicts), overall and per action type."""
+    if decisions is None or decisions.empty:
+        return _empty()
+    d = decisions.copy()
+    types = actions.drop_duplicates("action_id").set_index("action_id") if ("action_id" in actions and len(actions)) else pd.DataFrame(columns=["action_type", "value", "created_at"])
+    d["action_type"] = d["action_id"].map(types["action_type"]) if "action_type" in types else np.nan
+    recommended = pd.to_datetime(d["recommended_at"], utc=True)
+    if "created_at" in types:
+        recommended = recommended.fillna(pd.to_datetime(d["action_id"].map(types["created_at"]), utc=True))
+    d["latency_hours"] = (pd.to_datetime(d["decided_at"], utc=True) - recommended) / pd.Timedelta(hours=1)
+    human = d["decided_by"].astype(str) != POLICY_ACTOR
+    d["by_human"] = human.astype(float)
+    d["by_policy"] = (~human).astype(float)
+    verdicts = d[human & d["decision"].isin(HUMAN_VERDICTS)].copy()
+    current_value = verdicts["action_id"].map(types["value"]) if "value" in types else pd.Series(np.nan, index=verdicts.index)
+    edited = (verdicts["decision"] == "approved") & current_value.notna() & verdicts["value"].notna() & ((current_value - verdicts["value"]).abs() > 1e-6)
+    verdicts["rejected"] = (verdicts["decision"] == "rejected").astype(float)
+    verdicts["override"] = ((verdicts["decision"] == "rejected") | edited).astype(float)
+    timed = verdicts.dropna(subset=["latency_hours"])
+    parts = [
+        *_overall_and_by("approval_latency_hours", "hours", timed["latency_hours"], timed["action_type"], "action_type", "mean"),
+        *_overall_and_by("approval_latency_hours_p90", "hours", timed["latency_hours"], timed["action_type"], "action_type", "p90"),
+        *_overall_and_by("decided_by_human_share", "share", d["by_human"], d["action_type"], "action_type", "mean"),
+        *_overall_and_by("decided_by_policy_share", "share", d["by_policy"], d["action_type"], "action_type", "mean"),
+        *_overall_and_by("rejected_share", "share", verdicts["rejected"], verdicts["action_type"], "action_type", "mean"),
+        *_overall_and_by("override_share", "share", verdicts["override"], verdicts["action_type"], "action_type", "mean"),
+        _long("decisions", "count", d.groupby("decision").size(), "decision"),
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_back_kpis(outbox: pd.DataFrame) -> pd.DataFrame:
+    """From `erp_outbox`: write_back_success_rate (done of the writes that finished: done or dead letter),
+    dead_letters and write_backs_waiting (pending, in progress or retrying), overall and per ERP action kind."""
+    if outbox is None or outbox.empty:
+        return _empty()
+    finished = outbox[outbox["status"].isin(WRITE_BACK_FINAL)]
+    success = (finished["status"] == "done").astype(float)
+    dead = (outbox["status"] == "dead_letter").astype(float)
+    waiting = (~outbox["status"].isin(WRITE_BACK_FINAL)).astype(float)
+    return pd.concat([
+        *_overall_and_by("write_back_success_rate", "share", success, finished["kind"], "kind", "mean"),
+        *_overall_and_by("dead_letters", "count", dead, outbox["kind"], "kind", "sum"),
+        *_overall_and_by("write_backs_waiting", "count", waiting, outbox["kind"], "kind", "sum"),
+    ], ignore_index=True)
+
+
+def notice_kpis(notices: pd.DataFrame, escalations: pd.DataFrame) -> pd.DataFrame:
+    """customer_notices_sent (sent, or console without SMTP), customer_notices_failed, customer_notices_by_status,
+    and escalations (recorded SLA escalation steps) overall and per step."""
+    parts = []
+    if notices is not None and len(notices):
+        status = notices["status"].astype(str)
+        parts += [
+            _long("customer_notices_sent", "count", pd.Series([float(status.isin(NOTICE_DELIVERED).sum())], index=["all"]), "all"),
+            _long("customer_notices_failed", "count", pd.Series([float((status == "failed").sum())], index=["all"]), "all"),
+            _long("customer_notices", "count", status.value_counts().sort_index(), "status"),
+        ]
+    if escalations is not None and len(escalations):
+        parts += [
+            _long("escalations", "count", pd.Series([float(len(escalations))], index=["all"]), "all"),
+            _long("escalations", "count", escalations.groupby(escalations["step"].astype(int)).size(), "step"),
+        ]
+    return pd.concat(parts, ignore_index=True) if parts else _empty()
+
+
 def coordination_kpis(
-    lifecycle: pd.DataFrame, actions: pd.DataFrame, accuracy: pd.DataFrame, purchase_lines: pd.DataFrame, now: pd.Timestamp
+    lifecycle: pd.DataFrame,
+    actions: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    purchase_lines: pd.DataFrame,
+    now: pd.Timestamp,
+    decisions: pd.DataFrame | None = None,
+    outbox: pd.DataFrame | None = None,
+    notices: pd.DataFrame | None = None,
+    escalations: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Every KPI above in one long frame (columns KPI_COLUMNS), one row per kpi × dimension × member."""
-    parts = [exception_kpis(lifecycle, now), action_kpis(actions), forecast_kpis(accuracy), supplier_kpis(purchase_lines, now)]
+    """Every KPI above in one long frame (columns KPI_COLUMNS), one row per kpi × dimension × member.
+    The decision-flow inputs (`action_decisions`, `erp_outbox`, `customer_notices`, `escalations`) are
+    optional: without them those KPIs are simply absent."""
+    parts = [
+        exception_kpis(lifecycle, now),
+        action_kpis(actions),
+        forecast_kpis(accuracy),
+        supplier_kpis(purchase_lines, now),
+        decision_kpis(decisions, actions) if decisions is not None else _empty(),
+        write_back_kpis(outbox) if outbox is not None else _empty(),
+        notice_kpis(notices, escalations),
+    ]
     parts = [p for p in parts if not p.empty]
     if not parts:
-        return pd.DataFrame(columns=list(KPI_COLUMNS))
+        return _empty()
     return pd.concat(parts, ignore_index=True).drop_duplicates(["kpi", "dimension", "member"]).reset_index(drop=True)
