@@ -12,13 +12,21 @@ from demand_control.quality.checks import staged_checks
 from demand_control.resources import resources_from_env
 
 
+def _with_defaults(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """Resources given by a test or the demo, completed with the embedded defaults they did not name (a
+    Slack notifier without a token prints and writes the notifications table)."""
+    from demand_control.resources.slack import SlackNotifier
+
+    return {"slack_notifier": SlackNotifier(), **resources}
+
+
 def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
     """All definitions, bound to `resources` (tests and the demo) or to the environment's (the default)."""
     return dg.Definitions.merge(
         demand_assets.defs,
         dg.Definitions(asset_checks=staged_checks),
         sensors.defs,
-        dg.Definitions(resources=dict(resources) if resources is not None else resources_from_env()),
+        dg.Definitions(resources=_with_defaults(resources) if resources is not None else resources_from_env()),
     )
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 from demand_control import tables
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.approvals import auto_approve
 from demand_control.planning.kpis import coordination_kpis
 from demand_control.replan import PlanSettings, refresh_actions, refresh_allocations, refresh_exceptions
 from demand_control.resources.forecast import ForecastSettingsResource
@@ -110,7 +111,10 @@ def recommended_actions_asset(
     forecast_settings: ForecastSettingsResource,
 ) -> dg.MaterializeResult:
     policy = planning_policy.load()
-    actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings), datetime.now(UTC))
+    now = datetime.now(UTC)
+    actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings), now)
+    # Within the autonomy limits the policy's decision is the decision: record it and queue the ERP write.
+    auto_queued = auto_approve(warehouse.engine, now)
     primary = actions[actions["rank"] == 1]
     decisions = actions.groupby(["action_type", "policy_decision"]).size().unstack(fill_value=0).reset_index() if len(actions) else actions
     return dg.MaterializeResult(
@@ -118,6 +122,7 @@ def recommended_actions_asset(
             "dagster/row_count": len(actions),
             "policy": policy.source,
             "auto_approved": int((actions["policy_decision"] == "auto_approved").sum()),
+            "auto_approved_queued_now": len(auto_queued),
             "awaiting_approval": int((actions["policy_decision"] == "awaiting_approval").sum()),
             "data_fresh": bool(actions["data_fresh"].all()) if len(actions) else True,
             "value_recommended": float(primary["value"].sum()),

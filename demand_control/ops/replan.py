@@ -14,11 +14,14 @@ import pandas as pd
 from sqlalchemy import tuple_, update
 
 from demand_control import tables
+from demand_control.approvals import auto_approve
 from demand_control.audit import AuditEntry, append
+from demand_control.ops.notify import notify_exceptions
 from demand_control.planning.events import ORDER_KEY, PO_KEY, apply_events
 from demand_control.replan import PlanSettings, normalise_scope, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.policy import PlanningPolicy
+from demand_control.resources.slack import SlackNotifier
 from demand_control.resources.warehouse import Warehouse
 
 REPLAN_JOB_NAME = "replan"
@@ -54,7 +57,7 @@ def _replace_by_key(warehouse: Warehouse, name: str, key: list[str], changed: pd
 @dg.op(
     description="Apply a batch of inbox events to open orders and PO lines, then re-plan the SKU-locations they touch.",
     tags={"kind": "planning"},
-    out={},
+    out={"touched_exceptions": dg.Out(list, description="Exception keys this run evaluated or changed.")},
 )
 def replan_from_inbox(
     context: dg.OpExecutionContext,
@@ -72,6 +75,7 @@ def replan_from_inbox(
     requested = pd.DataFrame([k.split("@", 1) for k in config.sku_locations], columns=["sku", "location_id"]) if config.sku_locations else pd.DataFrame(columns=["sku", "location_id"])
     if inbox.empty and requested.empty:
         context.log.info(f"inbox {config.inbox_from}..{config.inbox_to}: already processed")
+        yield dg.Output([], "touched_exceptions")
         return
     supplier = inbox["event_type"].str.startswith("supplier.")
     po_keys = inbox.loc[supplier & inbox["po_id"].notna(), ["po_id", "po_line_no"]].rename(columns={"po_line_no": "line_no"}).dropna()
@@ -100,6 +104,7 @@ def replan_from_inbox(
         lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope)
         refresh_allocations(warehouse, settings, now, scope)
         actions = refresh_actions(warehouse, policy, settings, now, scope, actor=f"replan:{context.run_id}")
+        auto_approve(warehouse.engine, now)
     else:
         lifecycle, actions = pd.DataFrame(columns=["last_change"]), pd.DataFrame()
 
@@ -125,6 +130,17 @@ def replan_from_inbox(
             + (f" and {len(requested)} changed in the ERP" if len(requested) else ""),
             metadata={"sku_locations": scope_size, "events": len(inbox), "exception_changes": str(changes), "actions": len(actions)},
         )
+    touched = [] if lifecycle.empty else lifecycle.loc[lifecycle["last_change"] != "untouched", "exception_key"].tolist()
+    yield dg.Output(touched, "touched_exceptions")
+
+
+@dg.op(description="Tell the owners of the exceptions a replan touched: new Slack messages, updates in their threads.", tags={"kind": "slack"})
+def notify_touched_owners(context: dg.OpExecutionContext, touched_exceptions: list, warehouse: Warehouse, slack_notifier: SlackNotifier) -> None:
+    if not touched_exceptions:
+        context.log.info("no exception changed: nobody to tell")
+        return
+    summary = notify_exceptions(warehouse, slack_notifier, datetime.now(UTC), keys=touched_exceptions, actor=f"replan:{context.run_id}", log=context.log.info)
+    context.log.info(f"notify ({summary.mode}): {summary.as_metadata()}")
 
 
 @dg.job(
@@ -134,4 +150,4 @@ def replan_from_inbox(
     tags={"dagster/max_runtime": 600},
 )
 def replan_job():
-    replan_from_inbox()
+    notify_touched_owners(replan_from_inbox())

@@ -13,6 +13,7 @@ import dagster as dg
 
 from demand_control import settings
 from demand_control.resources.quality import QualitySettings
+from demand_control.resources.slack import DEFAULT_API_URL, SlackNotifier
 from demand_control.resources.sources import FileDropSource, SignalSource
 from demand_control.resources.tryton_erp import TrytonErp
 from demand_control.resources.warehouse import Warehouse
@@ -49,6 +50,12 @@ def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResour
         "signal_source": erp if settings.signal_source_name() == "tryton" else file_drop,
         "erp": erp,
         "quality_settings": QualitySettings(),
+        # Without SLACK_BOT_TOKEN the notifier prints and writes the notifications table: the embedded default.
+        "slack_notifier": SlackNotifier(
+            bot_token=_env("SLACK_BOT_TOKEN"),
+            base_url=_or("SLACK_API_URL", DEFAULT_API_URL),
+            channel_override=_env("SLACK_CHANNEL_OVERRIDE"),
+        ),
     }
 
 
