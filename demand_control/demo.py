@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -65,6 +67,7 @@ def run_demo(
             result = _demo_inventory(defs, instance, quiet, warehouse, echo)
         if source == "tryton" and result.success:
             _demo_write_back(resources["erp"], warehouse, today, echo)
+            result = _demo_seed_scenario(defs, instance, quiet, resources, warehouse, today, echo)
     finally:
         if server is not None:
             stop(server)
@@ -202,6 +205,77 @@ def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None
     echo(f"   {first.model} {list(first.record_ids)} {'created' if first.created else 'already there from an earlier run'}; "
          f"reconciled: {'yes' if first.reconciled else '; '.join(map(str, first.differences))}")
     echo(f"   applied again with the same action id: {'created a duplicate!' if again.created else 'nothing new, found ' + str(list(again.record_ids))}")
+
+
+def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
+    """The coordination loop end to end, in process: signed webhooks → inbox → replan → owner told →
+    signed Slack approval → outbox → ERP write-back → customer notice → audit chain."""
+    import secrets as random_secrets
+
+    from starlette.testclient import TestClient
+
+    from demand_control import scenario
+    from demand_control.approvals import auto_approve
+    from demand_control.audit import verify_chain
+    from demand_control.gateway.app import create_app
+    from demand_control.gateway.slack_interactions import slack_routes
+    from demand_control.ops.customer_notices import notify_customers_for
+    from demand_control.ops.replan import REPLAN_JOB_NAME
+    from demand_control.ops.write_back import drain_outbox
+    from demand_control.planning.policy import load_policy
+    from demand_control.resources.mail import Mailer
+
+    echo("10. Seed scenario: a demand spike and a supplier delay through the whole loop")
+    target = scenario.pick_target(warehouse, today)
+    webhook_secret = "whsec_" + base64.b64encode(random_secrets.token_bytes(24)).decode()
+    slack_secret = random_secrets.token_hex(16)
+    app = create_app(warehouse, secrets={scenario.SOURCE: [webhook_secret]})
+    app.router.routes.extend(slack_routes(warehouse, signing_secret=slack_secret))
+    client = TestClient(app)
+    tag = f"{today:%Y%m%d}-{random_secrets.token_hex(3)}"
+    events = scenario.scenario_events(target, today, tag)
+    for event in events:
+        body = json.dumps(event["body"])
+        answer = client.post(f"/webhooks/{event['source']}", content=body, headers=scenario.sign_webhook(webhook_secret, event["webhook_id"], body))
+        echo(f"   webhook {event['body']['type']}: {answer.status_code} {answer.json().get('status')} (inbox {answer.json().get('inbox_id')})")
+    first, last = scenario.inbox_range(warehouse, [e["webhook_id"] for e in events])
+    config = {**run_config, "ops": {"replan_from_inbox": {"config": {"inbox_from": first, "inbox_to": last}}}}
+    result = defs.resolve_job_def(REPLAN_JOB_NAME).execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+    echo(f"   replan run {result.run_id[:8]}: {'succeeded' if result.success else 'FAILED'} — re-planned {target.sku} at {target.location_id} only")
+    if not result.success:
+        return result
+    for _, row in scenario.exceptions_of(warehouse, target).iterrows():
+        echo(f"   [{row['severity']}] {row['sentence']}")
+    told = warehouse.read("slack_messages")
+    echo(f"   owners told: {len(told)} exception messages ({'Slack' if resources['slack_notifier'].enabled else 'console and the notifications table: no SLACK_BOT_TOKEN'})")
+    scenarios = warehouse.read("allocation_scenarios")
+    mine = scenarios[(scenarios["sku"] == target.sku) & (scenarios["location_id"] == target.location_id)]
+    for _, row in mine.iterrows():
+        echo(f"   allocation {row['scenario']:<18} fill {row['fill_rate']:.0%}, revenue at risk {row['revenue_at_risk']:,.0f}, "
+             f"{int(row['customers_affected'])} customers short{'  ← recommended' if row['recommended'] else ''}")
+
+    action = scenario.action_to_approve(warehouse, target)
+    policy = load_policy()
+    user = scenario.approver_for(policy, action)
+    parent = told[told["exception_key"] == action["exception_key"]]
+    body, headers = scenario.slack_click(slack_secret, action["action_id"], user, parent["channel"].iloc[0] if len(parent) else None, parent["ts"].iloc[0] if len(parent) else None)
+    answer = client.post("/slack/interactions", content=body, headers=headers)
+    decision = warehouse.read("action_decisions", where=tables.action_decisions.c.action_id == action["action_id"])
+    echo(f"   {user} pressed Approve on {action['action_id']} ({action['expected_impact']}): gateway {answer.status_code}; "
+         f"decision {decision['decision'].iloc[0] if len(decision) else 'none'}")
+    auto = auto_approve(warehouse.engine, datetime.now(UTC))
+    summary = drain_outbox(warehouse, resources["erp"])
+    row = warehouse.read("erp_outbox", where=tables.erp_outbox.c.action_id == action["action_id"])
+    echo(f"   write-back: {summary.as_metadata()} (+{len(auto)} auto-approved queued); {action['action_id']} → "
+         f"{row['status'].iloc[0] if len(row) else '?'} in {row['erp_model'].iloc[0] if len(row) else '?'} {row['erp_record_ids'].iloc[0] if len(row) else ''}, reconciled {bool(row['reconciled'].iloc[0]) if len(row) else False}")
+    notices = notify_customers_for(warehouse, Mailer(), actor="demo", action_ids=[action["action_id"]], log=lambda m: None)
+    sent = warehouse.read("customer_notices", where=tables.customer_notices.c.action_id == action["action_id"])
+    for _, notice in sent.iterrows():
+        echo(f"   customer notice to {notice['email']} ({notice['status']}): {notice['subject']}")
+    echo(f"   notices: {notices}")
+    report = verify_chain(warehouse.engine)
+    echo(f"   audit chain: {'intact' if report.ok else 'BROKEN'} over {report.rows:,} rows ({report.reason})")
+    return result
 
 
 def _safe(url: str) -> str:

@@ -100,3 +100,12 @@ def test_action_ids_are_stable_across_runs_and_change_when_the_exception_reopens
     assert list(first["action_id"]) == list(again["action_id"]) and first["action_id"].is_unique
     _, reopened = actions_for(inputs, occurrence=2)
     assert set(first["action_id"]).isdisjoint(reopened["action_id"])
+
+
+def test_a_discontinued_sku_is_not_replenished() -> None:
+    inputs = scenario(on_hand=15)
+    inputs.product["active"] = False
+    _, acts = actions_for(inputs)
+    assert of(acts, "projected_stockout", "replenish").empty
+    inputs.product["active"] = True
+    assert len(of(actions_for(inputs)[1], "projected_stockout", "replenish")) == 1

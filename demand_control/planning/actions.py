@@ -168,7 +168,7 @@ def _shortage_actions(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFr
                 supplier_id=late["po_supplier_id"],
                 po_line_no=late["line_no"].astype(int),
                 quantity=np.minimum(late["qty_open"].astype(float), late["units_at_risk"]),
-                _subject=late["po_id"].astype(str) + "/" + late["line_no"].astype(str),
+                _subject=late["po_id"].astype(str) + "/" + late["line_no"].astype("Int64").astype(str),
             )
             e["confidence"] = e["supplier_id"].map(reliability).astype(float).fillna(DEFAULT_EXPEDITE_CONFIDENCE).clip(0.05, 0.95)
             e["value"] = e["quantity"] * e["unit_cost"].fillna(0)
@@ -178,7 +178,11 @@ def _shortage_actions(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFr
             )
             out.append(e)
 
+    # A discontinued SKU is not bought again: its shortage is served by transfer, expedite or allocation.
+    active = ctx.set_index(["sku", "location_id"])["active"] if "active" in ctx else None
     lanes = base[base["supplier_id"].notna()].copy()
+    if active is not None:
+        lanes = lanes[lanes.set_index(["sku", "location_id"]).index.map(active).fillna(True).astype(bool)]
     if not lanes.empty:
         open_po = po.groupby(SKU_LOCATION, as_index=False)["qty_open"].sum().rename(columns={"qty_open": "on_order"}) if not po.empty else pd.DataFrame(columns=[*SKU_LOCATION, "on_order"])
         avail = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").drop_duplicates(SKU_LOCATION)[[*SKU_LOCATION, "opening"]]
@@ -225,7 +229,7 @@ def _delay_actions(ex: pd.DataFrame, po_lines: pd.DataFrame, supplier: pd.DataFr
     names = supplier.set_index("supplier_id")["name"] if not supplier.empty else pd.Series(dtype=object)
     contact = supplier.set_index("supplier_id")["contact"] if (not supplier.empty and "contact" in supplier) else pd.Series(dtype=object)
     d["supplier_name"] = d["supplier_id"].map(names).fillna(d["supplier_id"])
-    subject = d["po_id"].astype(str) + "/" + d["po_line_no"].astype(str)
+    subject = d["po_id"].astype(str) + "/" + d["po_line_no"].astype("Int64").astype(str)
     f = d.assign(action_type="supplier_followup", _subject=subject, quantity=d["qty_open"], value=0.0, confidence=FACT_CONFIDENCE, rank=1, needed_by=d["expected_date"])
     f["message"] = (
         "Hello " + f["supplier_name"].astype(str) + ", PO " + subject + " (" + fmt_qty(f["qty_open"]) + " × " + f["sku"] + " to " + f["location_id"]
@@ -282,7 +286,7 @@ def _order_actions(ex: pd.DataFrame, risky_lines: pd.DataFrame, ctx: pd.DataFram
         if not cand.empty:
             s = cand.assign(
                 action_type="substitute",
-                _subject=cand["order_id"].astype(str) + "/" + cand["line_no"].astype(str),
+                _subject=cand["order_id"].astype(str) + "/" + cand["line_no"].astype("Int64").astype(str),
                 quantity=cand["short"],
                 value=cand["short"] * cand["unit_price"].fillna(0),
                 confidence=FACT_CONFIDENCE * 0.8,  # the customer may decline the substitute
@@ -294,7 +298,7 @@ def _order_actions(ex: pd.DataFrame, risky_lines: pd.DataFrame, ctx: pd.DataFram
 
     n = lines.assign(
         action_type="notify_customer",
-        _subject=lines["order_id"].astype(str) + "/" + lines["line_no"].astype(str),
+        _subject=lines["order_id"].astype(str) + "/" + lines["line_no"].astype("Int64").astype(str),
         quantity=lines["short"],
         value=lines["short"] * lines["unit_price"].fillna(0),
         confidence=FACT_CONFIDENCE,
@@ -329,7 +333,7 @@ def _excess_actions(ex: pd.DataFrame, po: pd.DataFrame, ctx: pd.DataFrame, horiz
     push_days = np.minimum(settings.max_reschedule_days, np.maximum(settings.bucket_days, settings.excess_days_of_cover / 2))
     acts = lines.assign(
         action_type=np.where(cancel, "cancel", "reschedule_out"),
-        _subject=lines["po_id"].astype(str) + "/" + lines["line_no"].astype(str),
+        _subject=lines["po_id"].astype(str) + "/" + lines["line_no"].astype("Int64").astype(str),
         po_line_no=lines["line_no"].astype(int),
         quantity=lines["qty_open"].astype(float),
         value=lines["qty_open"].astype(float) * lines["unit_cost"].fillna(0),

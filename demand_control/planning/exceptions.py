@@ -146,8 +146,10 @@ def sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds
     for col in ("lead_time_days", "safety_stock", "reorder_point", "order_up_to", "moq", "pack_size"):
         if col not in ctx:
             ctx[col] = np.nan
-    product = inputs.product[["sku", "category", "unit_cost", "unit_price"]].drop_duplicates("sku") if not inputs.product.empty else pd.DataFrame(columns=["sku", "category", "unit_cost", "unit_price"])
+    product_cols = ["sku", "category", "unit_cost", "unit_price", *(["active"] if "active" in inputs.product else [])]
+    product = inputs.product[product_cols].drop_duplicates("sku") if not inputs.product.empty else pd.DataFrame(columns=product_cols)
     ctx = ctx.merge(product, on="sku", how="left")
+    ctx["active"] = ctx["active"].astype("boolean").fillna(True).astype(bool) if "active" in ctx else True
     location = inputs.location[["location_id", "region"]].drop_duplicates("location_id") if not inputs.location.empty else pd.DataFrame(columns=["location_id", "region"])
     ctx = ctx.merge(location, on="location_id", how="left")
     ctx["unit_cost"] = ctx["unit_cost"].astype(float).fillna(0.0)
