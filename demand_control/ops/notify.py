@@ -40,7 +40,10 @@ NOTIFY_JOB_NAME = "notify_owners"
 DEFAULT_CHANNEL = "#planning-exceptions"
 # Notices the notifier delivers from the outbox: its own thread replies and digests, and the answers to
 # approval clicks the gateway records (kind approval_result).
-DELIVERABLE_KINDS: tuple[str, ...] = ("exception_update", "exception_resolved", "digest", "approval_result")
+DELIVERABLE_KINDS: tuple[str, ...] = (
+    "exception_update", "exception_resolved", "digest", "approval_result",
+    "write_back_result", "write_back_unreconciled", "write_back_dead_letter", "escalation",
+)
 # Slack's ts and our clock may disagree a little; the reconcile window starts this much before the intent.
 _RECONCILE_MARGIN = timedelta(minutes=2)
 _IN_CHUNK = 900  # SQLite's bound-parameter budget per IN list
