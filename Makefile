@@ -48,6 +48,9 @@ bench: install
 	$(VENV)/bin/python benchmarks/load_history.py
 	$(VENV)/bin/python benchmarks/forecast.py
 	$(VENV)/bin/python benchmarks/decisions.py
+	$(VENV)/bin/python benchmarks/gateway.py
+	$(VENV)/bin/python benchmarks/event_latency.py
+	$(VENV)/bin/python benchmarks/write_back.py
 
 clean:
 	rm -rf $(DEMAND_CONTROL_HOME) .pytest_cache
