@@ -24,20 +24,39 @@ def gateway(
                                        help="Events a source may send at once before the rate applies.")] = 4000,
     access_log: Annotated[bool, typer.Option(help="Log every request (uvicorn access log).")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int, typer.Option(envvar="DEMAND_CONTROL_GATEWAY_WORKERS", min=1,
+                                         help="uvicorn worker processes sharing the port. The rate limit is kept "
+                                              "per worker: N workers admit up to N x --rate (and N x --burst) "
+                                              "per source.")] = 1,
 ) -> None:
     """Serve the webhook gateway (POST /webhooks/{source}, GET /healthz) on uvicorn.
 
     Secrets per source come from DEMAND_CONTROL_WEBHOOK_SECRETS_<SOURCE> (space-separated whsec_ values; a
     source without secrets is unknown). The warehouse is the configured one, as for every other command.
+    With --workers N, N processes accept on the same port, each with its own connection pool and its own
+    per-source token bucket (so the rate limit applies per worker); every event still commits with its audit
+    row before its 2xx, and redeliveries are deduplicated in the database, whichever worker receives them.
     """
+    import os
+
     import uvicorn
 
     from demand_control.gateway import create_app
+    from demand_control.gateway.app import BURST_ENV, MAX_BODY_ENV, RATE_ENV, _verifiers
     from demand_control.resources import resources_from_env
 
     warehouse = resources_from_env(deferred=False)["warehouse"]
-    app = create_app(warehouse, max_body_bytes=max_body_bytes, rate_per_second=rate, burst=burst)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
+    if workers == 1:
+        app = create_app(warehouse, max_body_bytes=max_body_bytes, rate_per_second=rate, burst=burst)
+        uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
+        return
+    # Workers are fresh processes that build the app from the environment (uvicorn needs an import string):
+    # hand them the options there, and migrate once here so they do not race to. A bad secret fails here, once.
+    warehouse.migrate()
+    _verifiers(None)
+    os.environ.update({MAX_BODY_ENV: str(max_body_bytes), RATE_ENV: repr(rate), BURST_ENV: str(burst)})
+    uvicorn.run("demand_control.gateway.app:create_app_from_env", factory=True, workers=workers, host=host,
+                port=port, access_log=access_log, log_level=log_level)
 
 
 def _load_events(path: Path) -> list[dict[str, Any]]:

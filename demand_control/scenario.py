@@ -152,15 +152,14 @@ def exceptions_of(warehouse: Warehouse, target: Target) -> pd.DataFrame:
 
 
 def action_to_approve(warehouse: Warehouse, target: Target) -> dict[str, Any]:
-    """The customer notice for the existing order line (its revised date goes to the ERP), else any notice
-    at the SKU-location for an order the ERP knows."""
+    """The recommended action of the SKU-location's order_at_risk exception — the customer notice with the
+    revised date of the first line that now ships late (the action the owner's Slack message offers)."""
     actions = warehouse.read("recommended_actions")
-    notices = actions[(actions["action_type"] == "notify_customer") & (actions["sku"] == target.sku) & (actions["location_id"] == target.location_id)
-                      & actions["new_date"].notna() & ~actions["order_id"].astype(str).str.startswith("SO-SPIKE")]
-    if notices.empty:
+    key = f"order_at_risk:{target.sku}@{target.location_id}"
+    mine = actions[(actions["exception_key"] == key) & (actions["action_type"] == "notify_customer") & actions["new_date"].notna()]
+    if mine.empty:
         raise RuntimeError(f"no customer notice was recommended for {target.sku} at {target.location_id}")
-    exact = notices[(notices["order_id"] == target.order_id) & (notices["order_line_no"] == target.order_line_no)]
-    return (exact if len(exact) else notices).iloc[0].to_dict()
+    return mine.sort_values("rank").iloc[0].to_dict()
 
 
 def approver_for(policy: Any, action: dict[str, Any]) -> str:

@@ -82,8 +82,9 @@ def test_order_at_risk_notifies_each_short_line_with_its_revised_date_and_alloca
     notify = of(acts, "order_at_risk", "notify_customer")
     assert list(notify["order_id"]) == ["SO2"] and str(notify.iloc[0]["new_date"]) == "2026-03-16"
     assert notify.iloc[0]["quantity"] == pytest.approx(4.0) and notify.iloc[0]["customer_id"] == "C-STD"
+    assert notify.iloc[0]["rank"] == 1  # the customer hears first; allocation is the manager's alternative
     allocate = of(acts, "order_at_risk", "allocate")
-    assert len(allocate) == 1 and allocate.iloc[0]["rank"] == 1
+    assert len(allocate) == 1 and allocate.iloc[0]["rank"] == 2
 
 
 def test_excess_stock_cancels_a_line_the_excess_covers() -> None:

@@ -8,9 +8,9 @@ Per exception type:
   first open PO line that lands too late, replenish (order-up-to quantity rounded to MOQ and pack, with its
   order-by date); rank 1 is the one that covers the shortfall soonest at the least cost.
 - supplier_delay → supplier_followup (a drafted message) and, when the slip leaves the SKU short, expedite.
-- order_at_risk → allocate (when several customers compete; the scenarios are in `allocation_scenarios`),
-  substitute where a substitute SKU has spare stock at the DC, notify_customer per order line with its
-  revised date.
+- order_at_risk → notify_customer per order line with its revised date (ranked first: the customer hears
+  early whatever else is decided), substitute where a substitute SKU has spare stock at the DC, allocate
+  when several customers compete (the scenarios are in `allocation_scenarios`).
 - excess_stock → reschedule_out (or cancel, when the whole line is surplus) the open PO lines in the horizon.
 - demand_spike, forecast_degradation → review_forecast.
 stale_feed and data_quality have no ERP action: their owner fixes the feed.
@@ -312,7 +312,9 @@ def _order_actions(ex: pd.DataFrame, risky_lines: pd.DataFrame, ctx: pd.DataFram
     )
     out.append(n)
     acts = pd.concat(out, ignore_index=True)
-    kind_order = acts["action_type"].map({"allocate": 0, "substitute": 1, "notify_customer": 2})
+    # Telling the customers the revised date is due whatever else is decided (and it is the move the ERP
+    # records); a substitute or an allocation across customers are the alternatives a manager weighs.
+    kind_order = acts["action_type"].map({"notify_customer": 0, "substitute": 1, "allocate": 2})
     acts = acts.assign(_kind=kind_order).sort_values(["exception_key", "_kind", "order_id", "line_no"], kind="mergesort", na_position="first")
     acts["rank"] = acts.groupby("exception_key", sort=False).cumcount() + 1
     return acts
