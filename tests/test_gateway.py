@@ -483,13 +483,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gateway_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`demand-control gateway` as its own process on a free port; killed (if still alive) on exit."""
+def gateway_process(env: dict[str, str], log: Path, *options: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`demand-control gateway [options]` as its own process on a free port; stopped (if still alive) on exit:
+    SIGTERM first, so a multi-worker supervisor takes its workers down, then SIGKILL."""
     port = _free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "demand_control.cli", "gateway", "--port", str(port), "--no-access-log",
-             "--log-level", "warning"],
+             "--log-level", "warning", *options],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
@@ -507,7 +508,11 @@ def gateway_process(env: dict[str, str], log: Path) -> Iterator[tuple[subprocess
         yield proc, url
     finally:
         if proc.poll() is None:
-            proc.kill()
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait(10)
 
 
@@ -592,3 +597,123 @@ def test_kill_9_during_burst_loses_no_acknowledged_event_postgres(tmp_path: Path
     warehouse.migrate()
     _kill_during_burst_then_resend(
         tmp_path, {"DEMAND_CONTROL_DATABASE_URL": url, "DEMAND_CONTROL_HOME": str(tmp_path), **child_pycache}, warehouse)
+
+
+# --- several uvicorn workers on one port ---------------------------------------------------------------------
+
+WORKER_BURST = 150
+
+
+async def _send_twice(url: str, bodies: dict[str, bytes], concurrency: int = 32) -> list[tuple[str, int, dict]]:
+    """Post every body twice, the two deliveries of an id close together (so they can race in two workers):
+    (id, status, answer) per delivery, status 0 when no answer came."""
+    queue = [(webhook_id, body) for webhook_id, body in bodies.items() for _ in range(2)]
+    queue.reverse()
+    answers: list[tuple[str, int, dict]] = []
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            webhook_id, body = queue.pop()
+            try:
+                response = await client.post(f"/webhooks/{SOURCE}", content=body, headers=signed(body, webhook_id=webhook_id))
+                answers.append((webhook_id, response.status_code, response.json()))
+            except httpx.TransportError:
+                answers.append((webhook_id, 0, {}))
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+        await asyncio.gather(*[worker(client) for _ in range(concurrency)])
+    return answers
+
+
+def _burst_against_two_workers(tmp_path: Path, env: dict[str, str], warehouse: Warehouse) -> None:
+    import psutil
+
+    env = {**os.environ, **env, "DEMAND_CONTROL_WEBHOOK_SECRETS_SUPPLIER_PORTAL": SECRET}
+    bodies = {f"workers-{i:04d}": encode(delay(line_no=i + 1)) for i in range(WORKER_BURST)}
+    with gateway_process(env, tmp_path / "gateway.log", "--workers", "2") as (proc, url):
+        workers = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 2, "two uvicorn worker processes serve the port"
+        answers = asyncio.run(_send_twice(url, bodies))
+        assert proc.poll() is None
+
+    assert len(answers) == 2 * WORKER_BURST
+    assert {status for _, status, _ in answers} <= {200, 202}, "every delivery answered 2xx"
+    with warehouse.engine.connect() as conn:
+        stored = dict(conn.execute(select(inbox_events.c.webhook_id, inbox_events.c.inbox_id)).all())
+        audited = list(conn.execute(select(audit_log.c.subject)).scalars())
+    # Every id stored exactly once (the inbox key makes a second row impossible; the count shows none was
+    # lost), accepted (202) exactly once and answered 200 "duplicate" the other time, both answers naming the
+    # same inbox row; exactly one audit row per stored event, and the chain verifies.
+    assert sorted(stored) == sorted(bodies)
+    for webhook_id in bodies:
+        mine = [(status, answer) for i, status, answer in answers if i == webhook_id]
+        assert sorted(status for status, _ in mine) == [200, 202], (webhook_id, mine)
+        assert {answer["inbox_id"] for _, answer in mine} == {stored[webhook_id]}
+        assert [answer["status"] for status, answer in mine if status == 200] == ["duplicate"]
+    assert sorted(audited) == sorted(bodies)
+    report = verify_chain(warehouse.engine)
+    assert report.ok and report.rows == WORKER_BURST, report.reason
+
+
+def test_two_workers_store_a_burst_once_each_sqlite(tmp_path: Path, child_pycache) -> None:
+    home = tmp_path / "home"
+    warehouse = Warehouse(home=str(home))
+    warehouse.migrate()
+    _burst_against_two_workers(
+        tmp_path, {"DEMAND_CONTROL_HOME": str(home), "DEMAND_CONTROL_DATABASE_URL": "", **child_pycache}, warehouse)
+
+
+@pytest.mark.postgres
+def test_two_workers_store_a_burst_once_each_postgres(tmp_path: Path, postgres_database, child_pycache) -> None:
+    url = str(postgres_database["url"])
+    warehouse = Warehouse(database_url=url)
+    warehouse.migrate()
+    _seed(warehouse)  # resolved lookups on the PostgreSQL path too
+    _burst_against_two_workers(
+        tmp_path, {"DEMAND_CONTROL_DATABASE_URL": url, "DEMAND_CONTROL_HOME": str(tmp_path), **child_pycache}, warehouse)
+
+
+def test_app_from_env_takes_the_limits_from_the_environment(warehouse, monkeypatch) -> None:
+    """What each worker builds with --workers: the configured warehouse, env secrets and env limits."""
+    from demand_control.gateway.app import create_app_from_env
+
+    monkeypatch.setenv("DEMAND_CONTROL_DATABASE_URL", "")
+    monkeypatch.setenv("DEMAND_CONTROL_HOME", str(warehouse.state_home))
+    monkeypatch.setenv("DEMAND_CONTROL_WEBHOOK_SECRETS_SUPPLIER_PORTAL", SECRET)
+    monkeypatch.setenv("DEMAND_CONTROL_GATEWAY_MAX_BODY_BYTES", "300")
+    monkeypatch.setenv("DEMAND_CONTROL_GATEWAY_BURST", "1")
+    monkeypatch.setenv("DEMAND_CONTROL_GATEWAY_RATE", "0.01")
+    with serving(create_app_from_env()) as url, httpx.Client(base_url=url, timeout=10) as client:
+        big = encode(delay(note="x" * 400))
+        assert post(client, big, signed(big)).status_code == 413
+        body = encode(delay())
+        assert post(client, body, signed(body, webhook_id="env-1")).status_code == 202
+        limited = post(client, body, signed(body, webhook_id="env-2"))
+        assert limited.status_code == 429 and limited.headers["retry-after"]
+    assert list(_inbox(warehouse).webhook_id) == ["env-1"]
+
+
+@pytest.mark.postgres
+def test_a_failed_postgres_write_leaves_the_connection_usable(postgres_database) -> None:
+    """The PostgreSQL path writes in one round trip on a raw connection; a statement that fails inside it is
+    rolled back, stores nothing, surfaces as a SQLAlchemy error (answered 503), and the pooled connection
+    serves the next event."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from demand_control.gateway.app import InboxWriter
+    from demand_control.gateway.events import parse_event
+
+    warehouse = Warehouse(database_url=str(postgres_database["url"]))
+    warehouse.migrate()
+    writer = InboxWriter(warehouse)
+    body = encode(delay())
+    event, now = parse_event(body.decode()), datetime.now(UTC)
+    with pytest.raises(SQLAlchemyError):
+        writer.store("s" * 100, "too-long-source", now, event, body.decode(), "0" * 64, now)  # source is varchar(64)
+    first = writer.store(SOURCE, "after-failure", now, event, body.decode(), "0" * 64, now)
+    again = writer.store(SOURCE, "after-failure", now, event, body.decode(), "0" * 64, now)
+    assert not first.duplicate and again.duplicate and again.inbox_id == first.inbox_id
+    assert first.quality_flags == ["unknown_supplier:SUP-001", "unknown_po:PO-7000001/1"]
+    assert list(_inbox(warehouse).webhook_id) == ["after-failure"] and warehouse.count("audit_log") == 1
+    assert verify_chain(warehouse.engine).ok
