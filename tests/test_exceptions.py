@@ -257,3 +257,9 @@ def test_lifecycle_refuses_duplicate_keys() -> None:
     found = _details(detect(scenario(on_hand=15)))
     with pytest.raises(ValueError, match="projected_stockout:S1@DC1"):
         update_lifecycle(pd.DataFrame(), pd.concat([found, found]), pd.Timestamp("2026-03-02", tz="UTC"))
+
+
+def test_a_discontinued_sku_running_down_is_no_stockout() -> None:
+    inputs = scenario(on_hand=15)
+    inputs.product["active"] = False
+    assert of_type(detect(inputs), "projected_stockout").empty

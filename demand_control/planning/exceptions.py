@@ -632,11 +632,14 @@ def detect_exceptions(
     now = as_timestamp(as_of) if as_of is not None else start
     ctx = sku_location_context(inputs, thresholds)
     orders = open_orders(inputs.order_lines, inputs.customer)
-    stockouts = projected_stockouts(inputs, ctx, orders, start, bucket_days)
+    # A discontinued SKU is meant to run down: its projected stockout is no exception (its open orders at
+    # risk still are).
+    selling = ctx[ctx["active"]] if "active" in ctx else ctx
+    stockouts = projected_stockouts(inputs, selling, orders, start, bucket_days)
     stockout_keys = stockouts[SKU_LOCATION] if not stockouts.empty else pd.DataFrame(columns=SKU_LOCATION)
     parts = [
         stockouts,
-        below_safety_stock(inputs, ctx, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys),
+        below_safety_stock(inputs, selling, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys),
         demand_spikes(inputs, ctx, orders, start, thresholds),
         supplier_delays(inputs, ctx, orders, now, start),
         orders_at_risk(inputs, ctx, orders, bucket_days),
