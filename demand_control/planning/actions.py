@@ -34,19 +34,8 @@ from demand_control.planning.exceptions import (
 )
 from demand_control.planning.inventory_common import as_datetime_column, as_timestamp
 from demand_control.planning.inventory_policy import round_order_quantity
+from demand_control.planning.policy import ACTION_TYPES  # noqa: F401  (the vocabulary, defined once with the policy)
 
-ACTION_TYPES: tuple[str, ...] = (
-    "replenish",
-    "expedite",
-    "reschedule_out",
-    "cancel",
-    "transfer",
-    "allocate",
-    "notify_customer",
-    "substitute",
-    "supplier_followup",
-    "review_forecast",
-)
 
 ACTION_COLUMNS: tuple[str, ...] = (
     "action_id",

@@ -18,18 +18,8 @@ import numpy as np
 import pandas as pd
 
 from demand_control.planning.inventory_common import SKU_LOCATION, as_datetime_column, as_timestamp, require_columns
+from demand_control.planning.policy import EXCEPTION_TYPES  # noqa: F401  (the taxonomy, defined once with the policy)
 
-EXCEPTION_TYPES: tuple[str, ...] = (
-    "projected_stockout",
-    "below_safety_stock",
-    "demand_spike",
-    "supplier_delay",
-    "order_at_risk",
-    "excess_stock",
-    "forecast_degradation",
-    "stale_feed",
-    "data_quality",
-)
 
 EXCEPTION_COLUMNS: tuple[str, ...] = (
     "exception_key",

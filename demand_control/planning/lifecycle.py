@@ -15,6 +15,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from demand_control.planning.exceptions import EXCEPTION_COLUMNS
+
 ACTIVE_STATES: tuple[str, ...] = ("open", "acknowledged", "in_progress", "snoozed")
 CLOSED_STATES: tuple[str, ...] = ("resolved", "auto_resolved")
 STATES: tuple[str, ...] = (*ACTIVE_STATES, *CLOSED_STATES)
@@ -22,23 +24,7 @@ STATES: tuple[str, ...] = (*ACTIVE_STATES, *CLOSED_STATES)
 # Values copied from the latest detection onto the record; a change in any of VALUE_COLUMNS is a change a
 # planner should hear about (the thread update of the next issue).
 DETAIL_COLUMNS: tuple[str, ...] = (
-    "exception_type",
-    "entity",
-    "sku",
-    "location_id",
-    "supplier_id",
-    "po_id",
-    "po_line_no",
-    "category",
-    "region",
-    "customer_tier",
-    "window_start",
-    "units_at_risk",
-    "money_at_risk",
-    "trigger_values",
-    "sentence",
-    "affected_orders",
-    "affected_order_count",
+    *(c for c in EXCEPTION_COLUMNS if c != "exception_key"),
     "severity",
     "owner_team",
     "owner_channel",
