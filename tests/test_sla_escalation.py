@@ -3,6 +3,8 @@ across repeated sensor evaluations and runs; more hours reach the next step; res
 
 from __future__ import annotations
 
+import re
+
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -70,7 +72,10 @@ def test_overdue_exception_escalates_step_zero_once_across_evaluations_and_runs(
     assert escalations["notified"][0] == "#planning-escalations"
     notice = warehouse.read("notifications").iloc[0]
     assert notice["kind"] == "escalation" and notice["channel"] == "#planning-escalations" and notice["subject"] == "stockout:A"
-    assert "Escalation step 1 of 3: stockout:A runs out in week 3" in notice["text"] and "1.0 h overdue" in notice["text"]
+    assert "Escalation step 1 of 3: stockout:A runs out in week 3" in notice["text"]
+    # Due an hour before the fixture's clock; the run happens a few seconds to minutes later on a busy machine.
+    overdue = float(re.search(r"is (\d+\.\d) h overdue", notice["text"]).group(1))
+    assert 1.0 <= overdue < 1.5
     audit = warehouse.read("audit_log")
     assert audit["event_type"].tolist() == ["escalation"]
     assert json.loads(audit["payload"][0])["step"] == 0
