@@ -120,6 +120,12 @@ def main() -> int:
         "TRIVIAL_FLAG": str(home / "trivial.flag"),
     }
     env.pop("DEMAND_CONTROL_DATABASE_URL", None)
+    # Every delay must reach a person to time the Slack leg: the packaged policy with severity bands at zero,
+    # so each exception is at least medium (low ones only go into the daily digest).
+    policy_text = (ROOT / "demand_control" / "policy" / "default_policy.yaml").read_text()
+    policy_file = home / "policy.yaml"
+    policy_file.write_text(_zero_bands(policy_text))
+    env["DEMAND_CONTROL_POLICY"] = str(policy_file)
     procs: list[subprocess.Popen] = []
     sys.path.insert(0, str(ROOT))
     from tests.slack_api import TOKEN, slack_api_server
@@ -143,7 +149,13 @@ def main() -> int:
             slack.add_channel(channel)
         warehouse = Warehouse(home=str(home))
         lines = warehouse.read("purchase_order_line")
-        lines = lines[lines["status"].isin(["sent", "confirmed", "partial"])].reset_index(drop=True)
+        lines = lines[lines["status"].isin(["sent", "confirmed", "partial"])]
+        # Delays that matter: the lines carrying the most supply relative to the stock on hand, so the slip
+        # leaves the DC short and the owner is told (a slip the stock covers is low severity: digest only).
+        stock = warehouse.read("inventory_position").groupby(["sku", "location_id"], as_index=False)["on_hand"].sum()
+        lines = lines.merge(stock, on=["sku", "location_id"], how="left").fillna({"on_hand": 0.0})
+        lines = lines.assign(weight=lines["qty_open"] / (lines["on_hand"] + 1.0)).sort_values("weight", ascending=False)
+        lines = lines.drop_duplicates(["sku", "location_id"]).reset_index(drop=True)
 
         port = free_port()
         procs.append(subprocess.Popen([str(VENV_BIN / "demand-control"), "gateway", "--host", "127.0.0.1", "--port", str(port)],
@@ -190,11 +202,12 @@ def main() -> int:
                 missed += 1
             else:
                 latencies.append(t1 - t0)
-            t2 = wait_until(lambda: _slack_saw(slack, key, t0), 30, poll=0.05)
+            names = (key, f"{line['sku']}@{line['location_id']}")
+            t2 = wait_until(lambda: _slack_saw(slack, names, t0), 30, poll=0.05)
             if t2 is None:
                 slack_missed += 1
             else:
-                to_slack.append(_slack_saw(slack, key, t0) - t0)
+                to_slack.append(_slack_saw(slack, names, t0) - t0)
             time.sleep(1.0)
 
         print(f"webhook accepted -> exception updated, {len(latencies)} events ({missed} not seen within 60 s):")
@@ -235,11 +248,22 @@ def _healthy(client: httpx.Client, port: int) -> bool:
         return False
 
 
-def _slack_saw(slack, key: str, since: float) -> float | None:  # noqa: ANN001
-    """When the fake Slack first received a post or an update naming the exception after `since`."""
+def _zero_bands(policy_text: str) -> str:
+    import yaml
+
+    policy = yaml.safe_load(policy_text)
+    policy["thresholds"]["severity_bands"] = {"critical": 1e12, "high": 1e11, "medium": 0}
+    return yaml.safe_dump(policy, sort_keys=False)
+
+
+def _slack_saw(slack, names: tuple[str, ...], since: float) -> float | None:  # noqa: ANN001
+    """When the fake Slack first received a post or an update about the delayed line or its SKU-location
+    after `since`."""
     for call in list(slack.calls):
-        if call.at >= since and call.method in ("chat.postMessage", "chat.update") and call.outcome == "ok" and key in json.dumps(call.params):
-            return call.at
+        if call.at >= since and call.method in ("chat.postMessage", "chat.update") and call.outcome == "ok":
+            text = json.dumps(call.params)
+            if any(name in text for name in names):
+                return call.at
     return None
 
 
