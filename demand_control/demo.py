@@ -218,7 +218,6 @@ def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today,
     from demand_control.approvals import auto_approve
     from demand_control.audit import verify_chain
     from demand_control.gateway.app import create_app
-    from demand_control.gateway.slack_interactions import slack_routes
     from demand_control.ops.customer_notices import notify_customers_for
     from demand_control.ops.replan import REPLAN_JOB_NAME
     from demand_control.ops.write_back import drain_outbox
@@ -229,8 +228,7 @@ def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today,
     target = scenario.pick_target(warehouse, today)
     webhook_secret = "whsec_" + base64.b64encode(random_secrets.token_bytes(24)).decode()
     slack_secret = random_secrets.token_hex(16)
-    app = create_app(warehouse, secrets={scenario.SOURCE: [webhook_secret]})
-    app.router.routes.extend(slack_routes(warehouse, signing_secret=slack_secret))
+    app = create_app(warehouse, secrets={scenario.SOURCE: [webhook_secret]}, slack_signing_secret=slack_secret)
     client = TestClient(app)
     tag = f"{today:%Y%m%d}-{random_secrets.token_hex(3)}"
     events = scenario.scenario_events(target, today, tag)

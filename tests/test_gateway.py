@@ -717,3 +717,17 @@ def test_a_failed_postgres_write_leaves_the_connection_usable(postgres_database)
     assert first.quality_flags == ["unknown_supplier:SUP-001", "unknown_po:PO-7000001/1"]
     assert list(_inbox(warehouse).webhook_id) == ["after-failure"] and warehouse.count("audit_log") == 1
     assert verify_chain(warehouse.engine).ok
+
+
+def test_the_gateway_serves_slack_interactivity_with_the_signing_secret_it_is_given(warehouse: Warehouse, monkeypatch) -> None:  # noqa: ANN001
+    from starlette.testclient import TestClient
+
+    from demand_control.gateway.app import create_app
+    from demand_control.scenario import slack_click
+
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    body, headers = slack_click("given-secret", "A-0123456789abcdef", "ana.planner", None, None)
+    with_secret = TestClient(create_app(warehouse, secrets={"acme": [SECRET]}, slack_signing_secret="given-secret"))
+    assert with_secret.post("/slack/interactions", content=body, headers=headers).status_code == 200
+    without = TestClient(create_app(warehouse, secrets={"acme": [SECRET]}))
+    assert without.post("/slack/interactions", content=body, headers=headers).status_code == 401

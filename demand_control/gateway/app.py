@@ -422,6 +422,7 @@ def create_app(
     rate_per_second: float = DEFAULT_RATE_PER_SECOND,
     burst: int = DEFAULT_BURST,
     now: Callable[[], datetime] | None = None,
+    slack_signing_secret: str | None = None,
 ) -> Starlette:
     """The gateway app. `secrets` maps source -> active secrets (default: DEMAND_CONTROL_WEBHOOK_SECRETS_*);
     `now` replaces the clock for the timestamp window (tests with published vectors)."""
@@ -509,7 +510,7 @@ def create_app(
         Route("/webhooks/{source}", receive, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         # Slack interactivity (approve / reject / snooze); refuses every click without SLACK_SIGNING_SECRET.
-        *slack_routes(warehouse),
+        *slack_routes(warehouse, signing_secret=slack_signing_secret),
     ])
     app.state.writer = writer
     return app
