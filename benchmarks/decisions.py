@@ -35,6 +35,7 @@ from demand_control.planning.exceptions import (
     sku_location_context,
     supply_for_open_orders,
 )
+from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.lifecycle import update_lifecycle
 from demand_control.planning.policy import assign_owners, decide_autonomy, load_policy, severity_from
@@ -56,7 +57,7 @@ def decision_chain(frames: dict[str, pd.DataFrame], forecast: pd.DataFrame, accu
         purchase_lines=frames["purchase_order_line"], unit_costs=frames["product"],
     ).merge(levels[["sku", "location_id", "tier"]], on=["sku", "location_id"], how="left")
     purchases = frames["purchase_order_line"]
-    scheduled = purchases[purchases["status"].isin(("sent", "confirmed", "partial"))]
+    scheduled = purchases[purchases["status"].isin(SCHEDULED_PO_STATUSES)]
     projection = projected_inventory(
         frames["inventory_position"], forecast, frames["customer_order_line"], scheduled,
         inv_policy[["sku", "location_id", "safety_stock"]].fillna({"safety_stock": 0.0}), start,

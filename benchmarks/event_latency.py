@@ -53,12 +53,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def sign(webhook_id: str, timestamp: int, body: str) -> str:
-    from standardwebhooks.webhooks import Webhook
-
-    return Webhook(SECRET).sign(webhook_id, datetime.fromtimestamp(timestamp, tz=UTC), body)
-
-
 def wait_until(predicate, timeout: float, poll: float = 0.05) -> float | None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,6 +135,8 @@ def main() -> int:
         os.environ.update({k: env[k] for k in ("DEMAND_CONTROL_HOME", "DAGSTER_HOME")})
         import pandas as pd
 
+        from demand_control.scenario import sign_webhook
+
         from demand_control.planning.policy import load_policy
         from demand_control.resources.warehouse import Warehouse
 
@@ -189,9 +185,7 @@ def main() -> int:
             webhook_id = f"msg_latency_{uuid.uuid4().hex}"
             body = json.dumps({"type": "supplier.delay", "occurred_at": datetime.now(UTC).isoformat(),
                                "data": {"supplier_id": line["supplier_id"], "po_id": line["po_id"], "line_no": int(line["line_no"]), "new_date": new_date}})
-            ts = int(time.time())
-            answer = client.post(f"http://127.0.0.1:{port}/webhooks/acme", content=body,
-                                 headers={"webhook-id": webhook_id, "webhook-timestamp": str(ts), "webhook-signature": sign(webhook_id, ts, body), "content-type": "application/json"})
+            answer = client.post(f"http://127.0.0.1:{port}/webhooks/acme", content=body, headers=sign_webhook(SECRET, webhook_id, body))
             t0 = time.monotonic()
             if answer.status_code >= 300:
                 print(f"gateway answered {answer.status_code}: {answer.text}", file=sys.stderr)

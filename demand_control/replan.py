@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
@@ -31,13 +31,12 @@ from demand_control.planning.exceptions import (
     sku_location_context,
     supply_for_open_orders,
 )
+from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
 from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at
 from demand_control.planning.projection import projected_inventory
 from demand_control.resources.warehouse import Warehouse
 
-# Draft purchase orders are proposals (ours included) until the buyer confirms them: not scheduled receipts.
-SCHEDULED_PO_STATUSES = ("sent", "confirmed", "partial")
 # The objects a plan reads: a stale one among them means the plan rests on old facts (no auto-approval).
 PLAN_INPUTS = (
     "product", "location", "customer", "supplier", "sourcing", "inventory_position",
@@ -176,10 +175,13 @@ def _lifecycle_scope(previous: pd.DataFrame, scope: Scope) -> pd.Series | None:
     return pairs.isin(keys) & ~previous["exception_type"].isin(FEED_TYPES)
 
 
-def refresh_exceptions(warehouse: Warehouse, policy: Policy, settings: PlanSettings, now: datetime, scope: Scope = None) -> pd.DataFrame:
+def refresh_exceptions(
+    warehouse: Warehouse, policy: Policy, settings: PlanSettings, now: datetime, scope: Scope = None, inputs: PlanningInputs | None = None
+) -> pd.DataFrame:
     """Detect, grade and route the scope's exceptions; update their lifecycle and the active snapshot.
-    Returns the lifecycle rows this run evaluated or touched."""
-    inputs = planning_inputs(warehouse, now, scope)
+    Returns the lifecycle rows this run evaluated or touched. `inputs`: `planning_inputs` already read for
+    this scope (the three refresh steps of one run share them), else read here."""
+    inputs = inputs or planning_inputs(warehouse, now, scope)
     if inputs.projection.empty:
         return pd.DataFrame()
     thresholds = detector_thresholds(policy, settings)
@@ -211,9 +213,11 @@ def _priced_orders(inputs: PlanningInputs) -> pd.DataFrame:
     return orders.merge(prices, on="sku", how="left").assign(unit_price=lambda f: f["unit_price"].astype(float).fillna(0.0))
 
 
-def refresh_allocations(warehouse: Warehouse, settings: PlanSettings, now: datetime, scope: Scope = None) -> pd.DataFrame:
+def refresh_allocations(
+    warehouse: Warehouse, settings: PlanSettings, now: datetime, scope: Scope = None, inputs: PlanningInputs | None = None
+) -> pd.DataFrame:
     """Allocation scenarios for the scope's SKU-locations with an active shortage-type exception."""
-    inputs = planning_inputs(warehouse, now, scope)
+    inputs = inputs or planning_inputs(warehouse, now, scope)
     orders = _priced_orders(inputs)
     active = _read(warehouse, "planning_exceptions", scope)[["sku", "location_id", "exception_type"]]
     hit = active[active["exception_type"].isin(["order_at_risk", "projected_stockout", "supplier_delay", "demand_spike"])][["sku", "location_id"]].drop_duplicates()
@@ -225,10 +229,18 @@ def refresh_allocations(warehouse: Warehouse, settings: PlanSettings, now: datet
     return summary
 
 
-def refresh_actions(warehouse: Warehouse, policy: Policy, settings: PlanSettings, now: datetime, scope: Scope = None, actor: str = "planner-engine") -> pd.DataFrame:
+def refresh_actions(
+    warehouse: Warehouse,
+    policy: Policy,
+    settings: PlanSettings,
+    now: datetime,
+    scope: Scope = None,
+    actor: str = "planner-engine",
+    inputs: PlanningInputs | None = None,
+) -> pd.DataFrame:
     """Recommend actions for the scope's active exceptions, apply the policy, replace their rows and audit
     every new recommendation and every changed policy decision."""
-    inputs = planning_inputs(warehouse, now, scope)
+    inputs = inputs or planning_inputs(warehouse, now, scope)
     thresholds = detector_thresholds(policy, settings)
     exceptions = _read(warehouse, "planning_exceptions", scope)
     if scope is None:
@@ -291,10 +303,6 @@ def _audit_recommendations(warehouse: Warehouse, actions: pd.DataFrame, actor: s
     if entries:
         with warehouse.engine.begin() as conn:
             append(conn, entries)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def scope_of(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

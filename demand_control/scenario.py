@@ -119,11 +119,9 @@ def scenario_events(target: Target, today: date, tag: str) -> list[dict[str, Any
 
 
 def sign_webhook(secret: str, webhook_id: str, body: str, timestamp: int | None = None) -> dict[str, str]:
-    from standardwebhooks.webhooks import Webhook
+    from demand_control.gateway.signing import sign_headers
 
-    ts = int(timestamp or time.time())
-    return {"webhook-id": webhook_id, "webhook-timestamp": str(ts), "content-type": "application/json",
-            "webhook-signature": Webhook(secret).sign(webhook_id, datetime.fromtimestamp(ts, tz=UTC), body)}
+    return {**sign_headers(secret, body.encode(), webhook_id, timestamp), "content-type": "application/json"}
 
 
 def slack_click(signing_secret: str, action_id: str, user_id: str, channel: str | None, thread_ts: str | None, decision: str = "approve") -> tuple[bytes, dict[str, str]]:

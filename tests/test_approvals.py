@@ -11,11 +11,8 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,6 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import Engine, insert, select
 from starlette.applications import Starlette
@@ -45,6 +41,7 @@ from demand_control.tables import (
     notifications,
     recommended_actions,
 )
+from tests.asgi_server import serving
 
 # Published by Slack (docs.slack.dev, "Verifying requests from Slack"; slack-sdk's signature tests).
 VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -133,26 +130,6 @@ def rows(engine: Engine, table: Any, **where: Any) -> list[dict[str, Any]]:
 def click(engine: Engine, action_id: str, decision: str, user: str, ref: str | None = None, **kw: Any) -> approvals.DecisionOutcome:
     click_id = record_click(engine, action_id, decision, user, "cli", ref or f"test:{user}:{decision}:{time.perf_counter_ns()}", NOW)
     return decide(engine, POLICY, click_id, NOW, **kw)
-
-
-@contextmanager
-def serving(app: Starlette) -> Iterator[str]:
-    """Serve the app with uvicorn on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture

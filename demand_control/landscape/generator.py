@@ -531,7 +531,7 @@ class _Generator:
         )
 
     def customer_order_lines(self) -> pd.DataFrame:
-        rng, S, L, C = self.rng, self.S, self.L, self.C
+        rng, S, L = self.rng, self.S, self.L
         lines_per_order = np.minimum(rng.geometric(0.35, max(10, int(0.6 * self.N / 2.8))), 12)
         n_orders = len(lines_per_order)
         tier_weight = np.array([4.0, 2.0, 1.0])[self.cust_tier]

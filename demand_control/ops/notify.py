@@ -152,7 +152,7 @@ class _Notifier:
     # Parent messages
 
     def exception(self, exc: Mapping[str, Any], row: Mapping[str, Any] | None, msg: Message) -> None:
-        key, occurrence = str(exc["exception_key"]), int(exc["occurrence"])
+        occurrence = int(exc["occurrence"])
         closed = exc.get("state") in CLOSED_STATES
         new_occurrence = row is None or int(row["occurrence"]) != occurrence
         console_only = row is not None and row.get("ts") is None and row["state"] == "console"

@@ -18,7 +18,7 @@ from demand_control.approvals import auto_approve
 from demand_control.audit import AuditEntry, append
 from demand_control.ops.notify import notify_exceptions
 from demand_control.planning.events import ORDER_KEY, PO_KEY, apply_events
-from demand_control.replan import PlanSettings, normalise_scope, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
+from demand_control.replan import PlanSettings, normalise_scope, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.policy import PlanningPolicy
 from demand_control.resources.slack import SlackNotifier
@@ -101,9 +101,11 @@ def replan_from_inbox(
     policy = planning_policy.load()
     if scope is None or len(scope):
         refresh_projection(warehouse, settings, now, scope)
-        lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope)
-        refresh_allocations(warehouse, settings, now, scope)
-        actions = refresh_actions(warehouse, policy, settings, now, scope, actor=f"replan:{context.run_id}")
+        # Read once for the three steps: none of them writes what the others read from it.
+        inputs = planning_inputs(warehouse, now, scope)
+        lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope, inputs=inputs)
+        refresh_allocations(warehouse, settings, now, scope, inputs=inputs)
+        actions = refresh_actions(warehouse, policy, settings, now, scope, actor=f"replan:{context.run_id}", inputs=inputs)
         auto_approve(warehouse.engine, now)
     else:
         lifecycle, actions = pd.DataFrame(columns=["last_change"]), pd.DataFrame()

@@ -15,11 +15,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from demand_control.planning.inventory_common import SKU_LOCATION, as_datetime_column, require_columns
+from demand_control.planning.inventory_common import SKU_LOCATION, TIER_RANK, as_datetime_column, require_columns
 
 SCENARIOS: tuple[str, ...] = ("fair_share", "tier_priority", "most_lines_filled", "earliest_promise")
 
-TIER_ORDER: dict[str, int] = {"strategic": 0, "key": 1, "standard": 2}
+TIER_ORDER: dict[str, int] = TIER_RANK
 # Weights of revenue at risk when recommending a scenario; a tier not listed weighs like standard, because
 # its revenue is real even though its lines are served last.
 TIER_WEIGHT: dict[str, float] = {"strategic": 3.0, "key": 2.0, "standard": 1.0}

@@ -17,7 +17,14 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.inventory_common import SKU_LOCATION, as_datetime_column, as_timestamp, require_columns
+from demand_control.planning.inventory_common import (
+    SCHEDULED_PO_STATUSES,
+    SKU_LOCATION,
+    TIER_RANK,
+    as_datetime_column,
+    as_timestamp,
+    require_columns,
+)
 from demand_control.planning.policy import EXCEPTION_TYPES  # noqa: F401  (the taxonomy, defined once with the policy)
 
 
@@ -42,11 +49,10 @@ EXCEPTION_COLUMNS: tuple[str, ...] = (
     "affected_order_count",
 )
 
-TIER_RANK = {"strategic": 0, "key": 1, "standard": 2}
 RANK_TIER = {v: k for k, v in TIER_RANK.items()}
 # (q90 − q10) of a normal distribution spans 2 × 1.2816 standard deviations.
 Z90_SPAN = 2 * 1.2815515655446004
-PO_SCHEDULED = ("sent", "confirmed", "partial")
+PO_SCHEDULED = SCHEDULED_PO_STATUSES
 PIPELINE_OPEN_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
 
 

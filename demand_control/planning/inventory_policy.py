@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from statistics import NormalDist
 
-from demand_control.planning.inventory_common import SKU_LOCATION, require_columns, with_bucket_index
+from demand_control.planning.inventory_common import SKU_LOCATION, TIER_RANK, require_columns, with_bucket_index
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS
 
 Method = Literal["normal", "lead_time_quantile"]
@@ -97,7 +97,6 @@ def service_levels_for(tiers: pd.Series, categories: pd.Series, table: ServiceLe
     return levels.rename("service_level")
 
 
-TIER_RANK: dict[str, int] = {"strategic": 0, "key": 1, "standard": 2}
 
 
 def sku_location_service_levels(

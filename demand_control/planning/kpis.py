@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, CLOSED_STATES
 
 KPI_COLUMNS: tuple[str, ...] = ("kpi", "dimension", "member", "value", "unit")
-PO_SCHEDULED = ("sent", "confirmed", "partial")
 POLICY_ACTOR = "policy"
 HUMAN_VERDICTS = ("approved", "rejected")  # a snooze defers the decision: it is neither latency nor override
 WRITE_BACK_FINAL = ("done", "dead_letter")
@@ -99,7 +99,7 @@ def supplier_kpis(purchase_lines: pd.DataFrame, now: pd.Timestamp) -> pd.DataFra
     that are neither confirmed later than the buyer's expected date nor overdue."""
     if purchase_lines.empty:
         return pd.DataFrame(columns=list(KPI_COLUMNS))
-    po = purchase_lines[purchase_lines["status"].isin(PO_SCHEDULED)].copy()
+    po = purchase_lines[purchase_lines["status"].isin(SCHEDULED_PO_STATUSES)].copy()
     if po.empty:
         return pd.DataFrame(columns=list(KPI_COLUMNS))
     expected = pd.to_datetime(po["expected_date"])

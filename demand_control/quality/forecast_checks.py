@@ -11,6 +11,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from demand_control.planning.exceptions import degraded_forecasts
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
@@ -63,11 +64,9 @@ def accuracy_vs_benchmark(accuracy: pd.DataFrame, tolerance: float) -> tuple[boo
 
 
 def degraded_series(accuracy: pd.DataFrame, factor: float) -> pd.DataFrame:
-    """Series whose recent-window RMSSE exceeds `factor` × their earlier RMSSE and the benchmark's."""
-    series = accuracy[accuracy["scope"] == "series"]
-    bad = (series["recent_rmsse"] > factor * series["earlier_rmsse"]) & (series["recent_rmsse"] > series["benchmark_rmsse"])
-    cols = [*KEY, "demand_class", "recent_rmsse", "earlier_rmsse", "benchmark_rmsse"]
-    return series.loc[bad.fillna(False), cols].sort_values("recent_rmsse", ascending=False).reset_index(drop=True)
+    """Series whose recent-window RMSSE exceeds `factor` × their earlier RMSSE and the benchmark's: the same
+    list the forecast_degradation exception and the autonomy policy read."""
+    return degraded_forecasts(accuracy, factor)
 
 
 def preview(frame: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
