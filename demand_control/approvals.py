@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from demand_control import audit
+from demand_control import audit, clock
 from demand_control.planning.policy import ACTION_TYPES, AUTO_APPROVED, Policy, may_approve
 from demand_control.tables import (
     action_decisions,
@@ -99,7 +99,7 @@ class _Lost(Exception):
 
 
 def _aware(value: datetime | None) -> datetime:
-    value = value or datetime.now(UTC)
+    value = value or clock.now()
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -9,10 +9,11 @@ action was already decided.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+
+from demand_control import clock
 
 ActionId = Annotated[str, typer.Argument(help="The recommended action's id (recommended_actions.action_id).")]
 User = Annotated[str, typer.Option("--as", help="Who decides: a member of a policy role (Slack user id or name).")]
@@ -27,7 +28,7 @@ def _click(decision: str, action_id: str, user: str, reason: str | None) -> None
     warehouse = resources_from_env(deferred=False)["warehouse"]
     warehouse.migrate()
     policy = load_policy()
-    now = datetime.now(UTC)
+    now = clock.now()
     click_id = record_click(warehouse.engine, action_id, decision, user, "cli", f"cli:{uuid.uuid4()}", now)
     outcome = decide(warehouse.engine, policy, click_id, now, note=reason)
     if outcome.refused:

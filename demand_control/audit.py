@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, text
 
+from demand_control import clock
 from demand_control.tables import audit_log
 
 GENESIS_HASH = "0" * 64
@@ -81,7 +82,7 @@ def append(conn: Connection, entries: Iterable[AuditEntry]) -> list[str]:
     """Append entries in order inside the caller's transaction; returns their row hashes."""
     prev = _lock_and_tail(conn)
     rows, hashes = [], []
-    now = datetime.now(UTC)
+    now = clock.now()
     for entry in entries:
         occurred = entry.occurred_at or now
         if occurred.tzinfo is None:

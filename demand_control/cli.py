@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -26,6 +27,24 @@ app.add_typer(events_app, name="events")
 app.command("gateway")(gateway)
 register_approvals(app)
 
+AS_OF_HELP = "Plan as of this date (ISO): every 'today' of the command and the processes it starts; default: DEMAND_CONTROL_AS_OF, else today (UTC)."
+
+
+def set_as_of(value: str | None) -> None:
+    """Put this process, and every process it starts, on the planning date `value` (see `clock`)."""
+    if not value:
+        return
+    from demand_control import clock
+
+    parsed = parse_as_of(value)
+    os.environ[clock.AS_OF_ENV] = parsed.isoformat()
+
+
+@app.callback()
+def main(as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None) -> None:
+    """The demand-planning control layer."""
+    set_as_of(as_of)
+
 
 @landscape_app.command("generate")
 def landscape_generate(
@@ -34,7 +53,7 @@ def landscape_generate(
     locations: Annotated[int, typer.Option(min=1, help="Number of distribution centres.")] = 3,
     weeks: Annotated[int, typer.Option(min=2, help="Weeks of demand history.")] = 130,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives byte-identical files.")] = 7,
-    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: today, UTC).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date (default: the planning clock's today).")] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
 ) -> None:
     """Generate a deterministic synthetic distributor as a file drop."""
@@ -89,10 +108,12 @@ def demo(
     weeks: Annotated[int, typer.Option(min=2)] = 130,
     seed: Annotated[int, typer.Option()] = 7,
     source: Annotated[str, typer.Option(help="tryton (the local ERP) or file_drop (exports with planted defects).")] = "tryton",
+    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
 ) -> None:
     """Generate a small landscape, run the main job end to end and print what happened."""
     from demand_control.demo import run_demo
 
+    set_as_of(as_of)
     if source not in ("tryton", "file_drop"):
         raise typer.BadParameter(f"--source must be tryton or file_drop, got {source!r}")
     raise typer.Exit(run_demo(skus=skus, locations=locations, weeks=weeks, seed=seed, source=source, echo=typer.echo))

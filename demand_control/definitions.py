@@ -15,10 +15,11 @@ from demand_control.resources import resources_from_env
 def _with_defaults(resources: Mapping[str, Any]) -> dict[str, Any]:
     """Resources given by a test or the demo, completed with the embedded defaults they did not name (a
     Slack notifier without a token prints and writes the notifications table)."""
+    from demand_control.resources.clock import PlanningClock
     from demand_control.resources.slack import SlackNotifier
     from demand_control.resources.tryton_erp import TrytonErp
 
-    return {"slack_notifier": SlackNotifier(), "erp": TrytonErp(), **resources}
+    return {"slack_notifier": SlackNotifier(), "erp": TrytonErp(), "clock": PlanningClock(), **resources}
 
 
 def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:

@@ -6,13 +6,12 @@ import base64
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 from sqlalchemy import func, select
 
-from demand_control import settings, tables
+from demand_control import clock, settings, tables
 from demand_control.contracts import FILE_DROP_OBJECTS
 from demand_control.landscape import generate_landscape, write_landscape
 from demand_control.landscape.defects import plant_defects
@@ -31,7 +30,7 @@ def run_demo(
 
     resources = resources_from_env(deferred=False)
     warehouse = resources["warehouse"]
-    today = datetime.now(UTC).date()
+    today = clock.today()
 
     echo(f"1. Sample distributor: {skus} SKUs x {locations} DCs, {weeks} weeks of history, seed {seed}, as of {today}")
     frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=today)
@@ -46,6 +45,10 @@ def run_demo(
         echo(f"   file drop: {folder}")
         for line in plant_defects(folder, seed=seed):
             echo(f"   planted defect: {line}")
+        # The exports are delivered as of the planning date, so a demo run --as-of another day finds them fresh.
+        stamp = clock.now().timestamp()
+        for path in folder.iterdir():
+            os.utime(path, (stamp, stamp))
         resources["signal_source"] = FileDropSource(folder=str(folder))
 
     try:
@@ -67,7 +70,7 @@ def run_demo(
             result = _demo_inventory(defs, instance, quiet, warehouse, echo)
         if source == "tryton" and result.success:
             _demo_write_back(resources["erp"], warehouse, today, echo)
-            result = _demo_seed_scenario(defs, instance, quiet, resources, warehouse, today, echo)
+            result = _demo_seed_scenario(defs, instance, quiet, resources, warehouse, today, echo) or result
     finally:
         if server is not None:
             stop(server)
@@ -209,7 +212,8 @@ def _demo_write_back(erp, warehouse, today, echo: Callable[[str], None]) -> None
 
 def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
     """The coordination loop end to end, in process: signed webhooks → inbox → replan → owner told →
-    signed Slack approval → outbox → ERP write-back → customer notice → audit chain."""
+    signed Slack approval → outbox → ERP write-back → customer notice → audit chain. None when the landscape
+    offers nothing to play it on (the reason is printed)."""
     import secrets as random_secrets
 
     from starlette.testclient import TestClient
@@ -226,6 +230,12 @@ def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today,
 
     echo("10. Seed scenario: a demand spike and a supplier delay through the whole loop")
     target = scenario.pick_target(warehouse, today)
+    if isinstance(target, scenario.NoTarget):
+        echo(f"   nothing to play it on as of {today}: {target.reason}")
+        return None
+    echo(f"   {target.sku} at {target.location_id}: a spike of {target.spike_qty:,.0f} units (about {target.weekly_forecast:,.0f}/week forecast) "
+         f"promised {target.spike_promise:%d %b}, and PO {target.po_id}/{target.po_line_no} due {target.po_due:%d %b} slipping "
+         f"{target.delay_days} days, leave order {target.order_id}/{target.order_line_no} short until {target.revised_date:%d %b}")
     webhook_secret = "whsec_" + base64.b64encode(random_secrets.token_bytes(24)).decode()
     slack_secret = random_secrets.token_hex(16)
     app = create_app(warehouse, secrets={scenario.SOURCE: [webhook_secret]}, slack_signing_secret=slack_secret)
@@ -261,7 +271,7 @@ def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today,
     decision = warehouse.read("action_decisions", where=tables.action_decisions.c.action_id == action["action_id"])
     echo(f"   {user} pressed Approve on {action['action_id']} ({action['expected_impact']}): gateway {answer.status_code}; "
          f"decision {decision['decision'].iloc[0] if len(decision) else 'none'}")
-    auto = auto_approve(warehouse.engine, datetime.now(UTC))
+    auto = auto_approve(warehouse.engine, clock.now())
     summary = drain_outbox(warehouse, resources["erp"])
     row = warehouse.read("erp_outbox", where=tables.erp_outbox.c.action_id == action["action_id"])
     echo(f"   write-back: {summary.as_metadata()} (+{len(auto)} auto-approved queued); {action['action_id']} → "

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 import typer
+
+from demand_control import clock
 
 erp_app = typer.Typer(no_args_is_help=True, help="The local Tryton ERP: create, seed and serve it.")
 
 
 def parse_as_of(value: str | None) -> date:
-    """An `--as-of` option: an ISO date, or today (UTC) when empty."""
+    """An `--as-of` option: an ISO date, or the planning clock's today when empty."""
     if not value:
-        return datetime.now(UTC).date()
+        return clock.today()
     try:
         return date.fromisoformat(value)
     except ValueError as exc:

@@ -140,9 +140,11 @@ def detector_thresholds(policy: Policy, settings: PlanSettings) -> ExceptionThre
     return ExceptionThresholds(**kwargs)
 
 
-def refresh_projection(warehouse: Warehouse, settings: PlanSettings, now: datetime, scope: Scope = None) -> pd.DataFrame:
+def refresh_projection(
+    warehouse: Warehouse, settings: PlanSettings, now: datetime, scope: Scope = None, run_id: str | None = None
+) -> pd.DataFrame:
     """Projected available balance for the scope from the stored policy, stock, orders, POs and forecast;
-    replaces the scope's rows of `projected_inventory`."""
+    replaces the scope's rows of `projected_inventory` and records the plan and its as-of in `plan_runs`."""
     forecast = _read(warehouse, "demand_forecast", scope)
     purchases = _read(warehouse, "purchase_order_line", scope)
     policy = _read(warehouse, "inventory_policy", scope)
@@ -158,6 +160,11 @@ def refresh_projection(warehouse: Warehouse, settings: PlanSettings, now: dateti
     projection["days_of_cover"] = projection["days_of_cover"].replace([float("inf"), float("-inf")], float("nan"))
     projection["computed_at"] = now
     warehouse.replace_rows("projected_inventory", projection, where=scope_clause("projected_inventory", scope))
+    warehouse.append_rows("plan_runs", pd.DataFrame([{
+        "run_id": run_id, "scope": "full" if scope is None else "scoped",
+        "sku_locations": int(projection[["sku", "location_id"]].drop_duplicates().shape[0]),
+        "as_of": pd.Timestamp(now).date(), "horizon_start": settings.horizon_start, "bucket_days": settings.bucket_days, "planned_at": now,
+    }]))
     return projection
 
 

@@ -235,10 +235,10 @@ projected_inventory = Table(
     Column("sku", String, primary_key=True, comment="SKU projected."),
     Column("location_id", String, primary_key=True, comment="DC projected."),
     Column("period_start", Date, primary_key=True, comment="First day of the bucket."),
-    Column("bucket", Integer, nullable=False, comment="Bucket number from the current one (0)."),
+    Column("bucket", Integer, nullable=False, comment="Bucket number from the current one (0, which covers only the days left of its week)."),
     Column("opening", Float, nullable=False, comment="Projected available balance at the start of the bucket."),
     Column("receipts", Float, nullable=False, comment="Open purchase-order quantity due in the bucket (confirmed, else expected date)."),
-    Column("forecast", Float, nullable=False, comment="Forecast mean demand of the bucket."),
+    Column("forecast", Float, nullable=False, comment="Forecast mean demand of the bucket's days still ahead (bucket 0: from the as-of date to the end of its week)."),
     Column("committed", Float, nullable=False, comment="Open customer-order quantity promised in the bucket."),
     Column("demand", Float, nullable=False, comment="max(forecast, committed): orders consume the forecast."),
     Column("closing", Float, nullable=False, comment="Projected available balance (PAB) at the end of the bucket."),
@@ -406,6 +406,20 @@ coordination_kpis = Table(
     Column("unit", String(16), nullable=False, comment="count, money, share, hours or rmsse."),
     Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the KPI was computed (UTC)."),
     comment="Coordination KPIs in long form (kpi x dimension x member), ready to chart.",
+)
+
+plan_runs = Table(
+    "plan_runs",
+    metadata,
+    Column("plan_id", Integer, primary_key=True, autoincrement=True, comment="Order of the plans."),
+    Column("run_id", String(64), comment="Dagster run that made the plan (empty outside Dagster)."),
+    Column("scope", String(16), nullable=False, comment="full (every SKU-location) or scoped (the SKU-locations an event touched)."),
+    Column("sku_locations", Integer, nullable=False, comment="SKU-locations projected."),
+    Column("as_of", Date, nullable=False, comment="The date the plan was made as of (the run's clock): today, for the plan."),
+    Column("horizon_start", Date, nullable=False, comment="First day projected; bucket 0 runs from here to the end of its week."),
+    Column("bucket_days", Integer, nullable=False, comment="Length of a bucket in days."),
+    Column("planned_at", DateTime(timezone=True), nullable=False, comment="The planning clock's instant when the plan was made (UTC)."),
+    comment="One row per plan (full or event-scoped): the as-of it was made on, so every projection, exception and action can be traced to its date.",
 )
 
 inbox_events = Table(

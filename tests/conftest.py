@@ -1,4 +1,9 @@
-"""Shared fixtures: a SQLite state folder per test, and throwaway PostgreSQL databases.
+"""Shared fixtures: the frozen planning clock, a SQLite state folder per test, and throwaway PostgreSQL
+databases.
+
+Every test runs with the planning clock frozen at `NOW` (a Monday morning, the as-of the sample landscapes
+are generated for), and the processes a test starts (daemon, gateway) on that date: no test depends on the
+day the suite runs.
 
 PostgreSQL tests run against DEMAND_CONTROL_TEST_PG (default postgresql://postgres@127.0.0.1:5432/postgres).
 On CI (CI=true) a missing server fails the tests; elsewhere they skip with the reason.
@@ -9,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg2
@@ -19,7 +24,19 @@ from sqlalchemy.engine import make_url
 from demand_control.landscape import generate_landscape, write_landscape
 
 PG_ADMIN_URL = os.environ.get("DEMAND_CONTROL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-AS_OF = date(2026, 11, 23)
+AS_OF = date(2026, 11, 23)  # a Monday
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def frozen_clock() -> Iterator[datetime]:
+    """The planning clock at NOW for the whole session (module fixtures included); child processes plan as
+    of AS_OF."""
+    from demand_control import clock
+
+    with pytest.MonkeyPatch.context() as patch, clock.use(NOW):
+        patch.setenv(clock.AS_OF_ENV, AS_OF.isoformat())
+        yield NOW
 
 
 def _admin_connection():

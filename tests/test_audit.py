@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from demand_control import clock
 from demand_control.audit import AuditEntry, append, record, verify_chain
 from demand_control.resources import Warehouse
 
@@ -55,7 +56,7 @@ def test_the_chain_cannot_fork(tmp_path) -> None:
             conn.execute(
                 text("INSERT INTO audit_log (occurred_at, actor, event_type, subject, payload, payload_hash, prev_hash, row_hash) "
                      "VALUES (:t, 'x', 'y', 'z', '{}', 'h', :prev, 'r')"),
-                {"t": datetime.now(UTC), "prev": rows["prev_hash"].iloc[1]},
+                {"t": clock.now(), "prev": rows["prev_hash"].iloc[1]},
             )
 
 

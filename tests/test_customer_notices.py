@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import smtplib
-from datetime import UTC, date, datetime, timedelta
+import socket
+from datetime import date, datetime, timedelta
 from email import message_from_bytes
 
 import dagster as dg
@@ -27,10 +27,10 @@ from demand_control.ops.customer_notices import (
     notify_customers_job,
     requeue_notices,
 )
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.mail import Mailer
 from demand_control.resources.warehouse import Warehouse
-
-NOW = datetime.now(UTC).replace(microsecond=0)
+from tests.conftest import NOW
 
 
 class Recorder:
@@ -319,7 +319,7 @@ def test_sensor_requests_one_run_per_batch_of_new_approvals_and_the_job_runs_it(
     assert late.run_requests[0].run_key != request.run_key
 
     result = notify_customers_job.execute_in_process(
-        run_config=request.run_config, resources={"warehouse": warehouse, "mailer": mailer}
+        run_config=request.run_config, resources={"warehouse": warehouse, "mailer": mailer, "clock": PlanningClock()}
     )
     assert result.success
     assert len(handler.messages) == 1

@@ -116,3 +116,12 @@ def test_cleared_stock_auto_resolves_and_kpis_count_it(planned) -> None:  # noqa
     assert kpis.loc[("auto_resolved_share", "all", "all"), "value"] == pytest.approx(1.0)
     assert kpis.loc[("open_exceptions", "all", "all"), "value"] == len(warehouse.read("planning_exceptions"))
     assert kpis.loc[("exception_cycle_time_hours", "all", "all"), "value"] >= 0
+
+
+def test_every_plan_records_its_as_of(planned) -> None:  # noqa: ANN001
+    warehouse, _, _ = planned
+    plans = warehouse.read("plan_runs")
+    assert len(plans) >= 1 and (plans["scope"] == "full").all()
+    assert {str(d) for d in plans["as_of"]} == {AS_OF.isoformat()} and {str(d) for d in plans["horizon_start"]} == {AS_OF.isoformat()}
+    assert (plans["sku_locations"] == warehouse.read("projected_inventory")[["sku", "location_id"]].drop_duplicates().shape[0]).all()
+    assert plans["run_id"].notna().all()

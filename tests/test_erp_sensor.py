@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
+from demand_control import clock
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets import ERP_SYNC_JOB_NAME
 from demand_control.landscape.tryton_setup import TrytonSite, restore_or_init, serve, stop
@@ -205,7 +206,7 @@ def _resources(server: TrytonServer, warehouse: Warehouse | None) -> dict:
 def test_a_successful_sync_run_becomes_one_replan_of_its_sku_locations(erp_db: TrytonServer, rpc: TrytonRpc, tmp_path) -> None:
     warehouse = Warehouse(home=str(tmp_path))
     warehouse.migrate()
-    now = datetime.now(UTC)
+    now = clock.now()
     for name in ("product", "location", "customer", "supplier"):
         # The references the order feeds are validated against, as a full ingestion would have staged them.
         frame = erp_db.frames[name].assign(source_system="tryton", loaded_at=now)

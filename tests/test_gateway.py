@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select
 from typer.testing import CliRunner
 
+from demand_control import clock
 from demand_control.audit import verify_chain
 from demand_control.gateway import create_app
 from demand_control.gateway.signing import SourceVerifier, VerificationFailure, sign_headers
@@ -687,7 +688,7 @@ def test_a_failed_postgres_write_leaves_the_connection_usable(postgres_database)
     warehouse.migrate()
     writer = InboxWriter(warehouse)
     body = encode(delay())
-    event, now = parse_event(body.decode()), datetime.now(UTC)
+    event, now = parse_event(body.decode()), clock.now()
     with pytest.raises(SQLAlchemyError):
         writer.store("s" * 100, "too-long-source", now, event, body.decode(), "0" * 64, now)  # source is varchar(64)
     first = writer.store(SOURCE, "after-failure", now, event, body.decode(), "0" * 64, now)

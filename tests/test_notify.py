@@ -10,7 +10,6 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-
 from pathlib import Path
 
 import dagster as dg
@@ -18,9 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from demand_control import tables
+from demand_control import clock, tables
 from demand_control.ops.notify import notify_exceptions, notify_owners_job
 from demand_control.planning.messages import change_reply, exception_message, parse_button
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.slack import SlackNotifier
 from demand_control.resources.warehouse import Warehouse
 from tests.slack_api import TOKEN, FakeSlack, slack_api_server
@@ -111,7 +111,7 @@ def notifier(base_url: str, token: str = TOKEN, interval: float = 0.05) -> Slack
 
 
 def run(warehouse: Warehouse, base_url: str, keys: list[str] | None = None, token: str = TOKEN, now: datetime | None = None):  # noqa: ANN201
-    return notify_exceptions(warehouse, notifier(base_url, token), now or datetime.now(UTC), keys=keys, log=lambda _: None)
+    return notify_exceptions(warehouse, notifier(base_url, token), now or clock.now(), keys=keys, log=lambda _: None)
 
 
 def slack_rows(warehouse: Warehouse) -> pd.DataFrame:
@@ -227,7 +227,7 @@ def test_an_intent_left_by_a_crash_adopts_the_posted_message(warehouse: Warehous
     rows = seed(warehouse)
     crit, med = rows["crit"]["exception_key"], rows["med"]["exception_key"]
     msg = exception_message(rows["crit"], action_row(rows["crit"], "A-00000000000000c1"), scenario_rows("SKU-1", "DC-1"))
-    now = datetime.now(UTC)
+    now = clock.now()
     fake.handle("chat.postMessage", {"channel": CHANNELS[0], "text": msg.text, "blocks": msg.blocks,
                                      "metadata": {"event_type": "demand_control_exception", "event_payload": {"exception_key": crit, "occurrence": 1}}})
     intent = {"occurrence": 1, "ts": None, "state": "intent", "content_hash": msg.content_hash, "created_at": now, "updated_at": now, "last_error": None}
@@ -261,7 +261,7 @@ def test_posts_are_spaced_about_one_per_second_per_channel(warehouse: Warehouse,
     rows = [exception_row(f"projected_stockout:SKU-{i}@DC-1", "high", CHANNELS[0], 1_000.0 * i) for i in range(1, 4)]
     rows.append(exception_row("projected_stockout:SKU-9@DC-2", "high", CHANNELS[1], 500.0))
     write_plan(warehouse, rows)
-    summary = notify_exceptions(warehouse, notifier(base_url, interval=1.0), datetime.now(UTC), log=lambda _: None)
+    summary = notify_exceptions(warehouse, notifier(base_url, interval=1.0), clock.now(), log=lambda _: None)
     assert summary.posted == 4
     fresh = sorted(m["posted_at"] for m in fake.parents(CHANNELS[0]))
     assert len(fresh) == 3 and all(b - a >= 0.95 for a, b in zip(fresh, fresh[1:]))
@@ -300,7 +300,7 @@ def test_low_severity_goes_to_one_digest_per_channel_and_day(warehouse: Warehous
     fake, base_url = slack
     lows = [exception_row(f"excess_stock:SKU-{i}@DC-1", "low", CHANNELS[i % 2], 100.0 * i) for i in range(1, 6)]
     write_plan(warehouse, lows)
-    now = datetime.now(UTC)
+    now = clock.now()
     summary = run(warehouse, base_url, now=now)
     assert summary.digests == 2 and summary.posted == 0
     digests = fake.parents()
@@ -335,7 +335,7 @@ def test_approval_results_are_answered_in_the_thread(warehouse: Warehouse, slack
     payload = {"channel": row["channel"], "thread_ts": row["ts"], "click_id": 1, "action_id": "A-00000000000000c1"}
     warehouse.append_rows("notifications", pd.DataFrame([{
         "notification_id": "approval-result:1", "kind": "approval_result", "channel": row["channel"], "subject": "A-00000000000000c1",
-        "text": "Approved by <@U1> as buyer", "payload": json.dumps(payload), "status": "pending", "created_at": datetime.now(UTC) - timedelta(seconds=5)}]))
+        "text": "Approved by <@U1> as buyer", "payload": json.dumps(payload), "status": "pending", "created_at": clock.now() - timedelta(seconds=5)}]))
     summary = run(warehouse, base_url)
     assert summary.other_notices == 1
     assert [m["text"] for m in fake.replies(row["ts"])] == ["Approved by <@U1> as buyer"]
@@ -354,7 +354,7 @@ def test_change_reply_and_scenarios_in_the_message() -> None:
 
 def test_the_notify_owners_job_runs_in_process(warehouse: Warehouse) -> None:
     seed(warehouse)
-    result = notify_owners_job.execute_in_process(resources={"warehouse": warehouse, "slack_notifier": SlackNotifier()})
+    result = notify_owners_job.execute_in_process(resources={"warehouse": warehouse, "slack_notifier": SlackNotifier(), "clock": PlanningClock()})
     assert result.success
     out = result.output_for_node("notify_exception_owners")
     assert out["mode"] == "console" and out["posted"] == 3

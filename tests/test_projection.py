@@ -1,6 +1,7 @@
 """Projected available balance on a hand-made scenario whose every bucket is worked out in the comments.
 
-Horizon starts Wednesday 2026-03-04; weekly buckets start Mondays 2026-03-02 (bucket 0), 03-09, 03-16, 03-23.
+Horizon starts Monday 2026-03-02, so bucket 0 is a whole week; weekly buckets start Mondays 2026-03-02
+(bucket 0), 03-09, 03-16, 03-23. The tests at the end start the same scenario on a Wednesday and a Sunday.
 SKU A at DC1: on hand 60, allocated 10, in transit 5 (an older snapshot says 999 and must be ignored);
 forecast 18/week; safety stock 20.
   orders: 4 promised 2026-02-20 (overdue → bucket 0), 25 on 03-10 (bucket 1), 22 on 03-17 (bucket 2),
@@ -22,7 +23,7 @@ import pytest
 
 from demand_control.planning.projection import PROJECTION_COLUMNS, days_of_cover, first_stockout, projected_inventory
 
-HORIZON = "2026-03-04"
+HORIZON = "2026-03-02"  # a Monday
 
 
 def _forecast() -> pd.DataFrame:
@@ -122,8 +123,8 @@ def test_days_of_cover_and_days_to_stockout(projection):
     # now: 50 available / (18/7 per day) = 19.4444 days
     assert out.loc["A", "days_of_cover"] == pytest.approx(19.4444, abs=1e-4)
     # bucket 2 starts 03-16 with 18 on hand against 22 spread over 7 days: out after 18/22·7 = 5.7273 days,
-    # i.e. 12 + 5.7273 = 17.7273 days after 03-04.
-    assert out.loc["A", "days_to_stockout"] == pytest.approx(17.7273, abs=1e-4)
+    # i.e. 14 + 5.7273 = 19.7273 days after 03-02.
+    assert out.loc["A", "days_to_stockout"] == pytest.approx(19.7273, abs=1e-4)
     assert math.isinf(out.loc["B", "days_of_cover"]) and math.isnan(out.loc["B", "days_to_stockout"])
 
 
@@ -142,3 +143,39 @@ def test_expected_date_used_when_no_confirmed_date_column():
     out = projected_inventory(_inventory(), _forecast(), _orders(), pos, 0.0, HORIZON)
     # the 30 now lands on its expected date 03-10 (bucket 1): 43 + 30 − 25 = 48, 48 − 22 = 26, 26 − 18 = 8
     assert _rows(out, "A")["closing"].tolist() == [43.0, 48.0, 26.0, 8.0]
+
+
+def _from(horizon: str) -> pd.DataFrame:
+    ss = pd.DataFrame({"sku": ["A"], "location_id": ["DC1"], "safety_stock": [20.0]})
+    return projected_inventory(_inventory(), _forecast(), _orders(), _purchases(), ss, horizon)
+
+
+def test_bucket_zero_on_a_wednesday_counts_the_five_days_left():
+    a = _rows(_from("2026-03-04"), "A")
+    # Wed–Sun are left of the week of 03-02: forecast 18 · 5/7 = 12.8571 > the overdue order's 4.
+    # closing 50 + 11 − 12.8571 = 48.1429; then − 25 = 23.1429; − 22 = 1.1429; + 30 − 18 = 13.1429.
+    assert a["forecast"].tolist() == pytest.approx([90 / 7, 18.0, 18.0, 18.0])
+    assert a["demand"].tolist() == pytest.approx([90 / 7, 25.0, 22.0, 18.0])
+    assert a["closing"].tolist() == pytest.approx([48.1429, 23.1429, 1.1429, 13.1429], abs=1e-4)
+    assert not a["stockout"].any()  # the Monday plan's stockout in bucket 2 came from two days already gone
+    # average daily forecast over the 26 days projected: (90/7 + 54) / 26 = 18/7 → 48.1429 / (18/7) = 18.7222
+    assert a["days_of_cover"].iloc[0] == pytest.approx(18.7222, abs=1e-4)
+
+
+def test_bucket_zero_on_a_sunday_counts_one_day_and_every_overdue_order():
+    a = _rows(_from("2026-03-08"), "A")
+    # One day left: forecast 18/7 = 2.5714, below the overdue order's 4, which still counts in full.
+    assert a["forecast"].tolist() == pytest.approx([18 / 7, 18.0, 18.0, 18.0])
+    assert a["demand"].tolist() == pytest.approx([4.0, 25.0, 22.0, 18.0])
+    # 50 + 11 − 4 = 57; 57 − 25 = 32; 32 − 22 = 10; 10 + 30 − 18 = 22
+    assert a["closing"].tolist() == pytest.approx([57.0, 32.0, 10.0, 22.0])
+    assert a["below_safety_stock"].tolist() == [False, False, True, False]
+
+
+def test_days_to_stockout_inside_a_part_week():
+    stock = pd.DataFrame({"sku": ["C"], "location_id": ["DC1"], "on_hand": [5.0], "allocated": [0.0], "in_transit": [0.0]})
+    forecast = pd.DataFrame({"sku": "C", "location_id": "DC1", "period_start": pd.date_range("2026-03-02", periods=2, freq="7D"), "mean": 14.0})
+    out = projected_inventory(stock, forecast, _orders().iloc[0:0], _purchases().iloc[0:0], 0.0, "2026-03-04")
+    # Wednesday: 14 · 5/7 = 10 over the five days left; 5 on hand last 5/10 of them = 2.5 days.
+    assert _rows(out, "C")["closing"].tolist() == pytest.approx([-5.0, -19.0])
+    assert days_of_cover(out, "2026-03-04").set_index("sku").loc["C", "days_to_stockout"] == pytest.approx(2.5)

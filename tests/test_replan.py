@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert
 
-from demand_control import tables
+from demand_control import clock, tables
 from demand_control.audit import verify_chain
 from demand_control.definitions import build_definitions
 from demand_control.ops.replan import REPLAN_JOB_NAME
@@ -57,7 +57,7 @@ def test_apply_events_in_arrival_order() -> None:
 
 
 def _store(warehouse, rows: list[dict]) -> None:  # noqa: ANN001
-    now = datetime.now(UTC)
+    now = clock.now()
     full = [{"source": "acme", "received_at": now, "sent_at": now, "payload_sha256": "0" * 64, **r} for r in rows]
     with warehouse.engine.begin() as conn:
         conn.execute(insert(tables.inbox_events), full)

@@ -14,14 +14,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import httpx
 import pytest
 
-from demand_control import scenario, tables
+from demand_control import clock, scenario, tables
 from demand_control.audit import verify_chain
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets import DECISION_JOB_NAME, FORECAST_JOB_NAME, INGEST_JOB_NAME
@@ -90,7 +90,7 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
     workspace.write_text(f"load_from:\n  - python_module:\n      module_name: demand_control.definitions\n      working_directory: {ROOT}\n      location_name: demand_control\n")
     erp = erp_for(own_tryton)
     warehouse = Warehouse(home=str(home))
-    today = datetime.now(UTC).date()
+    today = clock.today()
 
     # The planned starting point: ingest from Tryton, forecast, plan (in process, as `make demo` does).
     defs = build_definitions({"warehouse": warehouse, "signal_source": erp, "erp": erp, "quality_settings": QualitySettings()})
@@ -100,6 +100,7 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
         assert defs.resolve_job_def(FORECAST_JOB_NAME).execute_in_process(instance=instance, run_config=config).success
         assert defs.resolve_job_def(DECISION_JOB_NAME).execute_in_process(instance=instance, run_config=config).success
     target = scenario.pick_target(warehouse, today)
+    assert isinstance(target, scenario.Target), target.reason
 
     with slack_api_server() as (slack, slack_url):
         policy = load_policy()
@@ -137,7 +138,7 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
 
             scenario.wait_for(processed, 180, "the daemon's replan run to process the inbox", poll=0.5)
             po = warehouse.read("purchase_order_line").set_index(["po_id", "line_no"]).loc[(target.po_id, target.po_line_no)]
-            assert str(po["confirmed_date"]) == (target.po_due + timedelta(days=scenario.DELAY_DAYS)).isoformat()
+            assert str(po["confirmed_date"]) == target.new_po_date.isoformat()
             found = scenario.exceptions_of(warehouse, target)
             assert f"supplier_delay:{target.po_id}/{target.po_line_no}" in set(found["exception_key"])
             assert "order_at_risk" in set(found["exception_type"])

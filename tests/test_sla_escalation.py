@@ -3,10 +3,9 @@ across repeated sensor evaluations and runs; more hours reach the next step; res
 
 from __future__ import annotations
 
-import re
-
 import json
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -14,11 +13,12 @@ import pytest
 
 from demand_control.audit import verify_chain
 from demand_control.planning.policy import load_policy
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
 from demand_control.sensors.sla import due_escalations, escalate, escalate_overdue_job, item_of, parse_item, sla_escalation_sensor
+from tests.conftest import NOW
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 POLICY = load_policy()  # packaged default: steps after 0 h (#planning-escalations), 8 h (manager), 24 h (director)
 
 
@@ -61,7 +61,7 @@ def test_overdue_exception_escalates_step_zero_once_across_evaluations_and_runs(
 
     for _ in range(2):  # the requested run, then a retry of it
         result = escalate_overdue_job.execute_in_process(
-            run_config=request.run_config, resources={"warehouse": warehouse, "planning_policy": PlanningPolicy()}
+            run_config=request.run_config, resources={"warehouse": warehouse, "planning_policy": PlanningPolicy(), "clock": PlanningClock()}
         )
         assert result.success
     assert escalate(warehouse, POLICY, "test", log=_silent) == []

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 from sqlalchemy import insert, select, text, update
 
-from demand_control import tables
+from demand_control import clock, tables
 from demand_control.landscape.tryton_setup import TrytonSite, restore_or_init, serve, stop
 from demand_control.ops.write_back import (
     DEAD_LETTER_KIND,
@@ -29,11 +29,13 @@ from demand_control.ops.write_back import (
     write_back_job,
 )
 from demand_control.planning.circuit import CircuitBreaker, CircuitState
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.erp import ReplenishOrder
 from demand_control.resources.tryton_erp import TrytonErp
 from demand_control.resources.warehouse import Warehouse
 from demand_control.sensors import outbox as outbox_module
 from demand_control.sensors.outbox import RUN_KEY_TAG, outbox_sensor
+from tests.conftest import NOW
 from tests.lossy_proxy import LossyProxy
 from tests.tryton_fixtures import TRYTON_AS_OF, TRYTON_LANDSCAPE, TrytonRpc, TrytonServer, free_port, tryton_frames
 
@@ -52,6 +54,13 @@ class RestartableTryton:
 
     def up(self) -> None:
         self.procs.append(serve(self.server.site))
+
+
+@pytest.fixture(autouse=True)
+def running_clock() -> Iterator[None]:
+    """Backoff, leases and the breaker's cool-down are waited out in real time here: the planning clock runs."""
+    with clock.use(NOW, running=True):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +105,7 @@ def replenishment(server: TrytonServer, action_id: str, lane: int = 0, sku: str 
 
 def enqueue(warehouse: Warehouse, action: ReplenishOrder, *, owner_channel: str | None = None, thread_ts: str | None = None,
             **row) -> None:
-    now = datetime.now(UTC)
+    now = clock.now()
     values = {"action_id": action.action_id, "kind": action.kind, "payload": action.model_dump_json(), "status": "pending",
               "attempts": 0, "created_at": now, "updated_at": now, **row}
     with warehouse.engine.begin() as conn:
@@ -142,14 +151,14 @@ def purchases_of(server: TrytonServer, action: ReplenishOrder) -> list[dict]:
 
 
 def later(seconds: float = 3600) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)
+    return clock.now() + timedelta(seconds=seconds)
 
 
 def test_the_write_back_job_writes_an_approved_replenishment_once_and_marks_it_done(tryton, warehouse) -> None:
     action = replenishment(tryton.server, "wb-job-000001", lane=0)
     enqueue(warehouse, action)
     result = write_back_job.execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), resources={"warehouse": warehouse, "erp": erp_for(tryton.server)},
+        instance=dg.DagsterInstance.ephemeral(), resources={"warehouse": warehouse, "erp": erp_for(tryton.server), "clock": PlanningClock()},
     )
     assert result.success
     found = purchases_of(tryton.server, action)
@@ -310,8 +319,8 @@ def test_erp_down_opens_the_circuit_keeps_the_queue_and_drains_it_exactly_once_w
 def test_a_dead_runs_claim_is_taken_again_once_its_lease_expires(tryton, warehouse) -> None:
     stale = replenishment(tryton.server, "wb-lease-expired", lane=4)
     fresh = replenishment(tryton.server, "wb-lease-current", lane=5)
-    enqueue(warehouse, stale, status="in_progress", attempts=1, updated_at=datetime.now(UTC) - timedelta(minutes=6))
-    enqueue(warehouse, fresh, status="in_progress", attempts=1, updated_at=datetime.now(UTC) - timedelta(minutes=1))
+    enqueue(warehouse, stale, status="in_progress", attempts=1, updated_at=clock.now() - timedelta(minutes=6))
+    enqueue(warehouse, fresh, status="in_progress", attempts=1, updated_at=clock.now() - timedelta(minutes=1))
     summary = drain_outbox(warehouse, erp_for(tryton.server), settings=FAST, breaker=CircuitBreaker())
     assert summary.written == 1
     row = outbox_row(warehouse, stale.action_id)
@@ -324,7 +333,7 @@ def test_a_dead_runs_claim_is_taken_again_once_its_lease_expires(tryton, warehou
 def test_two_workers_on_sqlite_never_claim_the_same_row(tryton, warehouse) -> None:
     for i in range(3):
         enqueue(warehouse, replenishment(tryton.server, f"wb-claim-sqlite-{i}", lane=i))
-    now = datetime.now(UTC)
+    now = clock.now()
     with warehouse.engine.connect() as conn:  # worker B reads its candidates before A commits its claim
         seen_by_b = due_candidates(conn, now, 3, 300)
     with warehouse.engine.begin() as conn:
@@ -339,7 +348,7 @@ def test_two_workers_on_sqlite_never_claim_the_same_row(tryton, warehouse) -> No
 def test_two_workers_on_postgres_skip_each_others_locked_rows(postgres_database) -> None:
     warehouse = Warehouse(database_url=postgres_database["url"])
     warehouse.migrate()
-    now = datetime.now(UTC)
+    now = clock.now()
     for i in range(4):
         enqueue(warehouse, ReplenishOrder(action_id=f"wb-claim-pg-{i:04d}", sku="S", location_id="DC",
                                           quantity=1, needed_by=TRYTON_AS_OF))
@@ -390,7 +399,7 @@ def test_outbox_sensor_skips_when_idle_and_requests_runs_whose_key_changes_with_
         # A real run drains the rows; then the sensor is idle again and says so.
         result = write_back_job.execute_in_process(
             instance=instance, tags={RUN_KEY_TAG: retry_key},
-            resources={"warehouse": warehouse, "erp": erp_for(tryton.server)},
+            resources={"warehouse": warehouse, "erp": erp_for(tryton.server), "clock": PlanningClock()},
         )
         assert result.success
         done = evaluate(instance, warehouse)

@@ -7,17 +7,16 @@ and publishes the active snapshot; `allocation_scenarios` compares ways to split
 `recommended_actions` proposes the moves and records the policy's decision on each.
 """
 
-from datetime import UTC, datetime
-
 import dagster as dg
 import pandas as pd
 
 from demand_control import tables
+from demand_control.approvals import auto_approve
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
-from demand_control.approvals import auto_approve
 from demand_control.planning.kpis import coordination_kpis
 from demand_control.replan import PlanSettings, refresh_actions, refresh_allocations, refresh_exceptions
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
@@ -25,9 +24,9 @@ from demand_control.resources.warehouse import Warehouse
 KINDS = {"pandas", "sqlalchemy"}
 
 
-def plan_settings(config: InventoryPolicyConfig, forecast_settings: ForecastSettingsResource) -> PlanSettings:
+def plan_settings(config: InventoryPolicyConfig, forecast_settings: ForecastSettingsResource, clock: PlanningClock) -> PlanSettings:
     return PlanSettings(
-        horizon_start=config.start(),
+        horizon_start=config.start(clock.today()),
         bucket_days=config.bucket_days,
         review_period_days=config.review_period_days,
         degradation_factor=forecast_settings.degradation_factor,
@@ -49,11 +48,12 @@ def planning_exceptions_asset(
     warehouse: Warehouse,
     planning_policy: PlanningPolicy,
     forecast_settings: ForecastSettingsResource,
+    clock: PlanningClock,
 ) -> dg.MaterializeResult:
     if warehouse.count("projected_inventory") == 0:
         raise dg.Failure(description="projected_inventory is empty: materialize the inventory group first")
     policy = planning_policy.load()
-    lifecycle = refresh_exceptions(warehouse, policy, plan_settings(config, forecast_settings), datetime.now(UTC))
+    lifecycle = refresh_exceptions(warehouse, policy, plan_settings(config, forecast_settings, clock), clock.now())
     snapshot = warehouse.read("planning_exceptions")
     changes = lifecycle["last_change"].value_counts().to_dict()
     context.log.info(f"exceptions: {changes}")
@@ -82,8 +82,10 @@ def planning_exceptions_asset(
     description="Ways to split short supply across open customer orders, compared on fill rate by tier, revenue at risk and customers affected.",
     metadata={"dagster/column_schema": table_schema_of(tables.allocation_scenarios), "dagster/table_name": "allocation_scenarios"},
 )
-def allocation_scenarios_asset(config: InventoryPolicyConfig, warehouse: Warehouse, forecast_settings: ForecastSettingsResource) -> dg.MaterializeResult:
-    summary = refresh_allocations(warehouse, plan_settings(config, forecast_settings), datetime.now(UTC))
+def allocation_scenarios_asset(
+    config: InventoryPolicyConfig, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
+) -> dg.MaterializeResult:
+    summary = refresh_allocations(warehouse, plan_settings(config, forecast_settings, clock), clock.now())
     recommended = summary[summary["recommended"]]
     return dg.MaterializeResult(
         metadata={
@@ -109,10 +111,11 @@ def recommended_actions_asset(
     warehouse: Warehouse,
     planning_policy: PlanningPolicy,
     forecast_settings: ForecastSettingsResource,
+    clock: PlanningClock,
 ) -> dg.MaterializeResult:
     policy = planning_policy.load()
-    now = datetime.now(UTC)
-    actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings), now)
+    now = clock.now()
+    actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings, clock), now)
     # Within the autonomy limits the policy's decision is the decision: record it and queue the ERP write.
     auto_queued = auto_approve(warehouse.engine, now)
     primary = actions[actions["rank"] == 1]
@@ -141,8 +144,8 @@ def recommended_actions_asset(
     description="Coordination KPIs by type, severity, owner, class and supplier: open exceptions, money at risk, overdue, cycle time, autonomy, accuracy, on-time rate.",
     metadata={"dagster/column_schema": table_schema_of(tables.coordination_kpis), "dagster/table_name": "coordination_kpis"},
 )
-def coordination_kpis_asset(warehouse: Warehouse) -> dg.MaterializeResult:
-    now = pd.Timestamp(datetime.now(UTC))
+def coordination_kpis_asset(warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
+    now = pd.Timestamp(clock.now())
     kpis = coordination_kpis(
         warehouse.read("exception_lifecycle"),
         warehouse.read("recommended_actions"),

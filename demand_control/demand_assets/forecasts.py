@@ -17,6 +17,7 @@ from demand_control import tables
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.planning.profile import profile_panel
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
 
@@ -62,7 +63,7 @@ def _split_key(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     metadata={"dagster/column_schema": table_schema_of(tables.demand_profile), "dagster/table_name": "demand_profile"},
 )
 def demand_profile(
-    context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource
+    context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
 ) -> dg.MaterializeResult:
     warehouse.migrate()
     settings = forecast_settings.engine_settings()
@@ -71,7 +72,7 @@ def demand_profile(
     from demand_control.planning.forecasting import route_series
 
     profile["route"] = route_series(profile, settings)
-    profile["computed_at"] = pd.Timestamp.now(tz="UTC")
+    profile["computed_at"] = clock.now()
     rows = _split_key(profile, keys)
     rows["adi"] = rows["adi"].replace(np.inf, np.finfo(float).max)
     count = warehouse.replace_rows("demand_profile", rows)
@@ -164,14 +165,16 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
     ],
     can_subset=False,
 )
-def demand_forecast(context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource):
+def demand_forecast(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
+):
     warehouse.migrate()
     settings = forecast_settings.engine_settings()
     panel, keys = history_panel(warehouse, settings)
     from demand_control.planning.forecasting import forecast_panel
 
     result = forecast_panel(panel, settings)
-    now = pd.Timestamp.now(tz="UTC")
+    now = pd.Timestamp(clock.now())
 
     forecast = _split_key(result.forecast, keys).rename(columns={"ds": "period_start"})
     forecast["created_at"] = now

@@ -8,8 +8,6 @@ file) leaves the staged table as it was; the blocking contract check then stops 
 """
 
 
-from datetime import UTC, datetime
-
 import dagster as dg
 import pandas as pd
 from sqlalchemy import select, update
@@ -19,6 +17,7 @@ from demand_control.contracts import CONTRACTS, FILE_DROP_OBJECTS, Contract
 from demand_control.demand_assets.metadata import TEAM_DATA_ENG, preview, raw_schema, table_schema
 from demand_control.quality.feeds import last_cursor, latest_load, reference_sets
 from demand_control.quality.validation import FeedValidation, validate_feed
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.sources import FeedMissingError, SignalSource
 from demand_control.resources.warehouse import Warehouse, bulk_insert
 
@@ -78,7 +77,9 @@ def raw_asset(contract: Contract) -> dg.AssetsDefinition:
         description=f"{contract.description} Raw extract, as delivered by the source, before validation.",
         metadata={"dagster/column_schema": raw_schema(contract), "dagster/table_name": name},
     )
-    def _raw(context: dg.AssetExecutionContext, warehouse: Warehouse, signal_source: SignalSource) -> dg.MaterializeResult:
+    def _raw(
+        context: dg.AssetExecutionContext, warehouse: Warehouse, signal_source: SignalSource, clock: PlanningClock
+    ) -> dg.MaterializeResult:
         warehouse.migrate()
         since = last_cursor(warehouse, contract.name, signal_source.source_system)
         try:
@@ -88,7 +89,7 @@ def raw_asset(contract: Contract) -> dg.AssetsDefinition:
             raise dg.Failure(description=str(exc)) from exc
         delivered = list(extract.frame.columns)
         removed = extract.removed if extract.removed is not None else pd.DataFrame(columns=list(contract.key))
-        now = datetime.now(UTC)
+        now = clock.now()
         with warehouse.engine.begin() as conn:
             load_id = conn.execute(
                 tables.feed_load.insert().values(
@@ -150,7 +151,7 @@ def staged_asset(contract: Contract) -> dg.AssetsDefinition:
         description=f"{contract.description} Validated against its contract; bad rows are quarantined.",
         metadata={"dagster/column_schema": table_schema(contract), "dagster/table_name": contract.name},
     )
-    def _staged(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    def _staged(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
         load = latest_load(warehouse, contract.name)
         if load is None:
             raise dg.Failure(description=f"no extract of {contract.name} yet: materialize raw_{contract.name} first")
@@ -160,7 +161,7 @@ def staged_asset(contract: Contract) -> dg.AssetsDefinition:
         delivered = [c for c in load.columns_found.split(",") if c]
         upserts = raw.loc[raw["change"] == "upsert", [c for c in contract.column_names if c in delivered]]
         upserts = upserts.reset_index(drop=True)
-        now = datetime.now(UTC)
+        now = clock.now()
         incremental = load.mode == "incremental"
         if incremental and upserts.empty:
             # Nothing changed at the source since the last cursor: a normal, empty increment.

@@ -5,7 +5,7 @@ Thin assets over `planning.inventory_policy` and `planning.projection`: they rea
 forecast, call the planning functions and replace the tables analysts read.
 """
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import dagster as dg
 import pandas as pd
@@ -15,6 +15,7 @@ from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.projection import first_stockout
 from demand_control.replan import PlanSettings, refresh_projection
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
 
 INVENTORY_KINDS = {"pandas", "sqlalchemy"}
@@ -25,11 +26,11 @@ class InventoryPolicyConfig(dg.Config):
     bucket_days: int = 7
     ordering_cost: float = 0.0  # cost of placing one order; > 0 turns on EOQ lot sizing
     holding_cost_rate: float = 0.25  # yearly holding cost as a share of unit cost
-    horizon_start: str = ""  # ISO date the projection starts from; empty: today (UTC)
+    horizon_start: str = ""  # ISO date the projection starts from; empty: the run's as-of (the `clock` resource)
 
-    def start(self) -> date:
+    def start(self, today: date) -> date:
         if not self.horizon_start:
-            return datetime.now(UTC).date()
+            return today
         try:
             return date.fromisoformat(self.horizon_start)
         except ValueError as exc:
@@ -53,7 +54,7 @@ def _forecast(warehouse: Warehouse) -> pd.DataFrame:
     metadata={"dagster/column_schema": table_schema_of(tables.inventory_policy), "dagster/table_name": "inventory_policy"},
 )
 def inventory_policy_asset(
-    context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse
+    context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse, clock: PlanningClock
 ) -> dg.MaterializeResult:
     forecast = _forecast(warehouse)
     keys = forecast[["sku", "location_id"]].drop_duplicates()
@@ -71,7 +72,7 @@ def inventory_policy_asset(
         unit_costs=product,
     )
     policy = policy.merge(levels[["sku", "location_id", "tier", "category"]], on=["sku", "location_id"], how="left")
-    policy["computed_at"] = datetime.now(UTC)
+    policy["computed_at"] = clock.now()
     rows = warehouse.replace_rows("inventory_policy", policy)
     no_lane = int(policy["safety_stock"].isna().sum())
     if no_lane:
@@ -98,16 +99,20 @@ def inventory_policy_asset(
     description="Projected available balance per SKU-location and bucket: stock plus receipts minus max(forecast, orders).",
     metadata={"dagster/column_schema": table_schema_of(tables.projected_inventory), "dagster/table_name": "projected_inventory"},
 )
-def projected_inventory_asset(config: InventoryPolicyConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+def projected_inventory_asset(
+    context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse, clock: PlanningClock
+) -> dg.MaterializeResult:
     if warehouse.count("demand_forecast") == 0:
         raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
-    settings = PlanSettings(horizon_start=config.start(), bucket_days=config.bucket_days, review_period_days=config.review_period_days)
-    projection = refresh_projection(warehouse, settings, datetime.now(UTC))
+    settings = PlanSettings(horizon_start=config.start(clock.today()), bucket_days=config.bucket_days, review_period_days=config.review_period_days)
+    projection = refresh_projection(warehouse, settings, clock.now(), run_id=context.run_id)
     stockouts = first_stockout(projection)
     short = stockouts[stockouts["stockout_bucket"].notna()]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(projection),
+            "as_of": clock.today().isoformat(),
+            "horizon_start": settings.horizon_start.isoformat(),
             "sku_locations": int(projection[["sku", "location_id"]].drop_duplicates().shape[0]),
             "sku_locations_projected_to_stock_out": len(short),
             "sku_locations_below_safety_stock": int(

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from demand_control import audit
+from demand_control import clock as planning_clock
 from demand_control.gateway.events import (
     Event,
     MalformedJson,
@@ -204,7 +205,7 @@ class InboxWriter:
             with self._write_lock, conn.begin():
                 if resolved is None:  # PostgreSQL: one transaction, one round trip fewer
                     resolved = _resolve(conn, event, now)
-                received_at = datetime.now(UTC)
+                received_at = planning_clock.now()
                 row = {
                     "webhook_id": webhook_id,
                     "source": source,
@@ -254,7 +255,7 @@ class InboxWriter:
                     if found.existing_id is not None:
                         return Stored(found.existing_id, True, same_payload=found.existing_sha256 == payload_sha256)
                     resolved = _resolved(event, found, now)
-                    received_at = datetime.now(UTC)
+                    received_at = planning_clock.now()
                     actor = f"gateway:{source}"
                     audit_body = audit.canonical_json({
                         "source": source, "event_type": event.type, "payload_sha256": payload_sha256,
@@ -425,12 +426,13 @@ def create_app(
     slack_signing_secret: str | None = None,
 ) -> Starlette:
     """The gateway app. `secrets` maps source -> active secrets (default: DEMAND_CONTROL_WEBHOOK_SECRETS_*);
-    `now` replaces the clock for the timestamp window (tests with published vectors)."""
+    `now` replaces the wall clock of the timestamp window (tests with published vectors); the times stored
+    come from the planning clock (`demand_control.clock`)."""
     warehouse.migrate()
     writer = InboxWriter(warehouse)
     verifiers = _verifiers(secrets)
     buckets: dict[str, TokenBucket] = {}
-    clock = now or (lambda: datetime.now(UTC))
+    signature_clock = now or (lambda: datetime.now(UTC))  # the sender signs with its wall clock
     # At most as many stores in flight as the pool keeps connections: beyond that, each request would open and
     # close an overflow connection (a new PostgreSQL backend per event); queued here they wait microseconds.
     pool_size = getattr(writer.engine.pool, "size", None)
@@ -459,7 +461,7 @@ def create_app(
             return _reject(400, "client_disconnected", "the client went away before the body was complete")
 
         try:
-            verified = verifier.verify(bytes(body), request.headers, clock)
+            verified = verifier.verify(bytes(body), request.headers, signature_clock)
         except VerificationFailure as failure:
             log.info("rejected %s delivery: %s", source, failure.reason)
             return _reject(401, failure.code, failure.reason)
@@ -485,7 +487,7 @@ def create_app(
             async with in_flight:
                 stored = await run_in_threadpool(
                     writer.store, source, verified.webhook_id, verified.sent_at, event, verified.body_text,
-                    payload_sha256, clock()
+                    payload_sha256, planning_clock.now()
                 )
         except SQLAlchemyError as exc:
             # Not the sender's fault and not stored: 503 tells Standard Webhooks senders to retry.

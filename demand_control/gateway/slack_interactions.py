@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from demand_control import approvals
+from demand_control import clock as planning_clock
 from demand_control.planning.policy import Policy, load_policy
 
 if TYPE_CHECKING:
@@ -155,7 +156,7 @@ def slack_routes(
     verifier = SignatureVerifier(secret, clock or Clock()) if secret.strip() else None
     if verifier is None:
         log.warning("%s is not set: Slack interactions will be refused", SIGNING_SECRET_ENV)
-    stamp = now or (lambda: datetime.now(UTC))
+    stamp = now or planning_clock.now
 
     def decide_later(click_id: int, thread: approvals.SlackThread | None) -> None:
         try:

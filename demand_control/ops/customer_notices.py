@@ -33,8 +33,9 @@ import pandas as pd
 from sqlalchemy import Engine, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from demand_control import tables
+from demand_control import clock, tables
 from demand_control.audit import AuditEntry, append, sha256
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.mail import DeliveryUnknown, Mail, Mailer, NotDelivered
 from demand_control.resources.warehouse import Warehouse
 
@@ -305,7 +306,7 @@ def deliver_pending(engine: Engine, mailer: Mailer, actor: str, log: Callable[[s
         rows = conn.execute(select(t).where(t.c.status == PENDING).order_by(t.c.created_at, t.c.notice_id).limit(limit)).mappings().all()
     counts = {SENT: 0, CONSOLE: 0, FAILED: 0, PENDING: 0, "unknown": 0}
     for row in rows:
-        now = datetime.now(UTC)
+        now = clock.now()
         if not mailer.configured:
             if _set_status(engine, row["notice_id"], PENDING, CONSOLE, _audit(actor, row["notice_id"], row, CONSOLE, "console", None, now), sent_at=now):
                 log(f"customer notice {row['notice_id']} to {row['customer_id']} <{row['email']}> (console, no SMTP configured)\n"
@@ -329,7 +330,7 @@ def deliver_pending(engine: Engine, mailer: Mailer, actor: str, log: Callable[[s
             log(f"customer notice {row['notice_id']}: {exc} — left in `sending`, not retried; check the mail log and resend by hand if it never arrived")
             counts["unknown"] += 1
             continue
-        _set_status(engine, row["notice_id"], SENDING, SENT, _audit(actor, row["notice_id"], row, SENT, mailer.channel, None, datetime.now(UTC)), sent_at=datetime.now(UTC))
+        _set_status(engine, row["notice_id"], SENDING, SENT, _audit(actor, row["notice_id"], row, SENT, mailer.channel, None, clock.now()), sent_at=clock.now())
         counts[SENT] += 1
     return counts
 
@@ -358,7 +359,7 @@ def notify_customers_for(warehouse: Warehouse, mailer: Mailer, actor: str, actio
                          log: Callable[[str], None] = print) -> dict[str, int]:
     """Record the notices the approved actions call for (all, or those named), then deliver what is pending."""
     warehouse.migrate()
-    now = datetime.now(UTC)
+    now = clock.now()
     actions = qualifying_actions(warehouse, action_ids or None)
     if action_ids:
         missing = sorted(set(action_ids) - set(actions["action_id"]))
@@ -390,7 +391,10 @@ class NotifyCustomersConfig(dg.Config):
     description="Record one notice per customer per approved delay, substitution or allocation, then send the pending ones at most once (SMTP, or console).",
     tags={"kind": "email"},
 )
-def send_customer_notices(context: dg.OpExecutionContext, config: NotifyCustomersConfig, warehouse: Warehouse, mailer: Mailer) -> dg.Output[None]:
+def send_customer_notices(
+    context: dg.OpExecutionContext, config: NotifyCustomersConfig, warehouse: Warehouse, mailer: Mailer, clock: PlanningClock
+) -> dg.Output[None]:
+    del clock  # a resource, not a value: it sets the run's as-of for the services this op calls
     actor = f"notify_customers:{context.run_id}"
     warehouse.migrate()
     if config.resend:
@@ -468,7 +472,7 @@ def customer_notice_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
     since = datetime.fromisoformat(cursor["decided_at"]) if cursor.get("decided_at") else None
     seen: dict[str, str] = dict(cursor.get("seen", {}))  # action id → its decided_at (ISO)
     found = new_decisions(warehouse, since, seen, SENSOR_BATCH * MAX_BATCHES_PER_TICK)
-    now = datetime.now(UTC)
+    now = clock.now()
     requests = []
     for start in range(0, len(found), SENSOR_BATCH):
         ids = sorted(a for a, _ in found[start : start + SENSOR_BATCH])

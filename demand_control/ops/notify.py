@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from demand_control import clock as planning_clock
 from demand_control import tables
 from demand_control.audit import AuditEntry, append, canonical_json
 from demand_control.planning.messages import (
@@ -33,6 +34,7 @@ from demand_control.planning.messages import (
     is_notified,
     resolved_reply,
 )
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.slack import Posted, SlackNotifier, definitive_refusal, describe
 from demand_control.resources.warehouse import Warehouse, to_records
 
@@ -363,7 +365,7 @@ def notify_exceptions(warehouse: Warehouse, notifier: SlackNotifier, now: dateti
     (the replan path). Low-severity digests go out only on a full run (keys None): a scoped run would send a
     channel's one digest of the day with a fraction of its exceptions."""
     warehouse.migrate()
-    now = _aware(now) or datetime.now(UTC)
+    now = _aware(now) or planning_clock.now()
     if keys is None:
         active = warehouse.read("planning_exceptions")
         rows = warehouse.read("slack_messages")
@@ -411,8 +413,10 @@ class NotifyConfig(dg.Config):
     tags={"kind": "slack"},
     ins={"after": dg.In(dg.Nothing)},
 )
-def notify_exception_owners(context: dg.OpExecutionContext, config: NotifyConfig, warehouse: Warehouse, slack_notifier: SlackNotifier) -> dg.Output[dict]:
-    summary = notify_exceptions(warehouse, slack_notifier, datetime.now(UTC), keys=config.exception_keys or None,
+def notify_exception_owners(
+    context: dg.OpExecutionContext, config: NotifyConfig, warehouse: Warehouse, slack_notifier: SlackNotifier, clock: PlanningClock
+) -> dg.Output[dict]:
+    summary = notify_exceptions(warehouse, slack_notifier, clock.now(), keys=config.exception_keys or None,
                                 actor=f"notify:{context.run_id}", log=context.log.info)
     context.log.info(f"notify ({summary.mode}): {summary.as_metadata()}")
     return dg.Output(asdict(summary), metadata={k: v for k, v in summary.as_metadata().items() if v not in ("", None)})

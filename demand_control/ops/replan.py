@@ -7,7 +7,7 @@ re-recommends for the affected scope through `demand_control.replan` — the sam
 and marks the events processed. Re-running a batch is safe: processed events are skipped.
 """
 
-from datetime import UTC, datetime
+from datetime import date, datetime
 
 import dagster as dg
 import pandas as pd
@@ -19,6 +19,7 @@ from demand_control.audit import AuditEntry, append
 from demand_control.ops.notify import notify_exceptions
 from demand_control.planning.events import ORDER_KEY, PO_KEY, apply_events
 from demand_control.replan import PlanSettings, normalise_scope, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.policy import PlanningPolicy
 from demand_control.resources.slack import SlackNotifier
@@ -33,7 +34,7 @@ class ReplanConfig(dg.Config):
     sku_locations: list[str] = []  # "SKU@LOCATION" to re-plan besides the events' (e.g. changed in the ERP)
     bucket_days: int = 7
     review_period_days: float = 7.0
-    horizon_start: str = ""  # ISO date; empty: today (UTC)
+    horizon_start: str = ""  # ISO date; empty: the run's as-of (the `clock` resource)
 
 
 def _by_key(warehouse: Warehouse, name: str, key: list[str], keys: pd.DataFrame) -> pd.DataFrame:
@@ -44,14 +45,23 @@ def _by_key(warehouse: Warehouse, name: str, key: list[str], keys: pd.DataFrame)
     return warehouse.read(name, where=tuple_(table.c[key[0]], table.c[key[1]]).in_(pairs))
 
 
-def _replace_by_key(warehouse: Warehouse, name: str, key: list[str], changed: pd.DataFrame, removed: pd.DataFrame) -> None:
+def _replace_by_key(warehouse: Warehouse, name: str, key: list[str], changed: pd.DataFrame, removed: pd.DataFrame, now: datetime) -> None:
     keys = pd.concat([changed[key] if not changed.empty else pd.DataFrame(columns=key), removed], ignore_index=True)
     if keys.empty:
         return
     table = tables.STAGED[name]
     pairs = list({(k0, int(k1)) for k0, k1 in zip(keys[key[0]], keys[key[1]])})
-    rows = changed.assign(source_system="gateway", loaded_at=datetime.now(UTC)) if not changed.empty else changed
+    rows = changed.assign(source_system="gateway", loaded_at=now) if not changed.empty else changed
     warehouse.replace_rows(name, rows, where=tuple_(table.c[key[0]], table.c[key[1]]).in_(pairs))
+
+
+def _horizon_start(configured: str, today: date) -> date:
+    if not configured:
+        return today
+    try:
+        return date.fromisoformat(configured)
+    except ValueError as exc:
+        raise dg.Failure(description=f"horizon_start must be a date like 2026-11-30, got {configured!r}") from exc
 
 
 @dg.op(
@@ -65,8 +75,9 @@ def replan_from_inbox(
     warehouse: Warehouse,
     planning_policy: PlanningPolicy,
     forecast_settings: ForecastSettingsResource,
+    clock: PlanningClock,
 ):
-    now = datetime.now(UTC)
+    now = clock.now()
     inbox_table = tables.inbox_events
     inbox = warehouse.read(
         "inbox_events",
@@ -83,8 +94,8 @@ def replan_from_inbox(
     applied = apply_events(
         inbox, _by_key(warehouse, "purchase_order_line", PO_KEY, po_keys), _by_key(warehouse, "customer_order_line", ORDER_KEY, so_keys), now
     )
-    _replace_by_key(warehouse, "purchase_order_line", PO_KEY, applied.purchase_lines, applied.purchase_removed)
-    _replace_by_key(warehouse, "customer_order_line", ORDER_KEY, applied.order_lines, applied.order_removed)
+    _replace_by_key(warehouse, "purchase_order_line", PO_KEY, applied.purchase_lines, applied.purchase_removed, now)
+    _replace_by_key(warehouse, "customer_order_line", ORDER_KEY, applied.order_lines, applied.order_removed, now)
     for name, frame in (("supplier_event", applied.supplier_events), ("order_event", applied.order_events)):
         if not frame.empty:
             warehouse.replace_rows(name, frame, where=tables.STAGED[name].c.event_id.in_(list(frame["event_id"])))
@@ -93,14 +104,14 @@ def replan_from_inbox(
     # order for a SKU-location whose line did not exist yet).
     scope = normalise_scope(scope_of([applied.outcomes.dropna(subset=["sku", "location_id"]), inbox.dropna(subset=["sku", "location_id"]), requested]))
     settings = PlanSettings(
-        horizon_start=datetime.fromisoformat(config.horizon_start).date() if config.horizon_start else now.date(),
+        horizon_start=_horizon_start(config.horizon_start, clock.today()),
         bucket_days=config.bucket_days,
         review_period_days=config.review_period_days,
         degradation_factor=forecast_settings.degradation_factor,
     )
     policy = planning_policy.load()
     if scope is None or len(scope):
-        refresh_projection(warehouse, settings, now, scope)
+        refresh_projection(warehouse, settings, now, scope, run_id=context.run_id)
         # Read once for the three steps: none of them writes what the others read from it.
         inputs = planning_inputs(warehouse, now, scope)
         lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope, inputs=inputs)
@@ -137,11 +148,13 @@ def replan_from_inbox(
 
 
 @dg.op(description="Tell the owners of the exceptions a replan touched: new Slack messages, updates in their threads.", tags={"kind": "slack"})
-def notify_touched_owners(context: dg.OpExecutionContext, touched_exceptions: list, warehouse: Warehouse, slack_notifier: SlackNotifier) -> None:
+def notify_touched_owners(
+    context: dg.OpExecutionContext, touched_exceptions: list, warehouse: Warehouse, slack_notifier: SlackNotifier, clock: PlanningClock
+) -> None:
     if not touched_exceptions:
         context.log.info("no exception changed: nobody to tell")
         return
-    summary = notify_exceptions(warehouse, slack_notifier, datetime.now(UTC), keys=touched_exceptions, actor=f"replan:{context.run_id}", log=context.log.info)
+    summary = notify_exceptions(warehouse, slack_notifier, clock.now(), keys=touched_exceptions, actor=f"replan:{context.run_id}", log=context.log.info)
     context.log.info(f"notify ({summary.mode}): {summary.as_metadata()}")
 
 

@@ -31,9 +31,11 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from tenacity import wait_exponential_jitter
 
+from demand_control import clock as planning_clock
 from demand_control import tables
 from demand_control.audit import AuditEntry, append
 from demand_control.planning.circuit import CircuitBreaker, CircuitState, breaker_for
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.erp import Erp, ErpAction, WriteOutcome
 from demand_control.resources.tryton_client import TrytonTransportError, TrytonUnavailableError, TrytonUserError
 from demand_control.resources.warehouse import Warehouse
@@ -470,7 +472,7 @@ def drain_outbox(
     """Write up to `limit` due outbox rows (due at `now`, default the current time) to the ERP; see the module
     docstring for what happens to each. Safe to run concurrently with another drain of the same outbox."""
     settings = settings or WriteBackSettings()
-    clock = clock or (lambda: datetime.now(UTC))
+    clock = clock or planning_clock.now
     cutoff = _utc(now) or clock()
     warehouse.migrate()
     drain = _Drain(warehouse, erp, settings, breaker or erp_breaker(erp, settings), actor, clock, log)
@@ -510,13 +512,13 @@ class WriteBackConfig(dg.Config):
     tags={"kind": "erp"},
     out={},
 )
-def write_back_outbox(context: dg.OpExecutionContext, config: WriteBackConfig, warehouse: Warehouse, erp: Erp):
+def write_back_outbox(context: dg.OpExecutionContext, config: WriteBackConfig, warehouse: Warehouse, erp: Erp, clock: PlanningClock):
     settings = WriteBackSettings(
         max_attempts=config.max_attempts, backoff_seconds=config.backoff_seconds, backoff_max_seconds=config.backoff_max_seconds,
         lease_seconds=config.lease_seconds, breaker_failures=config.breaker_failures,
         breaker_cooldown_seconds=config.breaker_cooldown_seconds,
     )
-    now = datetime.now(UTC)
+    now = clock.now()
     if config.dry_run:
         count, head = due_rows(warehouse, now, settings.lease_seconds, page=20)
         context.log.info(f"dry run: {count} outbox rows due; first: {[r[0] for r in head]}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 
@@ -30,8 +30,9 @@ class AppliedEvents:
     outcomes: pd.DataFrame  # inbox_id, outcome, sku, location_id
 
 
-def _occurred(body: dict) -> datetime:
-    value = pd.Timestamp(body.get("occurred_at") or datetime.now(UTC))
+def _occurred(body: dict, received: datetime) -> datetime:
+    """When the event happened at the sender; when it does not say, when we applied it."""
+    value = pd.Timestamp(body.get("occurred_at") or received)
     return (value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")).to_pydatetime()
 
 
@@ -51,7 +52,7 @@ def apply_events(inbox: pd.DataFrame, purchase_lines: pd.DataFrame, order_lines:
         body = json.loads(event["payload"])
         data = body.get("data", {})
         kind = event["event_type"]
-        occurred = _occurred(body)
+        occurred = _occurred(body, now)
         sku = loc = None
         if kind.startswith("supplier."):
             key = (data["po_id"], int(data["line_no"]))

@@ -457,6 +457,37 @@ def supplier_delays(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFr
     return _finish(hits, "supplier_delay", entity, trigger, sentence)
 
 
+def cumulative_supply(projection: pd.DataFrame) -> pd.DataFrame:
+    """Per SKU-location and bucket, the supply that can serve orders up to the bucket's end: available stock
+    plus every receipt scheduled up to it (sku, location_id, bucket, period_start, supply_to_date)."""
+    proj = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").copy()
+    proj["period_start"] = as_datetime_column(proj["period_start"])
+    first_open = proj.groupby(SKU_LOCATION, sort=False)["opening"].transform("first")
+    proj["supply_to_date"] = first_open + proj.groupby(SKU_LOCATION, sort=False)["receipts"].cumsum()
+    return proj[[*SKU_LOCATION, "bucket", "period_start", "supply_to_date"]]
+
+
+def served_order_lines(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
+    """Every open order line promised within the horizon, in the order supply serves them: promise date,
+    then tier, order, line. Adds cum_orders (the line and all served before it), supply_to_date (at its
+    promise bucket), supply_by_horizon_end and short (what cum_orders exceeds that supply by, at most the
+    line's quantity)."""
+    supply = cumulative_supply(projection)
+    span = supply.groupby(SKU_LOCATION, as_index=False).agg(first=("period_start", "min"), last=("period_start", "max"), supply_by_horizon_end=("supply_to_date", "last"))
+    lines = orders.merge(span, on=SKU_LOCATION, how="inner")
+    lines = lines[lines["promise_date"] < lines["last"] + pd.Timedelta(days=float(bucket_days))].copy()
+    lines["_bucket_date"] = lines["promise_date"].where(lines["promise_date"] >= lines["first"], lines["first"])
+    lines["_tier_rank"] = lines["tier"].map(TIER_RANK).fillna(len(TIER_RANK))
+    lines = lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort")
+    lines["cum_orders"] = lines.groupby(SKU_LOCATION, sort=False)["qty_open"].cumsum()
+    supply = supply[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort")
+    lines = pd.merge_asof(
+        lines.sort_values("_bucket_date", kind="mergesort"), supply, left_on="_bucket_date", right_on="period_start", by=SKU_LOCATION, direction="backward"
+    ).drop(columns="period_start")
+    lines["short"] = np.clip(lines["cum_orders"] - lines["supply_to_date"].clip(lower=0), 0, lines["qty_open"])
+    return lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort").reset_index(drop=True)
+
+
 def order_lines_at_risk(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
     """Open order lines whose promise cannot be met from projected supply. Lines are served in promise-date
     order (then tier, order, line) from the available stock plus receipts scheduled up to their promise
@@ -465,22 +496,8 @@ def order_lines_at_risk(projection: pd.DataFrame, orders: pd.DataFrame, bucket_d
     revised_date (the first bucket whose cumulative supply covers it, NaT if none within the horizon)."""
     if orders.empty or projection.empty:
         return pd.DataFrame(columns=[*SKU_LOCATION, "order_id", "line_no", "customer_id", "tier", "qty_open", "promise_date", "short", "supply_to_date", "supply_by_horizon_end", "revised_date"])
-    proj = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").copy()
-    proj["period_start"] = as_datetime_column(proj["period_start"])
-    first_open = proj.groupby(SKU_LOCATION, sort=False)["opening"].transform("first")
-    proj["supply_to_date"] = first_open + proj.groupby(SKU_LOCATION, sort=False)["receipts"].cumsum()
-    span = proj.groupby(SKU_LOCATION, as_index=False).agg(first=("period_start", "min"), last=("period_start", "max"), supply_by_horizon_end=("supply_to_date", "last"))
-    lines = orders.merge(span, on=SKU_LOCATION, how="inner")
-    lines = lines[lines["promise_date"] < lines["last"] + pd.Timedelta(days=float(bucket_days))].copy()
-    lines["_bucket_date"] = lines["promise_date"].where(lines["promise_date"] >= lines["first"], lines["first"])
-    lines["_tier_rank"] = lines["tier"].map(TIER_RANK).fillna(len(TIER_RANK))
-    lines = lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort")
-    lines["cum_orders"] = lines.groupby(SKU_LOCATION, sort=False)["qty_open"].cumsum()
-    supply = proj[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort")
-    lines = pd.merge_asof(
-        lines.sort_values("_bucket_date", kind="mergesort"), supply, left_on="_bucket_date", right_on="period_start", by=SKU_LOCATION, direction="backward"
-    ).drop(columns="period_start")
-    lines["short"] = np.clip(lines["cum_orders"] - lines["supply_to_date"].clip(lower=0), 0, lines["qty_open"])
+    lines = served_order_lines(projection, orders, bucket_days)
+    supply = cumulative_supply(projection)
     risky = lines[lines["short"] > 1e-9].copy()
     if risky.empty:
         return risky.assign(revised_date=pd.Series(dtype="datetime64[ns]"))

@@ -46,6 +46,22 @@ def _horizon_grid(forecast: pd.DataFrame, horizon_start: pd.Timestamp, bucket_da
     return with_bucket_index(fc).rename(columns={"mean": "forecast"})
 
 
+def remaining_share(period_start: pd.Series, horizon_start: pd.Timestamp, bucket_days: int) -> np.ndarray:
+    """Share of each bucket still ahead on `horizon_start` (the day itself counts): 1 for a bucket starting
+    on or after it, (days left) / bucket_days for the bucket that contains it."""
+    ends = as_datetime_column(period_start) + pd.Timedelta(days=bucket_days)
+    left = ((ends - horizon_start) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+    return np.clip(left / float(bucket_days), 0.0, 1.0)
+
+
+def _daily_rate(projection: pd.DataFrame, days: np.ndarray) -> pd.Series:
+    """Average daily forecast per SKU-location over the days its buckets cover (bucket 0: the days left)."""
+    keys = [projection["sku"], projection["location_id"]]
+    totals = projection["forecast"].groupby(keys, sort=False).transform("sum")
+    covered = pd.Series(days, index=projection.index).groupby(keys, sort=False).transform("sum")
+    return totals / covered.where(covered > 0)
+
+
 def _bucket_totals(
     events: pd.DataFrame, date_column: str, grid: pd.DataFrame, bucket_days: int, name: str
 ) -> pd.DataFrame:
@@ -81,19 +97,22 @@ def projected_inventory(
 ) -> pd.DataFrame:
     """Projected available balance per SKU-location and forecast bucket (columns PROJECTION_COLUMNS).
 
-    - Buckets: the forecast's periods from the one containing `horizon_start`; bucket 0 is that one. The
-      whole of bucket 0's forecast counts even when `horizon_start` falls mid-bucket (conservative).
+    - Buckets: the forecast's periods from the one containing `horizon_start`; bucket 0 is that one and
+      covers only its remaining days, `horizon_start` included: its forecast is prorated by remaining days
+      / bucket_days (a plan made on a Sunday of a Monday week counts 1/7 of the week's forecast, on a
+      Wednesday 5/7, on the Monday all of it), so a plan does not depend on the weekday it runs.
     - opening of bucket 0 = on_hand − allocated of the latest `inventory` snapshot (0 where none); opening
       of bucket t = closing of bucket t − 1.
     - receipts_t = open purchase order lines (`qty_open`) at their confirmed date, else expected date;
       overdue lines land in bucket 0. The in-transit quantity has no arrival date in the contract, so it is
       received in bucket 0. Pass only the PO lines that count as scheduled receipts (e.g. not drafts).
-    - committed_t = open customer order lines (`qty_open`) promised in bucket t; overdue lines in bucket 0.
+    - committed_t = open customer order lines (`qty_open`) promised in bucket t; overdue lines in bucket 0
+      (orders and receipts dated before `horizon_start` count as due today).
     - demand_t = max(forecast mean_t, committed_t): orders consume the forecast in their bucket.
     - closing_t (the PAB) = opening_t + receipts_t − demand_t; `stockout` = closing < 0; `below_safety_stock`
       = closing < safety stock (the n-consecutive-bucket rule belongs to the exception logic).
-    - days_of_cover = max(closing, 0) / average daily forecast over the SKU-location's horizon (inf when
-      stock is positive and the forecast is zero).
+    - days_of_cover = max(closing, 0) / average daily forecast over the SKU-location's horizon, from the
+      forecast over the days projected (inf when stock is positive and the forecast is zero).
 
     `safety_stock` is a frame with sku, location_id, safety_stock (e.g. the `inventory_policy` output;
     missing SKU-locations get 0) or one number for all. Order and PO lines for SKU-locations without a
@@ -135,7 +154,8 @@ def projected_inventory(
         out["safety_stock"] = float(safety_stock)
 
     first = (out["bucket"] == 0).to_numpy()
-    out["forecast"] = out["forecast"].astype(float)
+    share = remaining_share(out["period_start"], start, bucket_days)
+    out["forecast"] = out["forecast"].astype(float) * share
     out["receipts"] = out["po_receipts"] + np.where(first, out["in_transit"], 0.0)
     out["demand"] = np.maximum(out["forecast"], out["committed"])
     net = out["receipts"] - out["demand"]
@@ -144,7 +164,7 @@ def projected_inventory(
     out["below_safety_stock"] = out["closing"] < out["safety_stock"]
     out["stockout"] = out["closing"] < 0
 
-    daily = out.groupby(SKU_LOCATION, sort=False)["forecast"].transform("mean") / float(bucket_days)
+    daily = _daily_rate(out, share * bucket_days)
     cover = np.maximum(out["closing"].to_numpy(), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["days_of_cover"] = np.where(cover > 0, cover / daily.to_numpy(), 0.0)
@@ -179,8 +199,9 @@ def days_of_cover(projection: pd.DataFrame, horizon_start: date | pd.Timestamp |
     start = as_timestamp(horizon_start)
     proj = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort")
     groups = proj.groupby(SKU_LOCATION, sort=False)
-    summary = groups.agg(available=("opening", "first"), mean_forecast=("forecast", "mean")).reset_index()
-    daily = summary["mean_forecast"].to_numpy() / float(bucket_days)
+    days = remaining_share(proj["period_start"], start, bucket_days) * bucket_days
+    summary = groups.agg(available=("opening", "first")).reset_index()
+    daily = _daily_rate(proj, days).groupby([proj["sku"], proj["location_id"]], sort=False).first().to_numpy()
     available = summary["available"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         summary["days_of_cover"] = np.where(available > 0, available / daily, 0.0)
@@ -189,7 +210,10 @@ def days_of_cover(projection: pd.DataFrame, horizon_start: date | pd.Timestamp |
     on_hand_in_bucket = np.maximum(hits["opening"] + hits["receipts"], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         fraction = np.clip(on_hand_in_bucket / hits["demand"], 0.0, 1.0)
-    runs_out = pd.to_datetime(hits["period_start"]) + pd.to_timedelta(fraction * bucket_days, unit="D")
+    # Demand spreads evenly over the part of the bucket still ahead: bucket 0 starts on `horizon_start`.
+    bucket_start = pd.to_datetime(hits["period_start"]).clip(lower=start)
+    bucket_length = pd.to_datetime(hits["period_start"]) + pd.Timedelta(days=bucket_days) - bucket_start
+    runs_out = bucket_start + fraction * bucket_length
     hits = hits.assign(days_to_stockout=np.maximum((runs_out - start) / pd.Timedelta(days=1), 0.0))
     summary = summary.merge(hits[[*SKU_LOCATION, "days_to_stockout"]], on=SKU_LOCATION, how="left")
     return summary[[*SKU_LOCATION, "days_of_cover", "days_to_stockout"]]

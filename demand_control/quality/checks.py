@@ -7,14 +7,13 @@ its freshness window; later stages read the same facts to stop auto-approval on 
 """
 
 
-from datetime import UTC, datetime
-
 import dagster as dg
 
 from demand_control.contracts import CONTRACTS, FILE_DROP_OBJECTS, Contract
 from demand_control.demand_assets.metadata import preview
 from demand_control.quality.feeds import feed_age_hours, latest_load, reference_sets
 from demand_control.quality.validation import validate_table
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.quality import QualitySettings
 from demand_control.resources.warehouse import Warehouse
 
@@ -30,7 +29,7 @@ def contract_rules_check(contract: Contract) -> dg.AssetChecksDefinition:
         description=f"{contract.name} meets its contract: the feed is structurally sound, at most the configured "
         "share of rows is quarantined, and the staged table passes every Great Expectations rule.",
     )
-    def _check(warehouse: Warehouse, quality_settings: QualitySettings) -> dg.AssetCheckResult:
+    def _check(warehouse: Warehouse, quality_settings: QualitySettings, clock: PlanningClock) -> dg.AssetCheckResult:
         load = latest_load(warehouse, contract.name)
         if load is None:
             return dg.AssetCheckResult(passed=False, description=f"{contract.name} has never been extracted")
@@ -58,7 +57,7 @@ def contract_rules_check(contract: Contract) -> dg.AssetChecksDefinition:
                 metadata=metadata,
             )
         staged = warehouse.read(contract.name)
-        outcome = validate_table(contract, staged, reference_sets(warehouse, contract), today=datetime.now(UTC).date())
+        outcome = validate_table(contract, staged, reference_sets(warehouse, contract), today=clock.today())
         metadata.update(
             {
                 "rows_staged": len(staged),
@@ -84,11 +83,11 @@ def feed_fresh_check(contract: Contract) -> dg.AssetChecksDefinition:
         description=f"The {contract.name} feed changed at the source within the last "
         f"{contract.freshness_hours:g} hours; an older feed is stale and planning on it needs a human.",
     )
-    def _check(warehouse: Warehouse) -> dg.AssetCheckResult:
+    def _check(warehouse: Warehouse, clock: PlanningClock) -> dg.AssetCheckResult:
         load = latest_load(warehouse, contract.name)
         if load is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="never extracted")
-        age = feed_age_hours(load)
+        age = feed_age_hours(load, clock.now())
         fresh = age is not None and age <= contract.freshness_hours
         return dg.AssetCheckResult(
             passed=fresh,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from demand_control import tables
+from demand_control import clock, tables
 from demand_control.contracts import Contract
 from demand_control.resources.warehouse import Warehouse
 
@@ -65,4 +65,4 @@ def feed_age_hours(load: Any, now: datetime | None = None) -> float | None:
         return None
     if modified.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC
         modified = modified.replace(tzinfo=UTC)
-    return ((now or datetime.now(UTC)) - modified).total_seconds() / 3600
+    return ((now or clock.now()) - modified).total_seconds() / 3600

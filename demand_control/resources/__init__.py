@@ -12,13 +12,14 @@ import os
 import dagster as dg
 
 from demand_control import settings
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.quality import QualitySettings
 from demand_control.resources.slack import DEFAULT_API_URL, SlackNotifier
 from demand_control.resources.sources import FileDropSource, SignalSource
 from demand_control.resources.tryton_erp import TrytonErp
 from demand_control.resources.warehouse import Warehouse
 
-__all__ = ["FileDropSource", "QualitySettings", "SignalSource", "TrytonErp", "Warehouse", "resources_from_env"]
+__all__ = ["FileDropSource", "PlanningClock", "QualitySettings", "SignalSource", "TrytonErp", "Warehouse", "resources_from_env"]
 
 
 def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResource]:
@@ -50,6 +51,8 @@ def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResour
         "signal_source": erp if settings.signal_source_name() == "tryton" else file_drop,
         "erp": erp,
         "quality_settings": QualitySettings(),
+        # The run's as-of: its tag demand_control/as_of, else DEMAND_CONTROL_AS_OF, else today.
+        "clock": PlanningClock(),
         # Without SLACK_BOT_TOKEN the notifier prints and writes the notifications table: the embedded default.
         "slack_notifier": SlackNotifier(
             bot_token=_env("SLACK_BOT_TOKEN"),

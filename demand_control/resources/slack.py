@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, HttpRequest, HttpResponse, RateLimitErrorRetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
+from demand_control import clock
 from demand_control.planning.messages import EXCEPTION_EVENT, NOTICE_EVENT
 
 SLACK_BOT_TOKEN_ENV = "SLACK_BOT_TOKEN"
@@ -181,7 +182,9 @@ class SlackNotifier(dg.ConfigurableResource):
         channel_id = self.channel_id(channel)
         messages: list[dict[str, Any]] = []
         cursor = None
-        oldest = f"{since.timestamp():.6f}" if since is not None else None
+        # `since` is planning time; Slack stamps ts with the wall clock (no lower bound under a frozen clock).
+        wall = clock.to_wall(since) if since is not None else None
+        oldest = f"{wall.timestamp():.6f}" if wall is not None else None
         for _ in range(_HISTORY_PAGES):
             if thread_ts:
                 page = self.client.conversations_replies(channel=channel_id, ts=thread_ts, include_all_metadata=True, limit=200, cursor=cursor, oldest=oldest)

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, TypeAdapter
 
+from demand_control import clock
 from demand_control.resources.erp import (
     Difference,
     Erp,
@@ -213,7 +214,7 @@ class _Writer:
                 "warehouse": warehouse,
                 # The reference is how purchase orders are keyed in the canonical purchase_order_line.
                 "reference": proposal_reference(action),
-                "purchase_date": dt.date.today(),
+                "purchase_date": clock.today(),
                 "delivery_date": action.needed_by,
                 "description": f"{action.marker} replenish {action.quantity:g} {action.sku} at {action.location_id} "
                 f"by {action.needed_by.isoformat()}",
@@ -306,6 +307,9 @@ class _Writer:
             [("warehouse", "=", self._warehouse(action.location_id)), ("from_date", "=", action.period_start),
              ("to_date", "=", action.period_end), ("destination", "=", self._customer_location())],
             ["id", "state"],
+            # Tryton hides a forecast whose period has ended (`active` is to_date >= today): without this a
+            # replayed publication of a past period would not find the first and write it twice.
+            context={"active_test": False},
         )
         return found[0] if found else None
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from demand_control import clock
 from demand_control.contracts import CONTRACTS
 from demand_control.landscape.tryton_setup import (
     OPPORTUNITY_STATE_BY_STAGE,
@@ -41,7 +42,7 @@ def extract_object(
     a transaction that started earlier may commit after our last read)."""
     if object_name not in EXTRACTORS:
         raise KeyError(f"Tryton has no extractor for {object_name!r}")
-    started = dt.datetime.now(dt.UTC)
+    started = clock.now()
     since_at = dt.datetime.fromisoformat(since) - overlap if since else None
     reader = _Reader(client)
     frame, removed, cursor = EXTRACTORS[object_name](reader, since_at)
@@ -277,7 +278,7 @@ def _sourcing(reader: _Reader, since: dt.datetime | None):
 
 
 def _inventory(reader: _Reader, since: dt.datetime | None):
-    today = dt.date.today()
+    today = clock.today()
     out = []
     storage_to_dc = reader.warehouse_of_storage()
     allocated = _open_quantities(reader, [("from_location", "in", list(storage_to_dc)), ("state", "=", "assigned")], "from_location", storage_to_dc)

@@ -18,12 +18,12 @@ are claimed with SKIP LOCKED — but the second would find nothing).
 
 import hashlib
 import json
-from datetime import UTC, datetime
+import time
 
 import dagster as dg
 from sqlalchemy import func, select
 
-from demand_control import tables
+from demand_control import clock, tables
 from demand_control.ops.write_back import WRITE_BACK_JOB_NAME, WriteBackSettings, due_rows
 from demand_control.resources.warehouse import Warehouse
 
@@ -60,7 +60,7 @@ def _outbox_status(warehouse: Warehouse) -> str:
     description="Requests a write_back run while ERP outbox rows are due (run key: fingerprint of the due rows).",
 )
 def outbox_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult | dg.SkipReason:
-    now = datetime.now(UTC)
+    now = clock.now()
     count, head = due_rows(warehouse, now, WriteBackSettings.lease_seconds)
     if not count:
         return dg.SkipReason(f"no ERP outbox rows due ({_outbox_status(warehouse)})")
@@ -72,10 +72,12 @@ def outbox_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> 
     sequence = 1
     while previous := instance.get_run_records(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
         ended = previous[0].end_time
-        if ended is not None and now.timestamp() - ended < RERUN_PAUSE_SECONDS:
+        # Dagster stamps runs with the wall clock: the pause is measured on it, not on the planning clock.
+        since_end = time.time() - ended if ended is not None else None
+        if since_end is not None and since_end < RERUN_PAUSE_SECONDS:
             return dg.SkipReason(
                 f"{count} outbox rows due, unchanged by run {previous[0].dagster_run.run_id[:8]} that ended "
-                f"{now.timestamp() - ended:.0f} s ago; asking again after {RERUN_PAUSE_SECONDS:.0f} s"
+                f"{since_end:.0f} s ago; asking again after {RERUN_PAUSE_SECONDS:.0f} s"
             )
         sequence += 1
         key = f"{base}:{sequence}"

@@ -2,12 +2,11 @@
 (and as the record) the console and the `notifications` table."""
 
 import os
-from datetime import UTC, datetime
 
 import dagster as dg
 from sqlalchemy.dialects import postgresql, sqlite
 
-from demand_control import tables
+from demand_control import clock, tables
 from demand_control.resources.warehouse import Warehouse
 
 OPS_CHANNEL_ENV = "DEMAND_CONTROL_OPS_CHANNEL"
@@ -24,7 +23,7 @@ def failure_notice(job_name: str, run_id: str, message: str, step: str | None) -
         "subject": run_id,
         "text": f"Run {run_id[:8]} of job {job_name} failed{where}: {message}",
         "status": "console",
-        "created_at": datetime.now(UTC),
+        "created_at": clock.now(),
     }
 
 

@@ -20,10 +20,12 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy.dialects import postgresql, sqlite
 
+from demand_control import clock as planning_clock
 from demand_control import tables
 from demand_control.audit import AuditEntry, append
 from demand_control.ops.customer_notices import customer_notice_sensor, notify_customers_job
 from demand_control.planning.policy import Policy, escalation_steps
+from demand_control.resources.clock import PlanningClock
 from demand_control.resources.mail import mailer_from_env
 from demand_control.resources.policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
@@ -125,7 +127,7 @@ def escalate(warehouse: Warehouse, policy: Policy, actor: str, items: Sequence[s
              log: Callable[[str], None] = print) -> list[str]:
     """Record and announce the due escalation steps (those named in `items`, or all); returns the items
     escalated by this call. Each step commits with its notice and audit entry, or not at all."""
-    now = now or datetime.now(UTC)
+    now = now or planning_clock.now()
     lifecycle, escalated = read_state(warehouse)
     due = due_escalations(lifecycle, escalated, policy, now)
     if items:
@@ -154,9 +156,11 @@ class EscalateConfig(dg.Config):
 
 
 @dg.op(description="Escalate exceptions past their SLA along the policy's chain, once per exception occurrence and step.", tags={"kind": "notification"})
-def escalate_overdue_exceptions(context: dg.OpExecutionContext, config: EscalateConfig, warehouse: Warehouse, planning_policy: PlanningPolicy) -> dg.Output[None]:
+def escalate_overdue_exceptions(
+    context: dg.OpExecutionContext, config: EscalateConfig, warehouse: Warehouse, planning_policy: PlanningPolicy, clock: PlanningClock
+) -> dg.Output[None]:
     warehouse.migrate()
-    done = escalate(warehouse, planning_policy.load(), f"escalate_overdue:{context.run_id}", config.items, log=context.log.warning)
+    done = escalate(warehouse, planning_policy.load(), f"escalate_overdue:{context.run_id}", config.items, now=clock.now(), log=context.log.warning)
     skipped = len(config.items) - len(done) if config.items else 0
     context.log.info(f"escalated {len(done)} step(s)" + (f"; {skipped} requested step(s) no longer due or already escalated" if skipped else ""))
     return dg.Output(None, metadata={"escalated": len(done), "skipped": skipped})
@@ -182,7 +186,7 @@ def sla_escalation_sensor(context: dg.SensorEvaluationContext, warehouse: Wareho
     warehouse.migrate()
     policy = planning_policy.load()
     lifecycle, escalated = read_state(warehouse)
-    due = due_escalations(lifecycle, escalated, policy, datetime.now(UTC))
+    due = due_escalations(lifecycle, escalated, policy, planning_clock.now())
     if due.empty:
         return dg.SkipReason(f"{len(lifecycle)} active exception(s) past their SLA, no escalation step due that is not already escalated")
     items = sorted(item_of(k, o, s) for k, o, s in zip(due["exception_key"], due["occurrence"], due["step"]))
