@@ -101,7 +101,7 @@ def _forecast(frames: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def _child(sku_locations: int, naive_subset: int) -> None:
-    from demand_control.landscape import generate_landscape
+    from demand_control.sample import generate_landscape
 
     frames = generate_landscape(skus=sku_locations // LOCATIONS, locations=LOCATIONS, weeks=104, seed=42, as_of=AS_OF)
     # Staged tables hold plain strings and timestamps, as the warehouse returns them; the generator's

@@ -135,7 +135,7 @@ def main() -> int:
         os.environ.update({k: env[k] for k in ("DEMAND_CONTROL_HOME", "DAGSTER_HOME")})
         import pandas as pd
 
-        from demand_control.scenario import sign_webhook
+        from demand_control.sample.seed_scenario import sign_webhook
 
         from demand_control.planning.policy import load_policy
         from demand_control.resources.warehouse import Warehouse
@@ -262,7 +262,7 @@ def _slack_saw(slack, names: tuple[str, ...], since: float) -> float | None:  # 
 
 
 def _updated(warehouse, key: str, new_date: str) -> bool:  # noqa: ANN001
-    from demand_control import tables
+    from demand_control.schema import tables
 
     rows = warehouse.read("planning_exceptions", columns=["trigger_values"], where=tables.planning_exceptions.c.exception_key == key)
     return bool(len(rows)) and json.loads(rows["trigger_values"].iloc[0]).get("confirmed_date") == new_date

@@ -149,7 +149,7 @@ def verdict(name: str, table: pd.DataFrame) -> list[str]:
 def _scale_child(series: int, weeks: int, horizon: int) -> None:
     import datetime as dt
 
-    from demand_control.landscape import generate_landscape
+    from demand_control.sample import generate_landscape
 
     locations = 4
     frames = generate_landscape(skus=series // locations, locations=locations, weeks=weeks, seed=42, as_of=dt.date(2025, 6, 4))

@@ -37,11 +37,11 @@ import psycopg2
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from demand_control.audit import verify_chain
+from demand_control.services.audit import verify_chain
 from demand_control.gateway.signing import generate_secret, sign_headers
-from demand_control.landscape import generate_landscape
+from demand_control.sample import generate_landscape
 from demand_control.resources.warehouse import Warehouse, engine_for
-from demand_control.tables import audit_log, inbox_events
+from demand_control.schema.tables import audit_log, inbox_events
 
 ADMIN_URL = os.environ.get("DEMAND_CONTROL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 SOURCE = "bench-portal"
@@ -242,7 +242,7 @@ def main() -> int:
         with log.open("wb") as out:
             profile = ["-m", "cProfile", "-o", args.profile] if args.profile else []
             proc = subprocess.Popen(
-                [sys.executable, *profile, "-m", "demand_control.cli", "gateway", "--port", str(port), "--no-access-log",
+                [sys.executable, *profile, "-m", "demand_control.cli.main", "gateway", "--port", str(port), "--no-access-log",
                  "--log-level", "warning", *(["--workers", str(args.workers)] if args.workers != 1 else [])],
                 env=env, stdout=out, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"

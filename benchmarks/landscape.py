@@ -24,7 +24,7 @@ AS_OF = "2025-06-04"
 
 
 def _child_run(args: argparse.Namespace) -> None:
-    from demand_control.landscape import generate_landscape, write_landscape
+    from demand_control.sample import generate_landscape, write_landscape
 
     start = time.perf_counter()
     frames = generate_landscape(args.skus, args.locations, args.weeks, args.seed, dt.date.fromisoformat(AS_OF))

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import psycopg2
 from sqlalchemy.engine import make_url
 
-from demand_control.landscape import generate_landscape
+from demand_control.sample import generate_landscape
 from demand_control.resources.warehouse import Warehouse, engine_for
 
 ADMIN_URL = os.environ.get("DEMAND_CONTROL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -35,15 +35,15 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from demand_control import settings as dc_settings
-from demand_control import tables
-from demand_control.landscape import generate_landscape
-from demand_control.landscape.tryton_setup import TrytonSite, restore_or_init, serve, stop
+from demand_control.infra import settings as dc_settings
+from demand_control.schema import tables
+from demand_control.sample import generate_landscape
+from demand_control.sample.tryton_setup import TrytonSite, restore_or_init, serve, stop
 from demand_control.ops.write_back import WriteBackSettings, drain_outbox
-from demand_control.planning.circuit import CircuitBreaker
-from demand_control.resources.erp import ACTION_MARKER, ReplenishOrder
-from demand_control.resources.tryton_client import TrytonClient
-from demand_control.resources.tryton_erp import TrytonErp
+from demand_control.infra.circuit import CircuitBreaker
+from demand_control.resources.erp.base import ACTION_MARKER, ReplenishOrder
+from demand_control.resources.erp.client import TrytonClient
+from demand_control.resources.erp.write import TrytonErp
 from demand_control.resources.warehouse import Warehouse
 
 # The landscape the tests seed Tryton with: its template is usually cached already.

@@ -17,7 +17,7 @@ def _with_defaults(resources: Mapping[str, Any]) -> dict[str, Any]:
     Slack notifier without a token prints and writes the notifications table)."""
     from demand_control.resources.clock import PlanningClock
     from demand_control.resources.slack import SlackNotifier
-    from demand_control.resources.tryton_erp import TrytonErp
+    from demand_control.resources.erp.write import TrytonErp
 
     return {"slack_notifier": SlackNotifier(), "erp": TrytonErp(), "clock": PlanningClock(), **resources}
 

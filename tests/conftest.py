@@ -21,7 +21,7 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from demand_control.landscape import generate_landscape, write_landscape
+from demand_control.sample import generate_landscape, write_landscape
 
 PG_ADMIN_URL = os.environ.get("DEMAND_CONTROL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 AS_OF = date(2026, 11, 23)  # a Monday
@@ -32,7 +32,7 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 def frozen_clock() -> Iterator[datetime]:
     """The planning clock at NOW for the whole session (module fixtures included); child processes plan as
     of AS_OF."""
-    from demand_control import clock
+    from demand_control.infra import clock
 
     with pytest.MonkeyPatch.context() as patch, clock.use(NOW):
         patch.setenv(clock.AS_OF_ENV, AS_OF.isoformat())
@@ -104,4 +104,4 @@ def file_drop(tmp_path: Path, small_landscape_frames) -> Path:
     return folder
 
 
-from tests.tryton_fixtures import tryton_rpc, tryton_server  # noqa: E402,F401  (a real trytond for ERP tests)
+from tests.tryton_fixtures import tryton_rpc, tryton_server# noqa: E402,F401  (a real trytond for ERP tests)

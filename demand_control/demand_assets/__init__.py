@@ -8,7 +8,7 @@ from demand_control.demand_assets.ingestion import raw_assets, staged_assets
 from demand_control.demand_assets.inventory import inventory_assets
 from demand_control.quality.forecast_checks import forecast_checks
 from demand_control.resources.forecast import ForecastSettingsResource
-from demand_control.resources.policy import PlanningPolicy
+from demand_control.resources.planning_policy import PlanningPolicy
 
 INGEST_JOB_NAME = "ingest_signals"
 FORECAST_JOB_NAME = "forecast_demand"

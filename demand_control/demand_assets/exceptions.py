@@ -1,7 +1,7 @@
 """Exceptions, actions and KPIs (groups `exceptions`, `actions`, `kpis`): what a planner must act on, who
 owns it, what to do about it, and how the coordination performs.
 
-Thin assets over `demand_control.replan` (which the event-driven `replan` job calls for a few SKU-locations)
+Thin assets over `demand_control.services.replan` (which the event-driven `replan` job calls for a few SKU-locations)
 and `planning.kpis`. `planning_exceptions` keeps the operational `exception_lifecycle` table across runs
 and publishes the active snapshot; `allocation_scenarios` compares ways to split short supply;
 `recommended_actions` proposes the moves and records the policy's decision on each.
@@ -10,15 +10,15 @@ and publishes the active snapshot; `allocation_scenarios` compares ways to split
 import dagster as dg
 import pandas as pd
 
-from demand_control import tables
-from demand_control.approvals import auto_approve
+from demand_control.schema import tables
+from demand_control.services.approvals import auto_approve
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.kpis import coordination_kpis
-from demand_control.replan import PlanSettings, refresh_actions, refresh_allocations, refresh_exceptions
+from demand_control.services.replan import PlanSettings, refresh_actions, refresh_allocations, refresh_exceptions
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
-from demand_control.resources.policy import PlanningPolicy
+from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
 
 KINDS = {"pandas", "sqlalchemy"}

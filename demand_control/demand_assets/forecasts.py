@@ -13,7 +13,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from demand_control import tables
+from demand_control.schema import tables
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.planning.profile import profile_panel

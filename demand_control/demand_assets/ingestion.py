@@ -12,8 +12,8 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import select, update
 
-from demand_control import tables
-from demand_control.contracts import CONTRACTS, FILE_DROP_OBJECTS, Contract
+from demand_control.schema import tables
+from demand_control.schema.contracts import CONTRACTS, FILE_DROP_OBJECTS, Contract
 from demand_control.demand_assets.metadata import TEAM_DATA_ENG, preview, raw_schema, table_schema
 from demand_control.quality.feeds import last_cursor, latest_load, reference_sets
 from demand_control.quality.validation import FeedValidation, validate_feed

@@ -10,11 +10,11 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
-from demand_control import tables
+from demand_control.schema import tables
 from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.projection import first_stockout
-from demand_control.replan import PlanSettings, refresh_projection
+from demand_control.services.replan import PlanSettings, refresh_projection
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Table
 
-from demand_control.contracts import Column, Contract
+from demand_control.schema.contracts import Column, Contract
 
 TEAM_DATA_ENG = "team:data-eng"
 TEAM_PLANNING = "team:planning"

@@ -38,9 +38,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from demand_control import audit
-from demand_control import clock as planning_clock
-from demand_control.gateway.events import (
+from demand_control.services import audit
+from demand_control.infra import clock as planning_clock
+from demand_control.gateway.schemas import (
     Event,
     MalformedJson,
     OrderChange,
@@ -56,7 +56,7 @@ from demand_control.gateway.signing import (
     env_key,
     valid_source_name,
 )
-from demand_control.tables import STAGED, inbox_events
+from demand_control.schema.tables import STAGED, inbox_events
 
 if TYPE_CHECKING:  # the resource module pulls in Dagster; the gateway only needs `.engine` and `.migrate()`
     from demand_control.resources.warehouse import Warehouse
@@ -427,7 +427,7 @@ def create_app(
 ) -> Starlette:
     """The gateway app. `secrets` maps source -> active secrets (default: DEMAND_CONTROL_WEBHOOK_SECRETS_*);
     `now` replaces the wall clock of the timestamp window (tests with published vectors); the times stored
-    come from the planning clock (`demand_control.clock`)."""
+    come from the planning clock (`demand_control.infra.clock`)."""
     warehouse.migrate()
     writer = InboxWriter(warehouse)
     verifiers = _verifiers(secrets)

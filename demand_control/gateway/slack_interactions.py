@@ -33,8 +33,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from demand_control import approvals
-from demand_control import clock as planning_clock
+from demand_control.services import approvals
+from demand_control.infra import clock as planning_clock
 from demand_control.planning.policy import Policy, load_policy
 
 if TYPE_CHECKING:

@@ -33,8 +33,9 @@ import pandas as pd
 from sqlalchemy import Engine, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from demand_control import clock, tables
-from demand_control.audit import AuditEntry, append, sha256
+from demand_control.infra import clock
+from demand_control.schema import tables
+from demand_control.services.audit import AuditEntry, append, sha256
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.mail import DeliveryUnknown, Mail, Mailer, NotDelivered
 from demand_control.resources.warehouse import Warehouse

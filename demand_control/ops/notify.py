@@ -21,10 +21,10 @@ import pandas as pd
 from sqlalchemy import Connection, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from demand_control import clock as planning_clock
-from demand_control import tables
-from demand_control.audit import AuditEntry, append, canonical_json
-from demand_control.planning.messages import (
+from demand_control.infra import clock as planning_clock
+from demand_control.schema import tables
+from demand_control.services.audit import AuditEntry, append, canonical_json
+from demand_control.messages.slack import (
     CLOSED_STATES,
     SEVERITY_LEVEL,
     Message,

@@ -3,7 +3,7 @@
 One op, executed in process (no per-step subprocess), so a supplier delay reaches the exception tables
 seconds after the gateway stored it. It writes the event's effect to the staged tables (the next extract
 from the source brings the same fact and supersedes it), re-projects, re-detects, re-allocates and
-re-recommends for the affected scope through `demand_control.replan` — the same functions the assets call —
+re-recommends for the affected scope through `demand_control.services.replan` — the same functions the assets call —
 and marks the events processed. Re-running a batch is safe: processed events are skipped.
 """
 
@@ -13,15 +13,15 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import tuple_, update
 
-from demand_control import tables
-from demand_control.approvals import auto_approve
-from demand_control.audit import AuditEntry, append
+from demand_control.schema import tables
+from demand_control.services.approvals import auto_approve
+from demand_control.services.audit import AuditEntry, append
 from demand_control.ops.notify import notify_exceptions
-from demand_control.planning.events import ORDER_KEY, PO_KEY, apply_events
-from demand_control.replan import PlanSettings, normalise_scope, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
+from demand_control.planning.event_effects import ORDER_KEY, PO_KEY, apply_events
+from demand_control.services.replan import PlanSettings, normalise_scope, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
-from demand_control.resources.policy import PlanningPolicy
+from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.slack import SlackNotifier
 from demand_control.resources.warehouse import Warehouse
 

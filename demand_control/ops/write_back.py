@@ -31,13 +31,13 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from tenacity import wait_exponential_jitter
 
-from demand_control import clock as planning_clock
-from demand_control import tables
-from demand_control.audit import AuditEntry, append
-from demand_control.planning.circuit import CircuitBreaker, CircuitState, breaker_for
+from demand_control.infra import clock as planning_clock
+from demand_control.schema import tables
+from demand_control.services.audit import AuditEntry, append
+from demand_control.infra.circuit import CircuitBreaker, CircuitState, breaker_for
 from demand_control.resources.clock import PlanningClock
-from demand_control.resources.erp import Erp, ErpAction, WriteOutcome
-from demand_control.resources.tryton_client import TrytonTransportError, TrytonUnavailableError, TrytonUserError
+from demand_control.resources.erp.base import Erp, ErpAction, WriteOutcome
+from demand_control.resources.erp.client import TrytonTransportError, TrytonUnavailableError, TrytonUserError
 from demand_control.resources.warehouse import Warehouse
 
 WRITE_BACK_JOB_NAME = "write_back"

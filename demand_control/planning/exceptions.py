@@ -25,7 +25,7 @@ from demand_control.planning.inventory_common import (
     as_timestamp,
     require_columns,
 )
-from demand_control.planning.policy import EXCEPTION_TYPES  # noqa: F401  (the taxonomy, defined once with the policy)
+from demand_control.planning.policy import EXCEPTION_TYPES# noqa: F401  (the taxonomy, defined once with the policy)
 
 
 EXCEPTION_COLUMNS: tuple[str, ...] = (

@@ -31,7 +31,7 @@ import pandas as pd
 
 from demand_control.planning.candidates import BENCHMARK_MODEL, SEASON_INDEX_COLUMN, Deseasonalized, candidates_for
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS, score_series, series_scales
-from demand_control.settings import FORECAST_CLUSTER_ENV
+from demand_control.infra.settings import FORECAST_CLUSTER_ENV
 from demand_control.planning.profile import DEMAND_CLASSES, ProfileSettings, pooled_season_index, profile_panel
 
 log = logging.getLogger(__name__)

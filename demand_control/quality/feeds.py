@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from demand_control import clock, tables
-from demand_control.contracts import Contract
+from demand_control.infra import clock
+from demand_control.schema import tables
+from demand_control.schema.contracts import Contract
 from demand_control.resources.warehouse import Warehouse
 
 

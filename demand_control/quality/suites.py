@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from demand_control.contracts import EARLIEST_PLAUSIBLE_DATE, MAX_FUTURE_DAYS, Column, Contract
+from demand_control.schema.contracts import EARLIEST_PLAUSIBLE_DATE, MAX_FUTURE_DAYS, Column, Contract
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import great_expectations as gx

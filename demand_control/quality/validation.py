@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from demand_control.contracts import Column, Contract
+from demand_control.schema.contracts import Column, Contract
 from demand_control.quality import suites
 from demand_control.quality.suites import TABLE_RULES, UNIQUE_KEY, build_suite, key_label, list_rules, type_rule
 

@@ -11,12 +11,12 @@ import os
 
 import dagster as dg
 
-from demand_control import settings
+from demand_control.infra import settings
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.quality import QualitySettings
 from demand_control.resources.slack import DEFAULT_API_URL, SlackNotifier
 from demand_control.resources.sources import FileDropSource, SignalSource
-from demand_control.resources.tryton_erp import TrytonErp
+from demand_control.resources.erp.write import TrytonErp
 from demand_control.resources.warehouse import Warehouse
 
 __all__ = ["FileDropSource", "PlanningClock", "QualitySettings", "SignalSource", "TrytonErp", "Warehouse", "resources_from_env"]

@@ -11,7 +11,7 @@ from datetime import date, datetime
 import dagster as dg
 from pydantic import Field
 
-from demand_control import clock
+from demand_control.infra import clock
 
 
 class PlanningClock(dg.ConfigurableResource):

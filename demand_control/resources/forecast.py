@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
-from demand_control.settings import FORECAST_CLUSTER_ENV
+from demand_control.infra.settings import FORECAST_CLUSTER_ENV
 
 if TYPE_CHECKING:
     from demand_control.planning.forecasting import ForecastSettings

@@ -23,8 +23,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, HttpRequest, HttpResponse, RateLimitErrorRetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
-from demand_control import clock
-from demand_control.planning.messages import EXCEPTION_EVENT, NOTICE_EVENT
+from demand_control.infra import clock
+from demand_control.messages.slack import EXCEPTION_EVENT, NOTICE_EVENT
 
 SLACK_BOT_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_API_URL_ENV = "SLACK_API_URL"

@@ -16,8 +16,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from demand_control import settings
-from demand_control.contracts import CONTRACTS
+from demand_control.infra import settings
+from demand_control.schema.contracts import CONTRACTS
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 

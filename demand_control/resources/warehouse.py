@@ -1,6 +1,6 @@
 """The warehouse: one SQLAlchemy engine over a SQLite file (embedded default) or PostgreSQL (production).
 
-Every table comes from `demand_control.tables` and is created or upgraded by Alembic. Bulk writes take the
+Every table comes from `demand_control.schema.tables` and is created or upgraded by Alembic. Bulk writes take the
 engine's fast path: COPY on PostgreSQL, executemany on SQLite.
 """
 
@@ -21,8 +21,8 @@ from pydantic import Field
 from sqlalchemy import Date, Engine, Table, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import Connection
 
-from demand_control import settings
-from demand_control.tables import metadata
+from demand_control.infra import settings
+from demand_control.schema.tables import metadata
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -58,7 +58,7 @@ def alembic_config(url: str) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(files("demand_control") / "migrations"))
+    cfg.set_main_option("script_location", str(files("demand_control") / "schema" / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

@@ -7,7 +7,7 @@ from demand_control.ops.write_back import write_back_job
 from demand_control.sensors.erp_changes import erp_change_sensor, erp_sync_replan
 from demand_control.sensors.file_drop import file_drop_sensor
 from demand_control.sensors.inbox import inbox_sensor
-from demand_control.sensors.notify import notify_after_planning
+from demand_control.sensors.notify_after_planning import notify_after_planning
 from demand_control.sensors.outbox import outbox_sensor
 from demand_control.sensors.run_failure import run_failure_notice
 from demand_control.sensors.sla import decisions_out_defs

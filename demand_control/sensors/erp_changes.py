@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 import dagster as dg
 from sqlalchemy import select
 
-from demand_control import tables
+from demand_control.schema import tables
 from demand_control.demand_assets import ERP_SYNC_JOB_NAME, sync_erp_orders_job
 from demand_control.ops.replan import replan_job
-from demand_control.resources.tryton_client import TrytonServerError, TrytonTransportError, TrytonUnavailableError
-from demand_control.resources.tryton_erp import TrytonErp
+from demand_control.resources.erp.client import TrytonServerError, TrytonTransportError, TrytonUnavailableError
+from demand_control.resources.erp.write import TrytonErp
 from demand_control.resources.warehouse import Warehouse
 
 # Lines listed per query (four queries per evaluation). A burst beyond it still gets one sync run: the run

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 from sqlalchemy import func, select
 
-from demand_control import tables
+from demand_control.schema import tables
 from demand_control.ops.replan import REPLAN_JOB_NAME
 from demand_control.resources.warehouse import Warehouse
 

@@ -23,7 +23,8 @@ import time
 import dagster as dg
 from sqlalchemy import func, select
 
-from demand_control import clock, tables
+from demand_control.infra import clock
+from demand_control.schema import tables
 from demand_control.ops.write_back import WRITE_BACK_JOB_NAME, WriteBackSettings, due_rows
 from demand_control.resources.warehouse import Warehouse
 

@@ -6,7 +6,8 @@ import os
 import dagster as dg
 from sqlalchemy.dialects import postgresql, sqlite
 
-from demand_control import clock, tables
+from demand_control.infra import clock
+from demand_control.schema import tables
 from demand_control.resources.warehouse import Warehouse
 
 OPS_CHANNEL_ENV = "DEMAND_CONTROL_OPS_CHANNEL"

@@ -20,14 +20,14 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy.dialects import postgresql, sqlite
 
-from demand_control import clock as planning_clock
-from demand_control import tables
-from demand_control.audit import AuditEntry, append
+from demand_control.infra import clock as planning_clock
+from demand_control.schema import tables
+from demand_control.services.audit import AuditEntry, append
 from demand_control.ops.customer_notices import customer_notice_sensor, notify_customers_job
 from demand_control.planning.policy import Policy, escalation_steps
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.mail import mailer_from_env
-from demand_control.resources.policy import PlanningPolicy
+from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
 
 ESCALATE_JOB_NAME = "escalate_overdue"

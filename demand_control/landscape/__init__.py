@@ -1,6 +1,0 @@
-"""The sample distributor: a deterministic synthetic landscape and its export as a file drop."""
-
-from demand_control.landscape.export import write_landscape
-from demand_control.landscape.generator import generate_landscape
-
-__all__ = ["generate_landscape", "write_landscape"]

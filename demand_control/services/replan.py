@@ -1,0 +1,320 @@
+"""Re-planning against the warehouse, for the whole panel or for a scope of SKU-locations.
+
+The assets of groups `inventory`, `exceptions` and `actions` call these with no scope (everything); the
+event path (an inbox or ERP change → the `replan` job) calls them with the SKU-locations the events touch,
+so a supplier delay re-plans one SKU-location in a second instead of the whole panel. Each function reads
+what it needs, calls the pure planning functions and replaces exactly the rows of its scope, so a scoped
+run leaves every other SKU-location's rows as they were. No Dagster import: the assets and ops wrap it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, tuple_
+
+from demand_control.schema import contracts, tables
+from demand_control.services.audit import AuditEntry, append
+from demand_control.planning.actions import ActionSettings, recommend_actions
+from demand_control.planning.allocation import allocation_scenarios
+from demand_control.planning.exceptions import (
+    ExceptionThresholds,
+    PlanningInputs,
+    degraded_forecasts,
+    detect_exceptions,
+    open_orders,
+    order_lines_at_risk,
+    sku_location_context,
+    supply_for_open_orders,
+)
+from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
+from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
+from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at
+from demand_control.planning.projection import projected_inventory
+from demand_control.resources.warehouse import Warehouse
+
+# The objects a plan reads: a stale one among them means the plan rests on old facts (no auto-approval).
+PLAN_INPUTS = (
+    "product", "location", "customer", "supplier", "sourcing", "inventory_position",
+    "customer_order_line", "purchase_order_line", "demand_history", "pipeline_opportunity",
+)
+# Types that are about a feed, not a SKU-location: only a full run evaluates them.
+FEED_TYPES = ("stale_feed", "data_quality")
+# Beyond this many SKU-locations a scoped query is slower than a full re-plan (and SQLite limits the
+# number of bound parameters).
+MAX_SCOPE = 5_000
+
+Scope = pd.DataFrame | None  # sku, location_id; None: everything
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    horizon_start: date
+    bucket_days: int = 7
+    review_period_days: float = 7.0
+    degradation_factor: float = 1.5
+
+
+def normalise_scope(scope: Scope) -> Scope:
+    if scope is None:
+        return None
+    scope = scope[["sku", "location_id"]].dropna().drop_duplicates().astype(str).reset_index(drop=True)
+    return None if len(scope) > MAX_SCOPE else scope
+
+
+def _pairs(scope: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(zip(scope["sku"], scope["location_id"]))
+
+
+def scope_clause(table_name: str, scope: Scope) -> Any:
+    """WHERE (sku, location_id) IN scope for a table with both columns; None when unscoped."""
+    if scope is None:
+        return None
+    table = tables.metadata.tables[table_name]
+    if scope.empty:
+        return and_(table.c.sku.is_(None), table.c.sku.is_not(None))  # matches nothing
+    return tuple_(table.c.sku, table.c.location_id).in_(_pairs(scope))
+
+
+def _read(warehouse: Warehouse, name: str, scope: Scope) -> pd.DataFrame:
+    return warehouse.read(name, where=scope_clause(name, scope))
+
+
+def feed_health(warehouse: Warehouse, now: datetime) -> pd.DataFrame:
+    """The latest load of every file-drop object: its age against the contract's freshness window and what
+    validation did with it (object, age_hours, freshness_hours, rows_extracted, rows_quarantined, status)."""
+    loads = warehouse.read("feed_load")
+    if loads.empty:
+        return pd.DataFrame(columns=["object", "age_hours", "freshness_hours", "rows_extracted", "rows_quarantined", "status"])
+    last = loads.sort_values("load_id").drop_duplicates("object", keep="last")
+    modified = pd.to_datetime(last["source_modified_at"], utc=True).fillna(pd.to_datetime(last["extracted_at"], utc=True))
+    last = last.assign(
+        age_hours=(pd.Timestamp(now) - modified) / pd.Timedelta(hours=1),
+        freshness_hours=last["object"].map({n: c.freshness_hours for n, c in contracts.CONTRACTS.items()}),
+    )
+    return last[["object", "age_hours", "freshness_hours", "rows_extracted", "rows_quarantined", "status"]].reset_index(drop=True)
+
+
+def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) -> PlanningInputs:
+    """The tables the exception rules read, restricted to the scope's SKU-locations (reference tables and
+    the feed health are read whole: they are small)."""
+    projection = _read(warehouse, "projected_inventory", scope)
+    pipeline = warehouse.read("pipeline_opportunity")
+    if scope is not None:
+        pipeline = pipeline[pipeline["sku"].isin(set(scope["sku"]))]
+    return PlanningInputs(
+        projection=projection,
+        policy=_read(warehouse, "inventory_policy", scope),
+        product=warehouse.read("product"),
+        location=warehouse.read("location"),
+        customer=warehouse.read("customer"),
+        order_lines=_read(warehouse, "customer_order_line", scope),
+        purchase_lines=_read(warehouse, "purchase_order_line", scope),
+        forecast=_read(warehouse, "demand_forecast", scope),
+        demand_history=_read(warehouse, "demand_history", scope),
+        pipeline=pipeline,
+        supplier=warehouse.read("supplier"),
+        accuracy=_accuracy(warehouse, scope),
+        feeds=feed_health(warehouse, now) if scope is None else pd.DataFrame(),
+    )
+
+
+def _accuracy(warehouse: Warehouse, scope: Scope) -> pd.DataFrame:
+    accuracy = warehouse.read("forecast_accuracy")
+    if scope is None:
+        return accuracy
+    series = accuracy["scope"] == "series"
+    keep = accuracy[series].merge(scope, on=["sku", "location_id"], how="inner")
+    return pd.concat([accuracy[~series], keep], ignore_index=True)
+
+
+def detector_thresholds(policy: Policy, settings: PlanSettings) -> ExceptionThresholds:
+    kwargs = policy.thresholds.detector_kwargs()
+    # One definition of "degraded" for the forecast_degraded check, this exception and the autonomy rule.
+    kwargs["forecast_degradation_ratio"] = settings.degradation_factor
+    kwargs["review_period_days"] = settings.review_period_days
+    return ExceptionThresholds(**kwargs)
+
+
+def refresh_projection(
+    warehouse: Warehouse, settings: PlanSettings, now: datetime, scope: Scope = None, run_id: str | None = None
+) -> pd.DataFrame:
+    """Projected available balance for the scope from the stored policy, stock, orders, POs and forecast;
+    replaces the scope's rows of `projected_inventory` and records the plan and its as-of in `plan_runs`."""
+    forecast = _read(warehouse, "demand_forecast", scope)
+    purchases = _read(warehouse, "purchase_order_line", scope)
+    policy = _read(warehouse, "inventory_policy", scope)
+    projection = projected_inventory(
+        _read(warehouse, "inventory_position", scope),
+        forecast,
+        _read(warehouse, "customer_order_line", scope),
+        purchases[purchases["status"].isin(SCHEDULED_PO_STATUSES)],
+        policy[["sku", "location_id", "safety_stock"]].fillna({"safety_stock": 0.0}),
+        horizon_start=settings.horizon_start,
+        bucket_days=settings.bucket_days,
+    )
+    projection["days_of_cover"] = projection["days_of_cover"].replace([float("inf"), float("-inf")], float("nan"))
+    projection["computed_at"] = now
+    warehouse.replace_rows("projected_inventory", projection, where=scope_clause("projected_inventory", scope))
+    warehouse.append_rows("plan_runs", pd.DataFrame([{
+        "run_id": run_id, "scope": "full" if scope is None else "scoped",
+        "sku_locations": int(projection[["sku", "location_id"]].drop_duplicates().shape[0]),
+        "as_of": pd.Timestamp(now).date(), "horizon_start": settings.horizon_start, "bucket_days": settings.bucket_days, "planned_at": now,
+    }]))
+    return projection
+
+
+def _horizon_start(projection: pd.DataFrame, fallback: date) -> date:
+    first = projection.loc[projection["bucket"] == 0, "period_start"]
+    return pd.Timestamp(first.min()).date() if len(first) else fallback
+
+
+def _lifecycle_scope(previous: pd.DataFrame, scope: Scope) -> pd.Series | None:
+    """Which stored exceptions this run evaluates: all (unscoped), else the scope's SKU-location ones."""
+    if scope is None:
+        return None
+    keys = set(_pairs(scope))
+    pairs = pd.Series(list(zip(previous["sku"], previous["location_id"])), index=previous.index)
+    return pairs.isin(keys) & ~previous["exception_type"].isin(FEED_TYPES)
+
+
+def refresh_exceptions(
+    warehouse: Warehouse, policy: Policy, settings: PlanSettings, now: datetime, scope: Scope = None, inputs: PlanningInputs | None = None
+) -> pd.DataFrame:
+    """Detect, grade and route the scope's exceptions; update their lifecycle and the active snapshot.
+    Returns the lifecycle rows this run evaluated or touched. `inputs`: `planning_inputs` already read for
+    this scope (the three refresh steps of one run share them), else read here."""
+    inputs = inputs or planning_inputs(warehouse, now, scope)
+    if inputs.projection.empty:
+        return pd.DataFrame()
+    thresholds = detector_thresholds(policy, settings)
+    start = _horizon_start(inputs.projection, settings.horizon_start)
+    detected = detect_exceptions(inputs, thresholds, start, as_of=settings.horizon_start, bucket_days=settings.bucket_days)
+    detected["severity"] = severity_from(detected["money_at_risk"], detected["customer_tier"], policy, detected["exception_type"]).to_numpy()
+    detected = assign_owners(detected, policy)
+
+    previous = _read(warehouse, "exception_lifecycle", scope) if scope is not None else warehouse.read("exception_lifecycle")
+    if scope is not None:
+        # Exceptions keyed by a PO line can sit under a SKU-location outside the read; fetch them by key.
+        extra = sorted(set(detected["exception_key"]) - set(previous["exception_key"]))
+        found = warehouse.read("exception_lifecycle", where=tables.exception_lifecycle.c.exception_key.in_(extra)) if extra else previous.iloc[0:0]
+        if len(found):
+            previous = pd.concat([previous, found], ignore_index=True) if len(previous) else found
+    lifecycle = update_lifecycle(previous, detected, now, evaluated=_lifecycle_scope(previous, scope))
+    active = lifecycle["state"].isin(ACTIVE_STATES)
+    lifecycle.loc[active, "sla_due_at"] = sla_due_at(lifecycle.loc[active, "severity"], lifecycle.loc[active, "opened_at"], policy).to_numpy()
+    keys = tables.exception_lifecycle.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
+    snapshot_keys = tables.planning_exceptions.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
+    warehouse.replace_rows("exception_lifecycle", lifecycle, where=keys)
+    warehouse.replace_rows("planning_exceptions", lifecycle[active].sort_values(["money_at_risk", "exception_key"], ascending=[False, True]), where=snapshot_keys)
+    return lifecycle
+
+
+def _priced_orders(inputs: PlanningInputs) -> pd.DataFrame:
+    orders = open_orders(inputs.order_lines, inputs.customer)
+    prices = inputs.product[["sku", "unit_price"]].drop_duplicates("sku")
+    return orders.merge(prices, on="sku", how="left").assign(unit_price=lambda f: f["unit_price"].astype(float).fillna(0.0))
+
+
+def refresh_allocations(
+    warehouse: Warehouse, settings: PlanSettings, now: datetime, scope: Scope = None, inputs: PlanningInputs | None = None
+) -> pd.DataFrame:
+    """Allocation scenarios for the scope's SKU-locations with an active shortage-type exception."""
+    inputs = inputs or planning_inputs(warehouse, now, scope)
+    orders = _priced_orders(inputs)
+    active = _read(warehouse, "planning_exceptions", scope)[["sku", "location_id", "exception_type"]]
+    hit = active[active["exception_type"].isin(["order_at_risk", "projected_stockout", "supplier_delay", "demand_spike"])][["sku", "location_id"]].drop_duplicates()
+    orders = orders.merge(hit, on=["sku", "location_id"], how="inner")
+    summary, lines = allocation_scenarios(orders, supply_for_open_orders(inputs.projection, orders, settings.bucket_days))
+    summary = summary.assign(computed_at=now)
+    warehouse.replace_rows("allocation_scenarios", summary, where=scope_clause("allocation_scenarios", scope))
+    warehouse.replace_rows("allocation_lines", lines.assign(computed_at=now)[[c.name for c in tables.allocation_lines.columns]], where=scope_clause("allocation_lines", scope))
+    return summary
+
+
+def refresh_actions(
+    warehouse: Warehouse,
+    policy: Policy,
+    settings: PlanSettings,
+    now: datetime,
+    scope: Scope = None,
+    actor: str = "planner-engine",
+    inputs: PlanningInputs | None = None,
+) -> pd.DataFrame:
+    """Recommend actions for the scope's active exceptions, apply the policy, replace their rows and audit
+    every new recommendation and every changed policy decision."""
+    inputs = inputs or planning_inputs(warehouse, now, scope)
+    thresholds = detector_thresholds(policy, settings)
+    exceptions = _read(warehouse, "planning_exceptions", scope)
+    if scope is None:
+        feed_level = exceptions  # already everything
+    else:
+        exceptions = exceptions[~exceptions["exception_type"].isin(FEED_TYPES)]
+        feed_level = warehouse.read("planning_exceptions", where=tables.planning_exceptions.c.exception_type.in_(FEED_TYPES))
+    ctx = sku_location_context(inputs, thresholds)
+    risky = order_lines_at_risk(inputs.projection, open_orders(inputs.order_lines, inputs.customer), settings.bucket_days)
+    actions = recommend_actions(
+        exceptions, ctx, inputs.projection, inputs.purchase_lines, risky, inputs.product, inputs.supplier, inputs.accuracy,
+        _read(warehouse, "allocation_scenarios", scope), as_of=settings.horizon_start,
+        settings=ActionSettings(review_period_days=settings.review_period_days, bucket_days=settings.bucket_days, excess_days_of_cover=thresholds.excess_days_of_cover),
+    )
+    # Stale feeds are themselves exceptions: while one is active, nothing is auto-approved.
+    stale = feed_level[feed_level["exception_type"] == "stale_feed"]
+    degraded = degraded_forecasts(inputs.accuracy, thresholds.forecast_degradation_ratio)[["sku", "location_id"]].assign(forecast_degraded=True)
+    actions = actions.merge(degraded, on=["sku", "location_id"], how="left")
+    actions["forecast_degraded"] = actions["forecast_degraded"].astype("boolean").fillna(False).astype(bool)
+    actions["data_fresh"] = stale.empty
+    actions = decide_autonomy(actions, policy)
+    actions = actions.merge(exceptions[["exception_key", "owner_team", "owner_channel"]], on="exception_key", how="left")
+
+    where = tables.recommended_actions.c.exception_key.in_(list(exceptions["exception_key"])) if scope is not None else None
+    previous = warehouse.read("recommended_actions", columns=["action_id", "created_at", "policy_decision"], where=where)
+    actions = actions.merge(previous.rename(columns={"policy_decision": "_previous_decision"}), on="action_id", how="left")
+    actions["created_at"] = pd.to_datetime(actions["created_at"], utc=True).fillna(pd.Timestamp(now))
+    actions["updated_at"] = now
+    if scope is not None:
+        # Actions of exceptions the scoped run no longer sees active (auto-resolved) go with them.
+        where = tables.recommended_actions.c.exception_key.in_(list(exceptions["exception_key"]) + _closed_keys(warehouse, scope))
+    warehouse.replace_rows("recommended_actions", actions[[c.name for c in tables.recommended_actions.columns]], where=where)
+    _audit_recommendations(warehouse, actions, actor, now)
+    return actions
+
+
+def _closed_keys(warehouse: Warehouse, scope: pd.DataFrame) -> list[str]:
+    closed = _read(warehouse, "exception_lifecycle", scope)
+    return list(closed.loc[~closed["state"].isin(ACTIVE_STATES), "exception_key"])
+
+
+def _audit_recommendations(warehouse: Warehouse, actions: pd.DataFrame, actor: str, now: datetime) -> None:
+    """One audit row per new recommendation and per changed policy decision (re-runs add nothing)."""
+    new = actions["_previous_decision"].isna()
+    changed = ~new & (actions["_previous_decision"] != actions["policy_decision"])
+    entries = [
+        AuditEntry(
+            actor=actor if is_new else "policy",
+            event_type="recommendation" if is_new else "policy_decision",
+            subject=row.action_id,
+            payload={
+                "exception_key": row.exception_key, "action_type": row.action_type, "quantity": None if pd.isna(row.quantity) else float(row.quantity),
+                "value": float(row.value), "confidence": float(row.confidence), "policy_decision": row.policy_decision,
+                "approver_role": row.approver_role, "policy_reasons": row.policy_reasons,
+            },
+            occurred_at=now,
+        )
+        for row, is_new in zip(actions[new | changed].itertuples(index=False), new[new | changed])
+    ]
+    if entries:
+        with warehouse.engine.begin() as conn:
+            append(conn, entries)
+
+
+def scope_of(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The union of the sku, location_id pairs of several frames."""
+    parts = [f[["sku", "location_id"]] for f in frames if not f.empty]
+    if not parts:
+        return pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object)})
+    return pd.concat(parts, ignore_index=True).dropna().drop_duplicates().reset_index(drop=True)

@@ -1,0 +1,112 @@
+"""Recommended actions on crafted scenarios: the right moves with hand-computed quantities and dates, ranked
+sensibly, under ids that stay the same across runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from demand_control.planning.actions import recommend_actions
+from demand_control.planning.allocation import allocation_scenarios
+from demand_control.planning.exceptions import (
+    ExceptionThresholds,
+    PlanningInputs,
+    detect_exceptions,
+    open_orders,
+    order_lines_at_risk,
+    sku_location_context,
+    supply_for_open_orders,
+)
+from tests.planning.test_exceptions import START, forecast, scenario
+
+
+def actions_for(inputs: PlanningInputs, occurrence: int = 1, with_allocation: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    thresholds = ExceptionThresholds()
+    found = detect_exceptions(inputs, thresholds, START).assign(occurrence=occurrence)
+    ctx = sku_location_context(inputs, thresholds)
+    orders = open_orders(inputs.order_lines, inputs.customer)
+    risky = order_lines_at_risk(inputs.projection, orders, 7)
+    summary = pd.DataFrame()
+    if with_allocation:
+        priced = orders.merge(inputs.product[["sku", "unit_price"]], on="sku")
+        summary, _ = allocation_scenarios(priced, supply_for_open_orders(inputs.projection, priced))
+    acts = recommend_actions(found, ctx, inputs.projection, inputs.purchase_lines, risky, inputs.product, inputs.supplier, inputs.accuracy, summary, START)
+    return found, acts
+
+
+def of(acts: pd.DataFrame, exception_type: str, action_type: str) -> pd.DataFrame:
+    return acts[(acts["exception_type"] == exception_type) & (acts["action_type"] == action_type)].reset_index(drop=True)
+
+
+def test_replenish_rounds_to_moq_and_pack_and_dates_the_order() -> None:
+    # 15 on hand, 10/wk, lead time 14: short 15 in the window from the week of 9 Mar. Order-up-to 30,
+    # position 15 → need max(30 − 15, 15) = 15 → MOQ 10, pack 5 → 15. Order by 9 Mar − 14 d = 23 Feb,
+    # already past on 2 Mar → today, 7 days late.
+    _, acts = actions_for(scenario(on_hand=15))
+    rep = of(acts, "projected_stockout", "replenish").iloc[0]
+    assert rep["quantity"] == 15 and rep["supplier_id"] == "SUP1"
+    assert str(rep["order_by"]) == "2026-03-02" and str(rep["needed_by"]) == "2026-03-09"
+    assert rep["value"] == pytest.approx(15 * 4.0)
+    assert "7 days after it is needed" in rep["expected_impact"]
+    assert rep["rank"] == 1
+
+
+def test_transfer_from_a_dc_with_spare_stock_ranks_first_when_it_covers() -> None:
+    both = pd.concat([forecast(), forecast(loc="DC2")], ignore_index=True)
+    inputs = scenario(on_hand=15, fc=both)
+    inv_dc2 = 200.0  # DC2 holds 200 against 80 of forecast over the horizon: spare 120 above SS 0
+    proj = inputs.projection
+    dc2 = proj["location_id"] == "DC2"
+    proj.loc[dc2, ["opening", "closing"]] += inv_dc2 - 15
+    _, acts = actions_for(inputs)
+    stockout = acts[acts["exception_key"] == "projected_stockout:S1@DC1"].sort_values("rank")
+    assert list(stockout["action_type"])[:2] == ["transfer", "replenish"]
+    transfer = stockout.iloc[0]
+    assert transfer["from_location_id"] == "DC2" and transfer["quantity"] == pytest.approx(15.0)
+
+
+def test_supplier_delay_drafts_a_follow_up_and_expedites_when_short() -> None:
+    inputs = scenario(on_hand=15, purchases=[("PO7", 2, 50, "2026-03-09", "2026-03-23", "confirmed")])
+    _, acts = actions_for(inputs)
+    follow = of(acts, "supplier_delay", "supplier_followup").iloc[0]
+    assert follow["po_id"] == "PO7" and follow["po_line_no"] == 2
+    assert follow["message"].startswith("Hello Acme Foods, PO PO7/2 (50 × S1 to DC1) is now due 23 Mar instead of 9 Mar.")
+    expedite = of(acts, "supplier_delay", "expedite").iloc[0]
+    assert str(expedite["needed_by"]) == "2026-03-09" and expedite["confidence"] == pytest.approx(0.8)  # supplier reliability
+
+
+def test_order_at_risk_notifies_each_short_line_with_its_revised_date_and_allocates() -> None:
+    inputs = scenario(on_hand=10, orders=[("SO1", 1, "C-STRAT", 8, "2026-03-03"), ("SO2", 1, "C-STD", 6, "2026-03-03")],
+                      purchases=[("PO1", 1, 20, "2026-03-16", None, "confirmed")])
+    _, acts = actions_for(inputs, with_allocation=True)
+    notify = of(acts, "order_at_risk", "notify_customer")
+    assert list(notify["order_id"]) == ["SO2"] and str(notify.iloc[0]["new_date"]) == "2026-03-16"
+    assert notify.iloc[0]["quantity"] == pytest.approx(4.0) and notify.iloc[0]["customer_id"] == "C-STD"
+    assert notify.iloc[0]["rank"] == 1  # the customer hears first; allocation is the manager's alternative
+    allocate = of(acts, "order_at_risk", "allocate")
+    assert len(allocate) == 1 and allocate.iloc[0]["rank"] == 2
+
+
+def test_excess_stock_cancels_a_line_the_excess_covers() -> None:
+    inputs = scenario(on_hand=2000, purchases=[("PO9", 1, 100, "2026-03-20", None, "confirmed")])
+    _, acts = actions_for(inputs)
+    cancel = of(acts, "excess_stock", "cancel").iloc[0]
+    assert cancel["po_id"] == "PO9" and cancel["value"] == pytest.approx(400.0)
+
+
+def test_action_ids_are_stable_across_runs_and_change_when_the_exception_reopens() -> None:
+    inputs = scenario(on_hand=15, purchases=[("PO7", 2, 50, "2026-03-09", "2026-03-23", "confirmed")])
+    _, first = actions_for(inputs)
+    _, again = actions_for(inputs)
+    assert list(first["action_id"]) == list(again["action_id"]) and first["action_id"].is_unique
+    _, reopened = actions_for(inputs, occurrence=2)
+    assert set(first["action_id"]).isdisjoint(reopened["action_id"])
+
+
+def test_a_discontinued_sku_is_not_replenished() -> None:
+    inputs = scenario(on_hand=15)
+    inputs.product["active"] = False
+    _, acts = actions_for(inputs)
+    assert of(acts, "projected_stockout", "replenish").empty
+    inputs.product["active"] = True
+    assert len(of(actions_for(inputs)[1], "projected_stockout", "replenish")) == 1
