@@ -41,6 +41,7 @@ check-defs: install
 # DEMAND_CONTROL_SOURCE says otherwise.
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/demand-control erp serve --detach
+	$(VENV)/bin/demand-control warehouse migrate
 	DEMAND_CONTROL_SOURCE=$${DEMAND_CONTROL_SOURCE:-tryton} $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install

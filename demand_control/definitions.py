@@ -1,4 +1,5 @@
-"""The code location's single Definitions object: every folder contributes its own definitions."""
+"""The code location's single Definitions object: each folder contributes its own definitions (assets and
+their jobs, checks, sensors and the jobs they start); the resources are bound here, once."""
 
 from __future__ import annotations
 
@@ -7,28 +8,18 @@ from typing import Any
 
 import dagster as dg
 
-from demand_control import demand_assets, sensors
-from demand_control.quality.checks import staged_checks
+from demand_control import demand_assets, quality, sensors
 from demand_control.resources import resources_from_env
 
 
-def _with_defaults(resources: Mapping[str, Any]) -> dict[str, Any]:
-    """Resources given by a test or the demo, completed with the embedded defaults they did not name (a
-    Slack notifier without a token prints and writes the notifications table)."""
-    from demand_control.resources.clock import PlanningClock
-    from demand_control.resources.slack import SlackNotifier
-    from demand_control.resources.erp.write import TrytonErp
-
-    return {"slack_notifier": SlackNotifier(), "erp": TrytonErp(), "clock": PlanningClock(), **resources}
-
-
 def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
-    """All definitions, bound to `resources` (tests and the demo) or to the environment's (the default)."""
+    """All definitions, bound to the environment's resources, with `resources` (a test's or the demo's)
+    taking the place of the ones they name."""
     return dg.Definitions.merge(
         demand_assets.defs,
-        dg.Definitions(asset_checks=staged_checks),
+        quality.defs,
         sensors.defs,
-        dg.Definitions(resources=_with_defaults(resources) if resources is not None else resources_from_env()),
+        dg.Definitions(resources={**resources_from_env(), **(resources or {})}),
     )
 
 

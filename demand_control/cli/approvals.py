@@ -23,9 +23,9 @@ Reason = Annotated[str | None, typer.Option("--reason", help="Why, kept with the
 def _click(decision: str, action_id: str, user: str, reason: str | None) -> None:
     from demand_control.services.approvals import decide, record_click
     from demand_control.planning.policy import load_policy
-    from demand_control.resources import resources_from_env
+    from demand_control.resources.warehouse import warehouse_from_env
 
-    warehouse = resources_from_env(deferred=False)["warehouse"]
+    warehouse = warehouse_from_env()
     warehouse.migrate()
     policy = load_policy()
     now = clock.now()

@@ -11,9 +11,9 @@ audit_app = typer.Typer(no_args_is_help=True, help="The append-only audit log.")
 def audit_verify() -> None:
     """Walk the audit log's hash chain; name the first broken link (exit code 1) or confirm it is intact."""
     from demand_control.services.audit import verify_chain
-    from demand_control.resources import resources_from_env
+    from demand_control.resources.warehouse import warehouse_from_env
 
-    warehouse = resources_from_env(deferred=False)["warehouse"]
+    warehouse = warehouse_from_env()
     warehouse.migrate()
     report = verify_chain(warehouse.engine)
     if report.ok:

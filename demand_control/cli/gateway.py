@@ -42,10 +42,11 @@ def gateway(
     import uvicorn
 
     from demand_control.gateway import create_app
-    from demand_control.gateway.app import BURST_ENV, MAX_BODY_ENV, RATE_ENV, _verifiers
-    from demand_control.resources import resources_from_env
+    from demand_control.gateway.app import _verifiers
+    from demand_control.gateway.limits import BURST_ENV, MAX_BODY_ENV, RATE_ENV
+    from demand_control.resources.warehouse import warehouse_from_env
 
-    warehouse = resources_from_env(deferred=False)["warehouse"]
+    warehouse = warehouse_from_env()
     if workers == 1:
         app = create_app(warehouse, max_body_bytes=max_body_bytes, rate_per_second=rate, burst=burst)
         uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)

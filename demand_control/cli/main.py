@@ -73,9 +73,9 @@ def landscape_generate(
 @warehouse_app.command("migrate")
 def warehouse_migrate() -> None:
     """Create or upgrade the warehouse tables (Alembic) at the configured database."""
-    from demand_control.resources import resources_from_env
+    from demand_control.resources.warehouse import warehouse_from_env
 
-    warehouse = resources_from_env(deferred=False)["warehouse"]
+    warehouse = warehouse_from_env()
     warehouse.migrate()
     typer.echo(f"warehouse at {_safe_url(warehouse.url)} is at the newest migration")
 

@@ -1,58 +1,8 @@
-"""Software-defined assets, one module per stage of the flow; each asset writes the table it is named after."""
+"""Software-defined assets, one module per stage of the flow (ingestion, forecasts, inventory, exceptions,
+actions, kpis), each asset writing the table it is named after; `jobs` selects stages to run together."""
 
 import dagster as dg
 
-from demand_control.demand_assets.exceptions import exception_assets
-from demand_control.demand_assets.forecasts import forecast_assets
-from demand_control.demand_assets.ingestion import raw_assets, staged_assets
-from demand_control.demand_assets.inventory import inventory_assets
-from demand_control.quality.forecast_checks import forecast_checks
-from demand_control.resources.forecast import ForecastSettingsResource
-from demand_control.resources.planning_policy import PlanningPolicy
+from demand_control.demand_assets import actions, exceptions, forecasts, ingestion, inventory, jobs, kpis
 
-INGEST_JOB_NAME = "ingest_signals"
-FORECAST_JOB_NAME = "forecast_demand"
-INVENTORY_JOB_NAME = "plan_inventory"
-DECISION_JOB_NAME = "plan_decisions"
-ERP_SYNC_JOB_NAME = "sync_erp_orders"
-
-ingest_signals_job = dg.define_asset_job(
-    INGEST_JOB_NAME,
-    selection=dg.AssetSelection.groups("signals", "staged"),
-    description="Extract every feed, validate it against its contract and refresh the staged tables.",
-)
-
-forecast_demand_job = dg.define_asset_job(
-    FORECAST_JOB_NAME,
-    selection=dg.AssetSelection.groups("forecasts"),
-    description="Profile the staged demand history, forecast every SKU-location and backtest the forecast.",
-)
-
-plan_inventory_job = dg.define_asset_job(
-    INVENTORY_JOB_NAME,
-    selection=dg.AssetSelection.groups("inventory"),
-    description="Set each SKU-location's inventory policy and project its available balance over the horizon.",
-)
-
-plan_decisions_job = dg.define_asset_job(
-    DECISION_JOB_NAME,
-    selection=dg.AssetSelection.groups("inventory", "exceptions", "actions", "kpis"),
-    description="Re-plan inventory, raise and route the planning exceptions, recommend actions with their policy decision, and refresh the KPIs.",
-)
-
-sync_erp_orders_job = dg.define_asset_job(
-    ERP_SYNC_JOB_NAME,
-    selection=dg.AssetSelection.assets(
-        "raw_customer_order_line", "customer_order_line", "raw_purchase_order_line", "purchase_order_line"
-    ),
-    description="Pull the order and purchase lines that changed in the ERP since the last cursor (the ERP change sensor starts it).",
-)
-
-defs = dg.Definitions(
-    assets=[*raw_assets, *staged_assets, *forecast_assets, *inventory_assets, *exception_assets],
-    asset_checks=forecast_checks,
-    jobs=[ingest_signals_job, forecast_demand_job, plan_inventory_job, plan_decisions_job, sync_erp_orders_job],
-    # Both read their environment variables when a run loads them (DEMAND_CONTROL_FORECAST_CLUSTER,
-    # DEMAND_CONTROL_POLICY), so they need no binding here.
-    resources={"forecast_settings": ForecastSettingsResource(), "planning_policy": PlanningPolicy()},
-)
+defs = dg.Definitions.merge(ingestion.defs, forecasts.defs, inventory.defs, exceptions.defs, actions.defs, kpis.defs, jobs.defs)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from demand_control.schema import tables
-from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.planning.profile import profile_panel
 from demand_control.resources.clock import PlanningClock
@@ -212,3 +212,5 @@ def demand_forecast(
 
 
 forecast_assets = [demand_profile, demand_forecast]
+
+defs = dg.Definitions(assets=forecast_assets)

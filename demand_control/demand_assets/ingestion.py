@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from demand_control.schema import tables
 from demand_control.schema.contracts import CONTRACTS, FILE_DROP_OBJECTS, Contract
-from demand_control.demand_assets.metadata import TEAM_DATA_ENG, preview, raw_schema, table_schema
+from demand_control.schema.asset_metadata import TEAM_DATA_ENG, preview, raw_schema, table_schema
 from demand_control.quality.feeds import last_cursor, latest_load, reference_sets
 from demand_control.quality.validation import FeedValidation, validate_feed
 from demand_control.resources.clock import PlanningClock
@@ -229,3 +229,5 @@ def staged_asset(contract: Contract) -> dg.AssetsDefinition:
 
 raw_assets = [raw_asset(CONTRACTS[name]) for name in FILE_DROP_OBJECTS]
 staged_assets = [staged_asset(CONTRACTS[name]) for name in FILE_DROP_OBJECTS]
+
+defs = dg.Definitions(assets=[*raw_assets, *staged_assets])

@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from demand_control.schema import tables
-from demand_control.demand_assets.metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.projection import first_stockout
 from demand_control.services.replan import PlanSettings, refresh_projection
@@ -125,3 +125,5 @@ def projected_inventory_asset(
 
 
 inventory_assets = [inventory_policy_asset, projected_inventory_asset]
+
+defs = dg.Definitions(assets=inventory_assets)

@@ -29,12 +29,13 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from demand_control.services import approvals
 from demand_control.infra import clock as planning_clock
+from demand_control.gateway.limits import read_limited_body, reject
 from demand_control.planning.policy import Policy, load_policy
 
 if TYPE_CHECKING:
@@ -64,10 +65,6 @@ class Click:
     user_id: str
     request_ref: str
     thread: approvals.SlackThread | None
-
-
-def _reject(status: int, error: str, reason: str) -> JSONResponse:
-    return JSONResponse({"status": "rejected", "error": error, "reason": reason}, status_code=status)
 
 
 def _text(value: Any) -> str | None:
@@ -168,47 +165,39 @@ def slack_routes(
 
     async def interactions(request: Request) -> JSONResponse:
         if verifier is None:
-            return _reject(401, "not_configured", f"{SIGNING_SECRET_ENV} is not configured: the request cannot be verified")
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
-            return _reject(413 if declared.isdigit() else 400, "bad_length", f"body must be at most {max_body_bytes} bytes")
-        body = bytearray()
-        try:
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > max_body_bytes:
-                    return _reject(413, "body_too_large", f"body exceeds {max_body_bytes} bytes")
-        except ClientDisconnect:
-            return _reject(400, "client_disconnected", "the client went away before the body was complete")
+            return reject(401, "not_configured", f"{SIGNING_SECRET_ENV} is not configured: the request cannot be verified")
+        body = await read_limited_body(request, max_body_bytes)
+        if isinstance(body, JSONResponse):
+            return body
 
         # Verify the raw bytes before parsing anything. The checks in front of slack-sdk keep it from raising
         # on inputs it does not expect (a non-numeric timestamp, a non-UTF-8 body) and name the reason.
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         signature = request.headers.get("x-slack-signature", "")
         if not _TIMESTAMP.fullmatch(timestamp):
-            return _reject(401, "bad_timestamp", "X-Slack-Request-Timestamp is missing or not Unix seconds")
+            return reject(401, "bad_timestamp", "X-Slack-Request-Timestamp is missing or not Unix seconds")
         if not _SIGNATURE.fullmatch(signature):
-            return _reject(401, "bad_signature", "X-Slack-Signature is missing or not v0=<64 hex digits>")
+            return reject(401, "bad_signature", "X-Slack-Signature is missing or not v0=<64 hex digits>")
         skew = verifier.clock.now() - int(timestamp)
         if abs(skew) > WINDOW_SECONDS:
-            return _reject(401, "stale_timestamp", f"timestamp is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'}; the window is {WINDOW_SECONDS} s")
+            return reject(401, "stale_timestamp", f"timestamp is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'}; the window is {WINDOW_SECONDS} s")
         try:
             body_text = bytes(body).decode("utf-8")
         except UnicodeDecodeError:
-            return _reject(401, "bad_signature", "the body is not UTF-8, so it cannot carry Slack's signature")
+            return reject(401, "bad_signature", "the body is not UTF-8, so it cannot carry Slack's signature")
         if not verifier.is_valid(body_text, timestamp, signature):
-            return _reject(401, "bad_signature", "X-Slack-Signature does not match the body")
+            return reject(401, "bad_signature", "X-Slack-Signature does not match the body")
 
         try:
             click = parse_click(body_text)
         except Malformed as exc:
-            return _reject(400, "malformed", str(exc))
+            return reject(400, "malformed", str(exc))
         try:
             stored = await run_in_threadpool(approvals.store_click, engine, click.action_id, click.decision, click.user_id,
                                              "slack", click.request_ref, stamp())
         except SQLAlchemyError as exc:
             log.exception("could not store Slack click %s", click.request_ref)
-            return _reject(503, "storage_unavailable", f"the click could not be stored ({type(exc).__name__}); click again")
+            return reject(503, "storage_unavailable", f"the click could not be stored ({type(exc).__name__}); click again")
         # Stored: answer now, decide after the response has gone out (a replay is answered, decides nothing new).
         return JSONResponse(
             {"status": "duplicate" if stored.duplicate else "received", "click_id": stored.click_id, "text": RECEIVED_TEXT},

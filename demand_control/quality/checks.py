@@ -10,7 +10,7 @@ its freshness window; later stages read the same facts to stop auto-approval on 
 import dagster as dg
 
 from demand_control.schema.contracts import CONTRACTS, FILE_DROP_OBJECTS, Contract
-from demand_control.demand_assets.metadata import preview
+from demand_control.schema.asset_metadata import preview
 from demand_control.quality.feeds import feed_age_hours, latest_load, reference_sets
 from demand_control.quality.validation import validate_table
 from demand_control.resources.clock import PlanningClock

@@ -14,6 +14,7 @@ import pandas as pd
 from demand_control.planning.exceptions import degraded_forecasts
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.resources.forecast import ForecastSettingsResource
+from demand_control.schema.asset_metadata import preview
 from demand_control.resources.warehouse import Warehouse
 
 FORECAST_COMPLETE_CHECK = "forecast_complete"
@@ -67,11 +68,6 @@ def degraded_series(accuracy: pd.DataFrame, factor: float) -> pd.DataFrame:
     """Series whose recent-window RMSSE exceeds `factor` × their earlier RMSSE and the benchmark's: the same
     list the forecast_degradation exception and the autonomy policy read."""
     return degraded_forecasts(accuracy, factor)
-
-
-def preview(frame: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
-    # Not demand_assets.metadata.preview: importing demand_assets here would be circular.
-    return dg.MetadataValue.md("_no rows_" if frame.empty else frame.head(rows).to_markdown(index=False))
 
 
 def _example(frame: pd.DataFrame) -> str:

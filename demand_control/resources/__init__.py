@@ -13,6 +13,8 @@ import dagster as dg
 
 from demand_control.infra import settings
 from demand_control.resources.clock import PlanningClock
+from demand_control.resources.forecast import ForecastSettingsResource
+from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.quality import QualitySettings
 from demand_control.resources.slack import DEFAULT_API_URL, SlackNotifier
 from demand_control.resources.sources import FileDropSource, SignalSource
@@ -53,6 +55,10 @@ def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResour
         "quality_settings": QualitySettings(),
         # The run's as-of: its tag demand_control/as_of, else DEMAND_CONTROL_AS_OF, else today.
         "clock": PlanningClock(),
+        # Both read their environment variables when a run loads them (DEMAND_CONTROL_FORECAST_CLUSTER,
+        # DEMAND_CONTROL_POLICY), so they need no binding here.
+        "forecast_settings": ForecastSettingsResource(),
+        "planning_policy": PlanningPolicy(),
         # Without SLACK_BOT_TOKEN the notifier prints and writes the notifications table: the embedded default.
         "slack_notifier": SlackNotifier(
             bot_token=_env("SLACK_BOT_TOKEN"),

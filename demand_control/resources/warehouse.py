@@ -7,6 +7,7 @@ engine's fast path: COPY on PostgreSQL, executemany on SQLite.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
@@ -148,6 +149,11 @@ class Warehouse(dg.ConfigurableResource):
         with self.engine.begin() as conn:
             return bulk_insert(conn, self.table(name), frame)
 
+
+
+def warehouse_from_env() -> Warehouse:
+    """The warehouse the environment configures, for code outside a run (the CLI, the gateway, the demo)."""
+    return Warehouse(database_url=os.environ.get(settings.DATABASE_URL_ENV, ""), home=os.environ.get(settings.HOME_ENV, ""))
 
 def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     """Insert a frame through the engine's fastest path: COPY on PostgreSQL, executemany elsewhere."""

@@ -27,7 +27,7 @@ def run_demo(
 ) -> int:
     """Returns the process exit code: 0 when the ingestion run succeeded."""
     from demand_control.definitions import build_definitions
-    from demand_control.demand_assets import INGEST_JOB_NAME
+    from demand_control.demand_assets.jobs import INGEST_JOB_NAME
 
     resources = resources_from_env(deferred=False)
     warehouse = resources["warehouse"]
@@ -128,7 +128,7 @@ def _report_checks(result, echo: Callable[[str], None]) -> None:  # noqa: ANN001
 
 def _demo_forecast(defs, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
     """Run the forecast job on the staged history and summarise its backtest by demand class."""
-    from demand_control.demand_assets import FORECAST_JOB_NAME
+    from demand_control.demand_assets.jobs import FORECAST_JOB_NAME
 
     job = defs.resolve_job_def(FORECAST_JOB_NAME)
     result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
@@ -149,7 +149,7 @@ def _demo_forecast(defs, instance, run_config, warehouse, echo: Callable[[str], 
 
 def _demo_inventory(defs, instance, run_config, warehouse, echo: Callable[[str], None]):  # noqa: ANN001, ANN202
     """Plan inventory, raise the exceptions, recommend actions; print the ones a planner would open first."""
-    from demand_control.demand_assets import DECISION_JOB_NAME
+    from demand_control.demand_assets.jobs import DECISION_JOB_NAME
 
     job = defs.resolve_job_def(DECISION_JOB_NAME)
     result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)

@@ -15,7 +15,7 @@ import dagster as dg
 from sqlalchemy import select
 
 from demand_control.schema import tables
-from demand_control.demand_assets import ERP_SYNC_JOB_NAME, sync_erp_orders_job
+from demand_control.demand_assets.jobs import ERP_SYNC_JOB_NAME, sync_erp_orders_job
 from demand_control.ops.replan import replan_job
 from demand_control.resources.erp.client import TrytonServerError, TrytonTransportError, TrytonUnavailableError
 from demand_control.resources.erp.write import TrytonErp

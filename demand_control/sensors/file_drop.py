@@ -6,7 +6,7 @@ import json
 import dagster as dg
 
 from demand_control.schema.contracts import FILE_DROP_OBJECTS
-from demand_control.demand_assets import INGEST_JOB_NAME
+from demand_control.demand_assets.jobs import INGEST_JOB_NAME
 from demand_control.resources.sources import FILE_SUFFIXES, FileDropSource
 
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from demand_control.demand_assets import plan_decisions_job
+from demand_control.demand_assets.jobs import plan_decisions_job
 from demand_control.ops.notify import notify_owners_job
 
 

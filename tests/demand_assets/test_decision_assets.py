@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets import DECISION_JOB_NAME, FORECAST_JOB_NAME
+from demand_control.demand_assets.jobs import DECISION_JOB_NAME, FORECAST_JOB_NAME
 from demand_control.planning.actions import ACTION_TYPES
 from demand_control.planning.exceptions import EXCEPTION_TYPES
 from demand_control.resources import FileDropSource, QualitySettings, Warehouse

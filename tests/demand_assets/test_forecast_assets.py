@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets import FORECAST_JOB_NAME
+from demand_control.demand_assets.jobs import FORECAST_JOB_NAME
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.resources import FileDropSource, QualitySettings, Warehouse
 from tests.demand_assets.test_ingestion import run_ingestion

@@ -11,7 +11,7 @@ import pytest
 
 from demand_control.schema.contracts import FILE_DROP_OBJECTS
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets import INGEST_JOB_NAME
+from demand_control.demand_assets.jobs import INGEST_JOB_NAME
 from demand_control.sample import write_landscape
 from demand_control.sample.defects import plant_defects
 from demand_control.quality.checks import CONTRACT_RULES_CHECK

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets import FORECAST_JOB_NAME, INVENTORY_JOB_NAME
+from demand_control.demand_assets.jobs import FORECAST_JOB_NAME, INVENTORY_JOB_NAME
 from demand_control.resources import FileDropSource, QualitySettings, Warehouse
 from tests.conftest import AS_OF
 from tests.demand_assets.test_ingestion import run_ingestion

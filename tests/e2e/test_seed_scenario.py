@@ -26,7 +26,7 @@ from demand_control.sample import seed_scenario as scenario
 from demand_control.schema import tables
 from demand_control.services.audit import verify_chain
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets import DECISION_JOB_NAME, FORECAST_JOB_NAME, INGEST_JOB_NAME
+from demand_control.demand_assets.jobs import DECISION_JOB_NAME, FORECAST_JOB_NAME, INGEST_JOB_NAME
 from demand_control.planning.policy import load_policy
 from demand_control.resources import QualitySettings, Warehouse
 from tests.slack_api import TOKEN as SLACK_TOKEN

@@ -681,7 +681,7 @@ def test_a_failed_postgres_write_leaves_the_connection_usable(postgres_database)
     serves the next event."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from demand_control.gateway.app import InboxWriter
+    from demand_control.gateway.inbox import InboxWriter
     from demand_control.gateway.schemas import parse_event
 
     warehouse = Warehouse(database_url=str(postgres_database["url"]))

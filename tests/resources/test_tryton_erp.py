@@ -13,7 +13,7 @@ import pytest
 
 from demand_control.schema.contracts import CONTRACTS, FILE_DROP_OBJECTS
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets import INGEST_JOB_NAME
+from demand_control.demand_assets.jobs import INGEST_JOB_NAME
 from demand_control.sample.tryton_setup import TrytonSite, restore_or_init, serve, stop
 from demand_control.resources import QualitySettings, Warehouse
 from demand_control.resources.erp.base import ForecastPublication, PromiseRevision, ReplenishOrder, SupplierDelay

@@ -8,7 +8,7 @@ import pytest
 
 from demand_control.schema.contracts import FILE_DROP_OBJECTS
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets import DECISION_JOB_NAME, FORECAST_JOB_NAME
+from demand_control.demand_assets.jobs import DECISION_JOB_NAME, FORECAST_JOB_NAME
 from demand_control.resources import FileDropSource, QualitySettings, Warehouse
 from tests.conftest import AS_OF
 from tests.demand_assets.test_decision_assets import PLAN_OPS

@@ -1,0 +1,44 @@
+"""KPIs (group `kpis`): how the coordination performs, in long form analysts chart.
+
+A thin asset over `planning.kpis.coordination_kpis`, reading the exception lifecycle, the actions, the
+decisions, the outbox, the notices and the escalations.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from demand_control.demand_assets.exceptions import KINDS
+from demand_control.planning.kpis import coordination_kpis
+from demand_control.resources.clock import PlanningClock
+from demand_control.resources.warehouse import Warehouse
+from demand_control.schema import tables
+from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
+
+@dg.asset(
+    name="coordination_kpis",
+    group_name="kpis",
+    deps=["planning_exceptions", "recommended_actions", "forecast_accuracy", "purchase_order_line"],  # plus the operational decision, outbox, notice and escalation tables
+    owners=[TEAM_PLANNING],
+    kinds=KINDS,
+    description="Coordination KPIs by type, severity, owner, class and supplier: open exceptions, money at risk, overdue, cycle time, autonomy, accuracy, on-time rate.",
+    metadata={"dagster/column_schema": table_schema_of(tables.coordination_kpis), "dagster/table_name": "coordination_kpis"},
+)
+def coordination_kpis_asset(warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
+    now = pd.Timestamp(clock.now())
+    kpis = coordination_kpis(
+        warehouse.read("exception_lifecycle"),
+        warehouse.read("recommended_actions"),
+        warehouse.read("forecast_accuracy"),
+        warehouse.read("purchase_order_line"),
+        now,
+        decisions=warehouse.read("action_decisions"),
+        outbox=warehouse.read("erp_outbox"),
+        notices=warehouse.read("customer_notices", columns=["notice_id", "status"]),
+        escalations=warehouse.read("escalations"),
+    ).assign(computed_at=now)
+    rows = warehouse.replace_rows("coordination_kpis", kpis)
+    headline = kpis[kpis["dimension"] == "all"][["kpi", "value", "unit"]]
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "headline": preview(headline, rows=20)})
+
+
+defs = dg.Definitions(assets=[coordination_kpis_asset])
