@@ -116,7 +116,7 @@ def main() -> int:
     env.pop("DEMAND_CONTROL_DATABASE_URL", None)
     # Every delay must reach a person to time the Slack leg: the packaged policy with severity bands at zero,
     # so each exception is at least medium (low ones only go into the daily digest).
-    policy_text = (ROOT / "demand_control" / "policy" / "default_policy.yaml").read_text()
+    policy_text = (ROOT / "demand_control" / "planning" / "policy" / "default_policy.yaml").read_text()
     policy_file = home / "policy.yaml"
     policy_file.write_text(_zero_bands(policy_text))
     env["DEMAND_CONTROL_POLICY"] = str(policy_file)

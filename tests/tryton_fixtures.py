@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from demand_control.sample import generate_landscape
-from demand_control.sample.tryton_setup import TrytonSite, restore_or_init, serve, stop
+from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
 
 TRYTON_AS_OF = date(2026, 11, 23)
 TRYTON_LANDSCAPE = {"skus": 12, "locations": 2, "weeks": 60, "seed": 5}

@@ -38,7 +38,7 @@ def erp_init(
 ) -> None:
     """Create the Tryton database and seed it from the sample landscape (or restore its cached copy)."""
     from demand_control.sample import generate_landscape
-    from demand_control.sample.tryton_setup import (
+    from demand_control.sample.tryton import (
         TrytonSetupError,
         TrytonSite,
         database_exists,
@@ -88,7 +88,7 @@ def erp_serve(
     ] = False,
 ) -> None:
     """Run trytond on 127.0.0.1 in the foreground until Ctrl-C."""
-    from demand_control.sample.tryton_setup import TrytonSetupError, TrytonSite, database_exists, is_serving, serve, stop
+    from demand_control.sample.tryton import TrytonSetupError, TrytonSite, database_exists, is_serving, serve, stop
 
     site = TrytonSite()
     if detach:

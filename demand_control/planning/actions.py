@@ -34,7 +34,6 @@ from demand_control.planning.exceptions import (
 )
 from demand_control.planning.inventory_common import as_datetime_column, as_timestamp
 from demand_control.planning.inventory_policy import round_order_quantity
-from demand_control.planning.policy import ACTION_TYPES# noqa: F401  (the vocabulary, defined once with the policy)
 
 
 ACTION_COLUMNS: tuple[str, ...] = (

@@ -15,11 +15,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from demand_control.planning.inventory_common import SKU_LOCATION, TIER_RANK, as_datetime_column, require_columns
+from demand_control.planning.inventory_common import SKU_LOCATION, as_datetime_column, require_columns
+from demand_control.planning.vocabulary import TIER_RANK
 
 SCENARIOS: tuple[str, ...] = ("fair_share", "tier_priority", "most_lines_filled", "earliest_promise")
 
-TIER_ORDER: dict[str, int] = TIER_RANK
 # Weights of revenue at risk when recommending a scenario; a tier not listed weighs like standard, because
 # its revenue is real even though its lines are served last.
 TIER_WEIGHT: dict[str, float] = {"strategic": 3.0, "key": 2.0, "standard": 1.0}
@@ -219,7 +219,7 @@ def _constrained_lines(order_lines: pd.DataFrame, supply: pd.DataFrame) -> _Cons
         rows=rows,
         group=group,
         qty=qty,
-        tier_rank=_per_value(lines["tier"], TIER_ORDER, len(TIER_ORDER)).astype("int64"),
+        tier_rank=_per_value(lines["tier"], TIER_RANK, len(TIER_RANK)).astype("int64"),
         tier_weight=_per_value(lines["tier"], TIER_WEIGHT, TIER_WEIGHT["standard"]),
         promise=promise,
         promise_date=promise_date,
@@ -366,7 +366,7 @@ def _summary(c: _Constrained, scenarios: tuple[str, ...], table: pd.DataFrame) -
     )
     out["fill_rate"] = out["allocated"] / out["demand"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        for tier, rank in TIER_ORDER.items():
+        for tier, rank in TIER_RANK.items():
             tier_demand = total(qty, tier_rank == rank)
             out[f"fill_rate_{tier}"] = np.where(tier_demand > 0, total(allocated, tier_rank == rank) / tier_demand, np.nan)
     is_short = short > 0
@@ -380,7 +380,7 @@ def _summary(c: _Constrained, scenarios: tuple[str, ...], table: pd.DataFrame) -
     pair = cell.astype("int64") * n_customers + np.tile(c.customer, n_scenarios)
     for column, mask in (
         ("customers_affected", is_short),
-        ("customers_affected_strategic", is_short & (tier_rank == TIER_ORDER["strategic"])),
+        ("customers_affected_strategic", is_short & (tier_rank == TIER_RANK["strategic"])),
     ):
         affected = pd.unique(pair[mask]) // n_customers
         out[column] = np.bincount(affected, minlength=n_cells).astype("int64")

@@ -20,34 +20,11 @@ import pandas as pd
 from demand_control.planning.inventory_common import (
     SCHEDULED_PO_STATUSES,
     SKU_LOCATION,
-    TIER_RANK,
     as_datetime_column,
     as_timestamp,
     require_columns,
 )
-from demand_control.planning.policy import EXCEPTION_TYPES# noqa: F401  (the taxonomy, defined once with the policy)
-
-
-EXCEPTION_COLUMNS: tuple[str, ...] = (
-    "exception_key",
-    "exception_type",
-    "entity",
-    "sku",
-    "location_id",
-    "supplier_id",
-    "po_id",
-    "po_line_no",
-    "category",
-    "region",
-    "customer_tier",
-    "window_start",
-    "units_at_risk",
-    "money_at_risk",
-    "trigger_values",
-    "sentence",
-    "affected_orders",
-    "affected_order_count",
-)
+from demand_control.planning.vocabulary import EXCEPTION_COLUMNS, TIER_RANK
 
 RANK_TIER = {v: k for k, v in TIER_RANK.items()}
 # (q90 − q10) of a normal distribution spans 2 × 1.2816 standard deviations.

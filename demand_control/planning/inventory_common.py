@@ -8,8 +8,6 @@ from datetime import date
 import pandas as pd
 
 SKU_LOCATION: list[str] = ["sku", "location_id"]
-# Customer tiers, strictest first: service level, severity and allocation priority all rank by it.
-TIER_RANK: dict[str, int] = {"strategic": 0, "key": 1, "standard": 2}
 # Draft purchase orders are proposals (ours included) until the buyer sends them: not scheduled receipts.
 SCHEDULED_PO_STATUSES: tuple[str, ...] = ("sent", "confirmed", "partial")
 

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from statistics import NormalDist
 
-from demand_control.planning.inventory_common import SKU_LOCATION, TIER_RANK, require_columns, with_bucket_index
+from demand_control.planning.inventory_common import SKU_LOCATION, require_columns, with_bucket_index
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS
+from demand_control.planning.vocabulary import TIER_RANK
 
 Method = Literal["normal", "lead_time_quantile"]
 

@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.exceptions import EXCEPTION_COLUMNS
+from demand_control.planning.vocabulary import EXCEPTION_COLUMNS
 
 ACTIVE_STATES: tuple[str, ...] = ("open", "acknowledged", "in_progress", "snoozed")
 CLOSED_STATES: tuple[str, ...] = ("resolved", "auto_resolved")

@@ -17,7 +17,7 @@ from demand_control.schema.contracts import FILE_DROP_OBJECTS
 from demand_control.sample import generate_landscape, write_landscape
 from demand_control.sample.defects import plant_defects
 from demand_control.quality.feeds import latest_load
-from demand_control.sample.tryton_setup import TrytonSite, database_exists, is_serving, restore_or_init, serve, stop
+from demand_control.sample.tryton import TrytonSite, database_exists, is_serving, restore_or_init, serve, stop
 from demand_control.resources import FileDropSource, resources_from_env
 from demand_control.resources.erp.base import ReplenishOrder
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from demand_control.planning.vocabulary import TIERS
+
 ColumnType = Literal["string", "integer", "float", "boolean", "date", "datetime", "json"]
 
 # Dates before this are not plausible for any live planning record.
@@ -80,8 +82,6 @@ LINEAGE_COLUMNS: tuple[Column, ...] = (
     Column("source_system", "string", "System the row was extracted from (file_drop, tryton, gateway)."),
     Column("loaded_at", "datetime", "When demand-control loaded the row (UTC)."),
 )
-
-TIERS = ("strategic", "key", "standard")
 
 CONTRACTS: dict[str, Contract] = {}
 

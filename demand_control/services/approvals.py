@@ -32,7 +32,8 @@ from sqlalchemy.exc import IntegrityError
 
 from demand_control.services import audit
 from demand_control.infra import clock
-from demand_control.planning.policy import ACTION_TYPES, AUTO_APPROVED, Policy, may_approve
+from demand_control.planning.policy import Policy, may_approve
+from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED
 from demand_control.schema.tables import (
     action_decisions,
     approval_clicks,

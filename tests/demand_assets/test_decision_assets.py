@@ -12,8 +12,7 @@ import pytest
 
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets.jobs import DECISION_JOB_NAME, FORECAST_JOB_NAME
-from demand_control.planning.actions import ACTION_TYPES
-from demand_control.planning.exceptions import EXCEPTION_TYPES
+from demand_control.planning.vocabulary import ACTION_TYPES, EXCEPTION_TYPES
 from demand_control.resources import FileDropSource, QualitySettings, Warehouse
 from demand_control.sample.export import write_landscape
 from tests.conftest import AS_OF

@@ -32,10 +32,10 @@ from demand_control.planning.allocation import (
     ALLOCATION_COLUMNS,
     SCENARIOS,
     SUMMARY_COLUMNS,
-    TIER_ORDER,
     allocate_lines,
     allocation_scenarios,
 )
+from demand_control.planning.vocabulary import TIER_RANK as TIER_ORDER
 
 KEYS = ["sku", "location_id", "scenario"]
 

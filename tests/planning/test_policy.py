@@ -13,10 +13,6 @@ import pytest
 import yaml
 
 from demand_control.planning.policy import (
-    ACTION_TYPES,
-    AUTO_APPROVED,
-    AWAITING_APPROVAL,
-    NO_ROLE,
     POLICY_ENV,
     Policy,
     PolicyError,
@@ -29,6 +25,7 @@ from demand_control.planning.policy import (
     severity_from,
     sla_due_at,
 )
+from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED, AWAITING_APPROVAL, NO_ROLE
 
 POLICY_YAML = textwrap.dedent(
     """\

@@ -14,7 +14,7 @@ import pytest
 from demand_control.schema.contracts import CONTRACTS, FILE_DROP_OBJECTS
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets.jobs import INGEST_JOB_NAME
-from demand_control.sample.tryton_setup import TrytonSite, restore_or_init, serve, stop
+from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
 from demand_control.resources import QualitySettings, Warehouse
 from demand_control.resources.erp.base import ForecastPublication, PromiseRevision, ReplenishOrder, SupplierDelay
 from demand_control.resources.erp.client import TrytonUnavailableError, TrytonUserError
@@ -22,7 +22,7 @@ from demand_control.resources.erp.write import TrytonErp
 from tests.lossy_proxy import LossyProxy
 from tests.tryton_fixtures import TRYTON_AS_OF, TRYTON_LANDSCAPE, TrytonRpc, TrytonServer, free_port, tryton_frames
 
-# Canonical values Tryton has no field for (see landscape/tryton_setup.py); they are not compared.
+# Canonical values Tryton has no field for (see resources/erp/mapping.py); they are not compared.
 NOT_IN_TRYTON = {
     "product": {"substitute_skus"},
     "supplier": {"reliability", "lead_time_mean_days", "lead_time_std_days", "contact"},

@@ -16,7 +16,7 @@ import pytest
 from demand_control.infra import clock
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets.jobs import ERP_SYNC_JOB_NAME
-from demand_control.sample.tryton_setup import TrytonSite, restore_or_init, serve, stop
+from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
 from demand_control.ops.replan import REPLAN_JOB_NAME
 from demand_control.resources import QualitySettings, Warehouse
 from demand_control.resources.erp.write import TrytonErp

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, text, update
 
 from demand_control.infra import clock
 from demand_control.schema import tables
-from demand_control.sample.tryton_setup import TrytonSite, restore_or_init, serve, stop
+from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
 from demand_control.ops.write_back import (
     DEAD_LETTER_KIND,
     RESULT_KIND,

@@ -1,6 +1,6 @@
 """Read the canonical objects out of Tryton over JSON-RPC, in the same shape the file drop delivers them.
 
-Where each key and value lives is documented in `landscape/tryton_setup.py`. Objects whose records carry a
+Where each key and value lives is documented in `resources/erp/mapping.py`. Objects whose records carry a
 modification time are extracted incrementally: the cursor is the newest `last_modified_at` seen (Tryton's
 coalesce of write and create dates), re-read with a small overlap so a transaction that committed late is
 not missed (staging merges by key, so a row read twice is harmless). Records that stopped being open (a
@@ -19,14 +19,17 @@ import pandas as pd
 
 from demand_control.infra import clock
 from demand_control.schema.contracts import CONTRACTS
-from demand_control.sample.tryton_setup import (
+from demand_control.resources.sources import Extract
+from demand_control.resources.erp.client import TrytonClient
+from demand_control.resources.erp.mapping import (
+    CUSTOMER_CATEGORY,
     OPPORTUNITY_STATE_BY_STAGE,
     PRIMARY_SEQUENCE,
+    REGION_CATEGORY,
+    SUPPLIER_CATEGORY,
     UNIT_BY_UOM_SYMBOL,
     parse_tags,
 )
-from demand_control.resources.sources import Extract
-from demand_control.resources.erp.client import TrytonClient
 
 OPEN_SALE_STATES = ["confirmed", "processing"]
 OPEN_PURCHASE_STATES = ["draft", "quotation", "confirmed", "processing"]
@@ -197,9 +200,9 @@ def _parties_in(reader: _Reader, group: str, since: dt.datetime | None) -> list[
 
 
 def _customers(reader: _Reader, since: dt.datetime | None):
-    parties = _parties_in(reader, "Customers", since)
-    tiers = _category_children(reader, "Customers")
-    regions = _category_children(reader, "Regions")
+    parties = _parties_in(reader, CUSTOMER_CATEGORY, since)
+    tiers = _category_children(reader, CUSTOMER_CATEGORY)
+    regions = _category_children(reader, REGION_CATEGORY)
     emails = _emails(reader, [p["id"] for p in parties]) if parties else {}
     out = []
     for p in parties:
@@ -214,7 +217,7 @@ def _customers(reader: _Reader, since: dt.datetime | None):
 
 
 def _suppliers(reader: _Reader, since: dt.datetime | None):
-    parties = _parties_in(reader, "Suppliers", since)
+    parties = _parties_in(reader, SUPPLIER_CATEGORY, since)
     emails = _emails(reader, [p["id"] for p in parties]) if parties else {}
     reliability = _on_time_share(reader, [p["id"] for p in parties]) if parties else {}
     lanes = reader.c.search_read_all("purchase.product_supplier", [("party", "in", [p["id"] for p in parties])], ["party", "lead_time"]) if parties else []
@@ -474,41 +477,3 @@ EXTRACTORS: dict[str, Extractor] = {
     "pipeline_opportunity": _opportunities,
 }
 SNAPSHOT_ONLY = {"inventory_position"}
-
-
-def changed_order_lines(client: TrytonClient, since: dt.datetime | None, limit: int) -> dict[str, Any]:
-    """The sale and purchase lines changed after `since` (every one when None), newest first, at most `limit`
-    per query: a line counts as changed when it, or its sale or purchase, was created or written since.
-
-    Two `search_read` calls per line model (the line's own `last_modified_at`, and its order header's, which is
-    what moves when a sale is confirmed or cancelled or a purchase's header delivery date changes), each
-    ordered newest first so `newest` is the true high-water mark even when a page is full. `last_modified_at`
-    is Tryton's coalesce(write_date, create_date), the same stamp the incremental extract's cursor uses.
-    Returns {"lines": [{"model", "id", "changed_at", "sku", "location_id"}], "newest": datetime | None,
-    "truncated": bool}; timestamps are timezone-aware UTC (Tryton keeps naive UTC).
-    """
-    after = since.astimezone(dt.UTC).replace(tzinfo=None) if since is not None and since.tzinfo else since
-    lines: dict[tuple[str, int], dict[str, Any]] = {}
-    truncated = False
-    for model, header in (("sale.line", "sale"), ("purchase.line", "purchase")):
-        fields = ["last_modified_at", f"{header}.last_modified_at", "product.code", f"{header}.warehouse.code"]
-        for stamp in ("last_modified_at", f"{header}.last_modified_at"):
-            domain: list[Any] = [("type", "=", "line")]
-            if after is not None:
-                domain.append((stamp, ">", after))
-            rows = client.search_read(model, domain, fields, order=[(stamp, "DESC"), ("id", "DESC")], limit=limit)
-            truncated = truncated or len(rows) >= limit
-            for row in rows:
-                order = row.get(f"{header}.") or {}
-                stamps = [s for s in (row["last_modified_at"], order.get("last_modified_at")) if s is not None]
-                changed_at = max(stamps).replace(tzinfo=dt.UTC) if stamps else None
-                lines[(model, row["id"])] = {
-                    "model": model,
-                    "id": row["id"],
-                    "changed_at": changed_at,
-                    "sku": (row.get("product.") or {}).get("code"),
-                    "location_id": (order.get("warehouse.") or {}).get("code"),
-                }
-    found = sorted(lines.values(), key=lambda r: (r["changed_at"] or dt.datetime.min.replace(tzinfo=dt.UTC), r["model"], r["id"]))
-    stamps = [r["changed_at"] for r in found if r["changed_at"] is not None]
-    return {"lines": found, "newest": max(stamps) if stamps else None, "truncated": truncated}

@@ -3,7 +3,7 @@
 Keys: our SKU is the product's `code`, a DC is a warehouse location's `code`, suppliers and customers are
 parties by `code`, a customer order is a sale by `reference` and its lines by `sequence`, a purchase order
 is a purchase by `reference` and its lines by `sequence`, an opportunity is a `sale.opportunity` by
-`reference` (see `landscape/tryton_setup.py`, which seeds them that way).
+`reference` (see `mapping.py`; the sample seeding writes them that way).
 
 Write-back, per action kind, and where the action id travels (RELIABILITY.md §11):
 - replenish → a draft `purchase.purchase` with one line, on the named supplier's lane or the DC's primary
@@ -41,7 +41,7 @@ from demand_control.resources.erp.base import (
 )
 from demand_control.resources.sources import Extract
 from demand_control.resources.erp.client import TrytonClient, TrytonUserError
-from demand_control.resources.erp.extract import changed_order_lines
+from demand_control.resources.erp.changes import changed_order_lines
 from demand_control.resources.erp.extract import customer_location_id, extract_object
 
 ACTION_ADAPTER: TypeAdapter[ErpAction] = TypeAdapter(ErpAction)
@@ -102,7 +102,7 @@ class TrytonErp(Erp):
         )
 
     def changed_order_lines(self, since: dt.datetime | None, limit: int, *, timeout_seconds: float = 5.0) -> dict[str, Any]:
-        """Sale and purchase lines changed in Tryton after `since` (see `tryton_extract.changed_order_lines`).
+        """Sale and purchase lines changed in Tryton after `since` (see `changes.changed_order_lines`).
 
         Meant for a sensor polling every few seconds: its own client with a short timeout and a single attempt
         (the next evaluation is the retry), so a down or hung ERP costs at most a few timeouts, never the

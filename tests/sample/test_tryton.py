@@ -13,16 +13,18 @@ import httpx
 import pandas as pd
 import pytest
 
-from demand_control.sample.tryton_setup import (
+from demand_control.resources.erp.mapping import (
     OPPORTUNITY_STATE_BY_STAGE,
     PRIMARY_SEQUENCE,
     PURCHASE_STATE_BY_STATUS,
     UNIT_BY_UOM_SYMBOL,
+    parse_tags,
+)
+from demand_control.sample.tryton import (
     TrytonSetupError,
     TrytonSite,
     init_database,
     is_serving,
-    parse_tags,
     restore_or_init,
     serve,
 )

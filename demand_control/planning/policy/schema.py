@@ -1,0 +1,252 @@
+"""The policy file's schema: the pydantic models that validate owners, SLA, escalation, autonomy, roles and
+thresholds strictly, so a typo in the YAML is reported rather than guessed at."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from demand_control.planning.vocabulary import SEVERITIES, ActionType, ExceptionType, Severity, Tier
+
+MATCH_CRITERIA: tuple[str, ...] = ("exception_types", "category", "region", "supplier_id", "customer_tier")
+# The exception column each match criterion reads.
+MATCH_COLUMNS: dict[str, str] = {
+    "exception_types": "exception_type",
+    "category": "category",
+    "region": "region",
+    "supplier_id": "supplier_id",
+    "customer_tier": "customer_tier",
+}
+FALLBACK_RULE = "fallback"
+
+Hours = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, pattern=r"\S")]
+_CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$")
+_TEAM = re.compile(r"^team:[a-z0-9][a-z0-9_-]*$")
+
+
+def _slack_channel(value: str) -> str:
+    if not _CHANNEL.match(value):
+        raise ValueError("a Slack channel is '#' and a lower-case name (quote it in YAML: \"#name\"), or a channel id such as C024BE91L")
+    return value
+
+
+def _team(value: str) -> str:
+    # Dagster accepts owners as "team:name" or an email; routing owners are teams.
+    if not _TEAM.match(value):
+        raise ValueError("an owner team is written team:name, lower case (e.g. team:buying-fresh)")
+    return value
+
+
+SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
+TeamName = Annotated[str, AfterValidator(_team)]
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used: missing, not YAML, or not a valid policy. The message names the file,
+    and for a validation failure every bad field with its value."""
+
+
+class _Strict(BaseModel):
+    # strict: a quoted "5000" or "yes" in the YAML is a typo to report, not a value to guess at.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Owner(_Strict):
+    """Who owns an exception: a team (as Dagster names owners), the Slack channel its alerts go to, and
+    optionally one Slack user to mention."""
+
+    team: TeamName
+    channel: SlackChannel
+    user: Name | None = None
+
+
+class RuleMatch(_Strict):
+    """The criteria of an ownership rule; each is a list of allowed values, and every criterion given must hold."""
+
+    exception_types: list[ExceptionType] | None = Field(default=None, min_length=1)
+    category: list[Name] | None = Field(default=None, min_length=1)
+    region: list[Name] | None = Field(default=None, min_length=1)
+    supplier_id: list[Name] | None = Field(default=None, min_length=1)
+    customer_tier: list[Tier] | None = Field(default=None, min_length=1)
+
+    @field_validator("supplier_id", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # A YAML author writing `supplier_id: [4711]` means the id "4711"; ids are compared as text.
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+    @property
+    def criteria(self) -> dict[str, list[str]]:
+        return {name: list(getattr(self, name)) for name in MATCH_CRITERIA if getattr(self, name) is not None}
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> RuleMatch:
+        if not self.criteria:
+            raise ValueError(f"a rule must match on at least one of {', '.join(MATCH_CRITERIA)} (use owners.fallback for the rest)")
+        return self
+
+
+class OwnershipRule(_Strict):
+    name: Name
+    match: RuleMatch
+    owner: Owner
+
+    @property
+    def specificity(self) -> int:
+        return len(self.match.criteria)
+
+
+class Owners(_Strict):
+    fallback: Owner
+    rules: list[OwnershipRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Owners:
+        names = [r.name for r in self.rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique, repeated: {', '.join(dupes)}")
+        if FALLBACK_RULE in names:
+            raise ValueError(f"the rule name {FALLBACK_RULE!r} is reserved for owners.fallback")
+        return self
+
+
+class Sla(_Strict):
+    """Hours from first seen to the time an owner must have acted, per severity (calendar hours)."""
+
+    critical: Hours
+    high: Hours
+    medium: Hours
+    low: Hours
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Sla:
+        hours = [getattr(self, s) for s in SEVERITIES]
+        if any(a > b for a, b in zip(hours, hours[1:])):
+            raise ValueError(f"a more severe exception cannot have more time than a less severe one, got {dict(zip(SEVERITIES, hours))}")
+        return self
+
+    def hours_for(self, severity: str) -> float:
+        return float(getattr(self, severity))
+
+
+class EscalationStep(_Strict):
+    """Once an exception is `after_hours` past its SLA, notify a role, a channel and/or a user."""
+
+    after_hours: Hours
+    notify_role: Name | None = None
+    channel: SlackChannel | None = None
+    user: Name | None = None
+
+    @model_validator(mode="after")
+    def _notifies_someone(self) -> EscalationStep:
+        if self.notify_role is None and self.channel is None and self.user is None:
+            raise ValueError("an escalation step must name at least one of notify_role, channel, user")
+        return self
+
+
+class Escalation(_Strict):
+    steps: list[EscalationStep] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> Escalation:
+        hours = [s.after_hours for s in self.steps]
+        if any(a >= b for a, b in zip(hours, hours[1:])):
+            raise ValueError(f"steps: after_hours must be strictly ascending, got {hours}")
+        return self
+
+
+class Autonomy(_Strict):
+    """Bounded autonomy: what the system may approve by itself. Everything else waits for a role."""
+
+    enabled: bool = True
+    auto_approvable: list[ActionType] = Field(default_factory=list)
+    default_limit: Money = 0.0
+    limits: dict[ActionType, Money] = Field(default_factory=dict)
+    min_confidence: float = Field(ge=0, le=1)
+    excluded_categories: list[Name] = Field(default_factory=list)
+
+    def limit_for(self, action_type: str) -> float:
+        return float(self.limits.get(action_type, self.default_limit))  # type: ignore[call-overload]
+
+
+class Role(_Strict):
+    """A role that approves actions: its members, the action types it may approve and its value band (the
+    largest action value it may approve; none: no upper limit)."""
+
+    members: list[Name] = Field(default_factory=list)
+    may_approve: list[ActionType] = Field(min_length=1)
+    max_value: Money | None = None
+
+    @property
+    def band(self) -> float:
+        return math.inf if self.max_value is None else float(self.max_value)
+
+
+class SeverityBands(_Strict):
+    """Money at risk at or above which an exception is critical / high / medium; below medium it is low."""
+
+    critical: Money
+    high: Money
+    medium: Money
+
+    @model_validator(mode="after")
+    def _descending(self) -> SeverityBands:
+        if not self.critical >= self.high >= self.medium:
+            raise ValueError(f"severity bands must satisfy critical ≥ high ≥ medium, got {self.critical:g}, {self.high:g}, {self.medium:g}")
+        return self
+
+
+class Thresholds(_Strict):
+    """The knobs of the exception detector. The detector fields carry the names of
+    `planning.exceptions.ExceptionThresholds`, so `ExceptionThresholds(**policy.thresholds.detector_kwargs())`
+    plus the two the planning run sets from its own configuration: the review period (inventory config) and
+    the degradation ratio (the forecast settings, shared with the forecast_degraded check)."""
+
+    below_safety_stock_consecutive_buckets: int = Field(default=2, ge=1)
+    demand_spike_k_sigma: float = Field(default=3.0, gt=0, allow_inf_nan=False)
+    pipeline_surge_share: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    excess_days_of_cover: float = Field(default=120.0, gt=0, allow_inf_nan=False)
+    data_quality_quarantine_share: float = Field(default=0.02, ge=0, le=1)
+    default_lead_time_days: float = Field(default=14.0, gt=0, allow_inf_nan=False)
+    severity_bands: SeverityBands = SeverityBands(critical=50_000.0, high=10_000.0, medium=1_000.0)
+    # Levels a customer tier raises severity by (1: medium → high); negative lowers it.
+    tier_bump: dict[Tier, Annotated[int, Field(ge=-3, le=3)]] = Field(default_factory=lambda: {"strategic": 1, "key": 0, "standard": 0})
+    # Exceptions without money at risk (a stale feed, bad data) still matter: the least severity per type.
+    severity_floor: dict[ExceptionType, Severity] = Field(default_factory=lambda: {"stale_feed": "high", "data_quality": "medium"})
+
+    def detector_kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"severity_bands", "tier_bump", "severity_floor"})
+
+
+class Policy(_Strict):
+    version: Literal[1]
+    owners: Owners
+    sla: Sla
+    escalation: Escalation = Escalation()
+    autonomy: Autonomy
+    roles: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Role] = Field(default_factory=dict)
+    thresholds: Thresholds = Thresholds()
+
+    _source: str = PrivateAttr(default="<in memory>")
+
+    @property
+    def source(self) -> str:
+        """Where the policy was read from: a file path, or `<in memory>` when built in code."""
+        return self._source
+
+    @model_validator(mode="after")
+    def _roles_exist(self) -> Policy:
+        for i, step in enumerate(self.escalation.steps):
+            if step.notify_role is not None and step.notify_role not in self.roles:
+                raise ValueError(
+                    f"escalation.steps[{i}].notify_role: role {step.notify_role!r} is not defined under roles ({', '.join(self.roles) or 'none'})"
+                )
+        return self

@@ -1,0 +1,66 @@
+"""The planning vocabulary, defined once: the action types, the exception taxonomy and the columns every
+exception carries, severities, customer tiers and the policy's decisions, shared by detection,
+recommendation, the policy engine and the services that act on their output."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+ActionType = Literal[
+    "replenish",
+    "expedite",
+    "reschedule_out",
+    "cancel",
+    "transfer",
+    "allocate",
+    "notify_customer",
+    "substitute",
+    "supplier_followup",
+    "review_forecast",
+]
+ExceptionType = Literal[
+    "projected_stockout",
+    "below_safety_stock",
+    "demand_spike",
+    "supplier_delay",
+    "order_at_risk",
+    "excess_stock",
+    "forecast_degradation",
+    "stale_feed",
+    "data_quality",
+]
+Severity = Literal["critical", "high", "medium", "low"]
+Tier = Literal["strategic", "key", "standard"]
+
+ACTION_TYPES: tuple[str, ...] = get_args(ActionType)
+EXCEPTION_TYPES: tuple[str, ...] = get_args(ExceptionType)
+SEVERITIES: tuple[str, ...] = get_args(Severity)  # most severe first: the index is the level
+TIERS: tuple[str, ...] = get_args(Tier)
+# Customer tiers by rank, strictest first: service level, severity and allocation priority all rank by it.
+TIER_RANK: dict[str, int] = {tier: rank for rank, tier in enumerate(TIERS)}
+
+EXCEPTION_COLUMNS: tuple[str, ...] = (
+    "exception_key",
+    "exception_type",
+    "entity",
+    "sku",
+    "location_id",
+    "supplier_id",
+    "po_id",
+    "po_line_no",
+    "category",
+    "region",
+    "customer_tier",
+    "window_start",
+    "units_at_risk",
+    "money_at_risk",
+    "trigger_values",
+    "sentence",
+    "affected_orders",
+    "affected_order_count",
+)
+
+# The policy's decision on a recommended action, and the approver role of one no role may approve.
+AUTO_APPROVED = "auto_approved"
+AWAITING_APPROVAL = "awaiting_approval"
+NO_ROLE = "none"

@@ -1,1 +1,0 @@
-"""Policy templates shipped with the package: the default routing, SLA, escalation and autonomy policy."""
