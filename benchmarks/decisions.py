@@ -26,15 +26,8 @@ import pandas as pd
 
 from demand_control.planning.actions import ActionSettings, recommend_actions
 from demand_control.planning.allocation import allocation_scenarios
-from demand_control.planning.exceptions import (
-    ExceptionThresholds,
-    PlanningInputs,
-    detect_exceptions,
-    open_orders,
-    order_lines_at_risk,
-    sku_location_context,
-    supply_for_open_orders,
-)
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, sku_location_context
+from demand_control.planning.order_supply import open_orders, order_lines_at_risk, supply_for_open_orders
 from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.lifecycle import update_lifecycle

@@ -24,6 +24,8 @@ from demand_control.planning.inventory_common import (
     as_timestamp,
     require_columns,
 )
+from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json_rows
+from demand_control.planning.order_supply import open_orders, order_lines_at_risk
 from demand_control.planning.vocabulary import EXCEPTION_COLUMNS, TIER_RANK
 
 RANK_TIER = {v: k for k, v in TIER_RANK.items()}
@@ -75,38 +77,6 @@ class PlanningInputs:
     feeds: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def fmt_qty(values: pd.Series) -> pd.Series:
-    """Quantities as a planner writes them: whole numbers with thousands separators, one decimal below 10
-    when fractional."""
-    v = pd.to_numeric(values, errors="coerce").astype(float)
-    whole = v.round(0)
-    text = whole.map("{:,.0f}".format)
-    small_fraction = (v.abs() < 10) & ((v - whole).abs() > 0.05)
-    return text.where(~small_fraction, v.map("{:.1f}".format)).where(v.notna(), "?")
-
-
-def fmt_money(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values, errors="coerce").astype(float).round(0).map("{:,.0f}".format)
-
-
-def fmt_day(values: pd.Series) -> pd.Series:
-    """Dates as '3 Mar' (the year is the planning horizon's); missing dates as 'none'."""
-    d = pd.to_datetime(values)
-    return (d.dt.day.astype("Int64").astype(str) + d.dt.strftime(" %b")).where(d.notna(), "none")
-
-
-def json_rows(frame: pd.DataFrame) -> pd.Series:
-    """One JSON object per row (dates as ISO days), aligned to the frame's index."""
-    if frame.empty:
-        return pd.Series([], index=frame.index, dtype=object)
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[col]):
-            out[col] = out[col].dt.strftime("%Y-%m-%d")
-    lines = out.to_json(orient="records", lines=True, double_precision=4).splitlines()
-    return pd.Series(lines, index=frame.index, dtype=object)
-
-
 def sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds) -> pd.DataFrame:
     """Per SKU-location: category, region, primary supplier, policy tier, lead time, safety stock, order-up-
     to, unit cost and price, margin per unit, and the protection window (lead time + review period)."""
@@ -133,18 +103,6 @@ def sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds
     ctx["lead_time_days"] = ctx["lead_time_days"].astype(float)
     ctx["window_days"] = ctx["lead_time_days"].fillna(thresholds.default_lead_time_days) + thresholds.review_period_days
     return ctx.reset_index(drop=True)
-
-
-def open_orders(order_lines: pd.DataFrame, customer: pd.DataFrame) -> pd.DataFrame:
-    """Open customer order lines with the customer's tier, promise dates as timestamps."""
-    cols = ["order_id", "line_no", "customer_id", *SKU_LOCATION, "qty_open", "promise_date"]
-    if order_lines.empty:
-        return pd.DataFrame(columns=[*cols, "tier"])
-    require_columns(order_lines, cols, "order_lines")
-    orders = order_lines[order_lines["qty_open"].astype(float) > 0][cols].copy()
-    orders["promise_date"] = as_datetime_column(orders["promise_date"])
-    tiers = customer[["customer_id", "tier"]].drop_duplicates("customer_id") if not customer.empty else pd.DataFrame(columns=["customer_id", "tier"])
-    return orders.merge(tiers, on="customer_id", how="left")
 
 
 def _affected(orders: pd.DataFrame, hits: pd.DataFrame, until_column: str) -> pd.DataFrame:
@@ -434,63 +392,6 @@ def supplier_delays(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFr
     return _finish(hits, "supplier_delay", entity, trigger, sentence)
 
 
-def cumulative_supply(projection: pd.DataFrame) -> pd.DataFrame:
-    """Per SKU-location and bucket, the supply that can serve orders up to the bucket's end: available stock
-    plus every receipt scheduled up to it (sku, location_id, bucket, period_start, supply_to_date)."""
-    proj = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").copy()
-    proj["period_start"] = as_datetime_column(proj["period_start"])
-    first_open = proj.groupby(SKU_LOCATION, sort=False)["opening"].transform("first")
-    proj["supply_to_date"] = first_open + proj.groupby(SKU_LOCATION, sort=False)["receipts"].cumsum()
-    return proj[[*SKU_LOCATION, "bucket", "period_start", "supply_to_date"]]
-
-
-def served_order_lines(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
-    """Every open order line promised within the horizon, in the order supply serves them: promise date,
-    then tier, order, line. Adds cum_orders (the line and all served before it), supply_to_date (at its
-    promise bucket), supply_by_horizon_end and short (what cum_orders exceeds that supply by, at most the
-    line's quantity)."""
-    supply = cumulative_supply(projection)
-    span = supply.groupby(SKU_LOCATION, as_index=False).agg(first=("period_start", "min"), last=("period_start", "max"), supply_by_horizon_end=("supply_to_date", "last"))
-    lines = orders.merge(span, on=SKU_LOCATION, how="inner")
-    lines = lines[lines["promise_date"] < lines["last"] + pd.Timedelta(days=float(bucket_days))].copy()
-    lines["_bucket_date"] = lines["promise_date"].where(lines["promise_date"] >= lines["first"], lines["first"])
-    lines["_tier_rank"] = lines["tier"].map(TIER_RANK).fillna(len(TIER_RANK))
-    lines = lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort")
-    lines["cum_orders"] = lines.groupby(SKU_LOCATION, sort=False)["qty_open"].cumsum()
-    supply = supply[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort")
-    lines = pd.merge_asof(
-        lines.sort_values("_bucket_date", kind="mergesort"), supply, left_on="_bucket_date", right_on="period_start", by=SKU_LOCATION, direction="backward"
-    ).drop(columns="period_start")
-    lines["short"] = np.clip(lines["cum_orders"] - lines["supply_to_date"].clip(lower=0), 0, lines["qty_open"])
-    return lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort").reset_index(drop=True)
-
-
-def order_lines_at_risk(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
-    """Open order lines whose promise cannot be met from projected supply. Lines are served in promise-date
-    order (then tier, order, line) from the available stock plus receipts scheduled up to their promise
-    bucket; a line is short by what the orders ahead of it and itself exceed that supply. Columns: the
-    order line's, tier, short, supply_to_date (at its promise bucket), supply_by_horizon_end and
-    revised_date (the first bucket whose cumulative supply covers it, NaT if none within the horizon)."""
-    if orders.empty or projection.empty:
-        return pd.DataFrame(columns=[*SKU_LOCATION, "order_id", "line_no", "customer_id", "tier", "qty_open", "promise_date", "short", "supply_to_date", "supply_by_horizon_end", "revised_date"])
-    lines = served_order_lines(projection, orders, bucket_days)
-    supply = cumulative_supply(projection)
-    risky = lines[lines["short"] > 1e-9].copy()
-    if risky.empty:
-        return risky.assign(revised_date=pd.Series(dtype="datetime64[ns]"))
-    # Revised date: the first bucket whose cumulative supply (running maximum) covers the orders through the line.
-    covered = supply.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort")
-    covered["covered"] = covered.groupby(SKU_LOCATION, sort=False)["supply_to_date"].cummax().astype(float)
-    risky["cum_orders"] = risky["cum_orders"].astype(float)
-    found = pd.merge_asof(
-        risky[[*SKU_LOCATION, "order_id", "line_no", "cum_orders"]].sort_values("cum_orders", kind="mergesort"),
-        covered[[*SKU_LOCATION, "covered", "period_start"]].sort_values("covered", kind="mergesort"),
-        left_on="cum_orders", right_on="covered", by=SKU_LOCATION, direction="forward",
-    )
-    risky = risky.merge(found[[*SKU_LOCATION, "order_id", "line_no", "period_start"]].rename(columns={"period_start": "revised_date"}), on=[*SKU_LOCATION, "order_id", "line_no"], how="left")
-    return risky.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort").reset_index(drop=True)
-
-
 def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
     """order_at_risk: one exception per SKU-location with open order lines that projected supply cannot meet
     on their promise dates (see `order_lines_at_risk`); money = short units × margin."""
@@ -645,23 +546,3 @@ def detect_exceptions(
     out["money_at_risk"] = out["money_at_risk"].astype(float).fillna(0.0)
     out["po_line_no"] = out["po_line_no"].astype("Int64")
     return out.sort_values(["money_at_risk", "exception_key"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
-
-
-def supply_for_open_orders(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int = 7) -> pd.DataFrame:
-    """Per SKU-location with open orders in the horizon: the supply that can serve them — available stock
-    plus scheduled receipts up to the bucket of the latest promise date, floored at 0 (sku, location_id,
-    supply). The input of the allocation scenarios."""
-    if orders.empty or projection.empty:
-        return pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object), "supply": pd.Series(dtype=float)})
-    proj = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").copy()
-    proj["period_start"] = as_datetime_column(proj["period_start"])
-    proj["supply_to_date"] = proj.groupby(SKU_LOCATION, sort=False)["opening"].transform("first") + proj.groupby(SKU_LOCATION, sort=False)["receipts"].cumsum()
-    span = proj.groupby(SKU_LOCATION, as_index=False)["period_start"].agg(first="min", last="max")
-    latest = orders.groupby(SKU_LOCATION, as_index=False)["promise_date"].max().merge(span, on=SKU_LOCATION, how="inner")
-    latest["_date"] = latest["promise_date"].clip(lower=latest["first"], upper=latest["last"]).astype("datetime64[ns]")
-    placed = pd.merge_asof(
-        latest.sort_values("_date", kind="mergesort"),
-        proj[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort"),
-        left_on="_date", right_on="period_start", by=SKU_LOCATION, direction="backward",
-    )
-    return placed.assign(supply=placed["supply_to_date"].clip(lower=0).astype(float))[[*SKU_LOCATION, "supply"]].reset_index(drop=True)

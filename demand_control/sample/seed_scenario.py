@@ -120,7 +120,7 @@ def _one(frame: pd.DataFrame, sku: str, location_id: str) -> pd.DataFrame:
 def _project(inputs: ScenarioInputs, sku: str, location_id: str, order_lines: pd.DataFrame, purchase_lines: pd.DataFrame,
              today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One SKU-location's projection and its open orders (with tiers), as the replan computes them."""
-    from demand_control.planning.exceptions import open_orders
+    from demand_control.planning.order_supply import open_orders
     from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
     from demand_control.planning.projection import projected_inventory
 
@@ -137,7 +137,7 @@ def _spike_bounds(projection: pd.DataFrame, orders: pd.DataFrame, order_id: str,
     the horizon, given the delayed supply: served after the spike, the line is short when the orders through
     it plus s exceed the supply at its promise bucket, and gets a revised date while they stay within the
     most supply the horizon brings."""
-    from demand_control.planning.exceptions import cumulative_supply, served_order_lines
+    from demand_control.planning.order_supply import cumulative_supply, served_order_lines
 
     served = served_order_lines(projection, orders, bucket_days)
     line = served[(served["order_id"] == order_id) & (served["line_no"] == line_no)]
@@ -263,7 +263,7 @@ def _applied(target: Target, today: date, po_lines: pd.DataFrame, order_lines: p
 def scenario_outcome(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int = 7) -> pd.DataFrame:
     """The order lines at risk at the target's SKU-location once the spike and the delay are applied
     (`planning.exceptions.order_lines_at_risk`, with revised dates): what the replan will find."""
-    from demand_control.planning.exceptions import order_lines_at_risk
+    from demand_control.planning.order_supply import order_lines_at_risk
 
     po_lines, order_lines = _applied(
         target, today, _one(inputs.purchase_lines, target.sku, target.location_id), _one(inputs.order_lines, target.sku, target.location_id)

@@ -21,16 +21,8 @@ from demand_control.schema import contracts, tables
 from demand_control.services.audit import AuditEntry, append
 from demand_control.planning.actions import ActionSettings, recommend_actions
 from demand_control.planning.allocation import allocation_scenarios
-from demand_control.planning.exceptions import (
-    ExceptionThresholds,
-    PlanningInputs,
-    degraded_forecasts,
-    detect_exceptions,
-    open_orders,
-    order_lines_at_risk,
-    sku_location_context,
-    supply_for_open_orders,
-)
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, degraded_forecasts, detect_exceptions, sku_location_context
+from demand_control.planning.order_supply import open_orders, order_lines_at_risk, supply_for_open_orders
 from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
 from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at

@@ -8,15 +8,8 @@ import pytest
 
 from demand_control.planning.actions import recommend_actions
 from demand_control.planning.allocation import allocation_scenarios
-from demand_control.planning.exceptions import (
-    ExceptionThresholds,
-    PlanningInputs,
-    detect_exceptions,
-    open_orders,
-    order_lines_at_risk,
-    sku_location_context,
-    supply_for_open_orders,
-)
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, sku_location_context
+from demand_control.planning.order_supply import open_orders, order_lines_at_risk, supply_for_open_orders
 from tests.planning.test_exceptions import START, forecast, scenario
 
 

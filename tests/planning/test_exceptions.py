@@ -9,7 +9,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, fmt_qty
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions
+from demand_control.planning.formatting import fmt_qty
 from demand_control.planning.lifecycle import update_lifecycle
 from demand_control.planning.projection import projected_inventory
 
