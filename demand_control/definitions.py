@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from demand_control import demand_assets, sensors
+from demand_control import demand_assets, ops, sensors
 from demand_control.quality.checks import staged_checks
 from demand_control.resources import resources_from_env
 
@@ -16,10 +16,11 @@ def _with_defaults(resources: Mapping[str, Any]) -> dict[str, Any]:
     """Resources given by a test or the demo, completed with the embedded defaults they did not name (a
     Slack notifier without a token prints and writes the notifications table)."""
     from demand_control.resources.clock import PlanningClock
+    from demand_control.resources.mail import mailer_from_env
     from demand_control.resources.slack import SlackNotifier
     from demand_control.resources.erp.write import TrytonErp
 
-    return {"slack_notifier": SlackNotifier(), "erp": TrytonErp(), "clock": PlanningClock(), **resources}
+    return {"slack_notifier": SlackNotifier(), "erp": TrytonErp(), "clock": PlanningClock(), "mailer": mailer_from_env(), **resources}
 
 
 def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
@@ -27,6 +28,7 @@ def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definiti
     return dg.Definitions.merge(
         demand_assets.defs,
         dg.Definitions(asset_checks=staged_checks),
+        ops.defs,
         sensors.defs,
         dg.Definitions(resources=_with_defaults(resources) if resources is not None else resources_from_env()),
     )
