@@ -39,7 +39,7 @@ from demand_control.infra import settings as dc_settings
 from demand_control.schema import tables
 from demand_control.sample import generate_landscape
 from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
-from demand_control.ops.write_back import WriteBackSettings, drain_outbox
+from demand_control.services.outbox import WriteBackSettings, drain_outbox
 from demand_control.infra.circuit import CircuitBreaker
 from demand_control.resources.erp.base import ACTION_MARKER, ReplenishOrder
 from demand_control.resources.erp.client import TrytonClient

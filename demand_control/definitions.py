@@ -1,5 +1,5 @@
 """The code location's single Definitions object: each folder contributes its own definitions (assets and
-their jobs, checks, sensors and the jobs they start); the resources are bound here, once."""
+their jobs, checks, the jobs with side effects, sensors); the resources are bound here, once."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from demand_control import demand_assets, quality, sensors
+from demand_control import demand_assets, ops, quality, sensors
 from demand_control.resources import resources_from_env
 
 
@@ -18,6 +18,7 @@ def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definiti
     return dg.Definitions.merge(
         demand_assets.defs,
         quality.defs,
+        ops.defs,
         sensors.defs,
         dg.Definitions(resources={**resources_from_env(), **(resources or {})}),
     )

@@ -65,7 +65,6 @@ def _split_key(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
 def demand_profile(
     context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
 ) -> dg.MaterializeResult:
-    warehouse.migrate()
     settings = forecast_settings.engine_settings()
     panel, keys = history_panel(warehouse, settings)
     profile = profile_panel(panel, settings.profile_settings())
@@ -168,7 +167,6 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
 def demand_forecast(
     context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
 ):
-    warehouse.migrate()
     settings = forecast_settings.engine_settings()
     panel, keys = history_panel(warehouse, settings)
     from demand_control.planning.forecasting import forecast_panel

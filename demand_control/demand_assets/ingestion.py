@@ -80,7 +80,7 @@ def raw_asset(contract: Contract) -> dg.AssetsDefinition:
     def _raw(
         context: dg.AssetExecutionContext, warehouse: Warehouse, signal_source: SignalSource, clock: PlanningClock
     ) -> dg.MaterializeResult:
-        warehouse.migrate()
+        warehouse.ensure_schema()
         since = last_cursor(warehouse, contract.name, signal_source.source_system)
         try:
             extract = signal_source.extract(contract.name, since=since)

@@ -55,7 +55,7 @@ from demand_control.gateway.signing import (
     valid_source_name,
 )
 
-if TYPE_CHECKING:  # the resource module pulls in Dagster; the gateway only needs `.engine` and `.migrate()`
+if TYPE_CHECKING:  # the resource module pulls in Dagster; the gateway only needs `.engine` and `.ensure_schema()`
     from demand_control.resources.warehouse import Warehouse
 
 log = logging.getLogger("demand_control.gateway")
@@ -88,7 +88,7 @@ def create_app(
     """The gateway app. `secrets` maps source -> active secrets (default: DEMAND_CONTROL_WEBHOOK_SECRETS_*);
     `now` replaces the wall clock of the timestamp window (tests with published vectors); the times stored
     come from the planning clock (`demand_control.infra.clock`)."""
-    warehouse.migrate()
+    warehouse.ensure_schema()
     writer = InboxWriter(warehouse)
     verifiers = _verifiers(secrets)
     buckets: dict[str, TokenBucket] = {}

@@ -15,16 +15,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, bindparam, exists, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from demand_control.services import audit
 from demand_control.infra import clock as planning_clock
+from demand_control.infra.sql import insert_ignoring_conflicts
 from demand_control.gateway.schemas import Event, OrderChange, OrderNew
 from demand_control.gateway.signing import TOLERANCE
 from demand_control.schema.tables import STAGED, inbox_events
 
-if TYPE_CHECKING:  # the resource module pulls in Dagster; the gateway only needs `.engine` and `.migrate()`
+if TYPE_CHECKING:  # the resource module pulls in Dagster; the gateway only needs `.engine` and `.ensure_schema()`
     from demand_control.resources.warehouse import Warehouse
 
 log = logging.getLogger("demand_control.gateway")
@@ -119,10 +119,7 @@ class InboxWriter:
         # wait through SQLite's busy timeout). PostgreSQL writers run concurrently.
         self._write_lock: AbstractContextManager[Any] = threading.Lock() if dialect == "sqlite" else nullcontext()
         self._read_apart = dialect == "sqlite"
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self._insert_new = (
-            insert(inbox_events).on_conflict_do_nothing(index_elements=["webhook_id"]).returning(inbox_events.c.inbox_id)
-        )
+        self._insert_new = insert_ignoring_conflicts(dialect, inbox_events, ["webhook_id"]).returning(inbox_events.c.inbox_id)
         self._find = select(inbox_events.c.inbox_id, inbox_events.c.payload_sha256).where(
             inbox_events.c.webhook_id == bindparam("webhook_id")
         )

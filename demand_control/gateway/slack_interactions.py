@@ -147,7 +147,7 @@ def slack_routes(
     request is refused 401: nothing can be verified); `policy_loader` is called per decision, so a changed
     policy file applies to the next click; `clock` (slack-sdk's) fixes the signature window and `now` the
     stored times, for tests."""
-    warehouse.migrate()
+    warehouse.ensure_schema()
     engine = warehouse.engine
     secret = signing_secret if signing_secret is not None else os.environ.get(SIGNING_SECRET_ENV, "")
     verifier = SignatureVerifier(secret, clock or Clock()) if secret.strip() else None

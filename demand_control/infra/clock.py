@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 AS_OF_ENV = "DEMAND_CONTROL_AS_OF"
 AS_OF_TAG = "demand_control/as_of"  # a Dagster run tag: the run plans as of this date
@@ -79,6 +80,21 @@ def now() -> datetime:
     """The planning clock's current instant, timezone-aware UTC."""
     setting = _current()
     return setting.now() if setting is not None else datetime.now(UTC)
+
+
+def as_utc(value: Any) -> datetime | None:
+    """An aware UTC datetime for a timestamp as the warehouse, pandas or a caller hands it over; None for
+    None, NaN and NaT. Naive means UTC: every timestamp we store is UTC, and SQLite gives them back naive."""
+    if value is None or value != value:  # NaN and NaT are the values not equal to themselves
+        return None
+    if not isinstance(value, datetime):
+        # numpy datetime64 or text: pandas parses them (imported here, only for values that need it)
+        import pandas as pd
+
+        value = pd.Timestamp(value)
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp: a plain datetime for drivers and arithmetic
+        value = value.to_pydatetime()
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def today() -> date:

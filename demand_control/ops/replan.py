@@ -16,7 +16,7 @@ from sqlalchemy import tuple_, update
 from demand_control.schema import tables
 from demand_control.services.approvals import auto_approve
 from demand_control.services.audit import AuditEntry, append
-from demand_control.ops.notify import notify_exceptions
+from demand_control.services.notifier import notify_exceptions
 from demand_control.planning.event_effects import ORDER_KEY, PO_KEY, apply_events
 from demand_control.services.replan import PlanSettings, normalise_scope, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection, scope_of
 from demand_control.resources.clock import PlanningClock

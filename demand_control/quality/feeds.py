@@ -4,12 +4,13 @@ references must resolve against."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from demand_control.infra import clock
+from demand_control.infra.clock import as_utc
 from demand_control.schema import tables
 from demand_control.schema.contracts import Contract
 from demand_control.resources.warehouse import Warehouse
@@ -61,9 +62,7 @@ def reference_sets(warehouse: Warehouse, contract: Contract) -> dict[str, Collec
 
 def feed_age_hours(load: Any, now: datetime | None = None) -> float | None:
     """Hours since the source last changed the feed, or None when the source gives no time."""
-    modified = load.source_modified_at
+    modified = as_utc(load.source_modified_at)
     if modified is None:
         return None
-    if modified.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC
-        modified = modified.replace(tzinfo=UTC)
     return ((now or clock.now()) - modified).total_seconds() / 3600

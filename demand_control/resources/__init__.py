@@ -1,5 +1,5 @@
 """Resources the code location binds: the warehouse, the signal source (the file drop, or Tryton when
-`DEMAND_CONTROL_SOURCE=tryton`), the ERP and the quality limits.
+`DEMAND_CONTROL_SOURCE=tryton`), the ERP, the quality limits, Slack and the customer mailer.
 
 Each is configured from the environment through `dg.EnvVar`, resolved when a run starts, so secrets such as
 a database password never appear in code or in the Dagster UI.
@@ -14,6 +14,7 @@ import dagster as dg
 from demand_control.infra import settings
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
+from demand_control.resources.mail import mailer_from_env
 from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.quality import QualitySettings
 from demand_control.resources.slack import DEFAULT_API_URL, SlackNotifier
@@ -65,6 +66,8 @@ def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResour
             base_url=_or("SLACK_API_URL", DEFAULT_API_URL),
             channel_override=_env("SLACK_CHANNEL_OVERRIDE"),
         ),
+        # Without DEMAND_CONTROL_SMTP_HOST customer notices go to the console and the customer_notices table.
+        "mailer": mailer_from_env(deferred),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib.resources import files
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 
 _SQLITE_CHUNK = 5_000
 _MIGRATED: set[str] = set()
+# Alembic keeps its running migration in a module-level proxy, so two threads upgrading at once (sensors
+# evaluated side by side) break each other (`KeyError: 'script'`); one upgrade at a time per process.
+_MIGRATE_LOCK = threading.Lock()
 _COPY_CHUNK = 1_000_000
 # Below this many rows, keeping the key during the load is as fast as rebuilding it.
 _REBUILD_KEY_ABOVE = 100_000
@@ -97,23 +101,32 @@ class Warehouse(dg.ConfigurableResource):
         return self.engine.dialect.name
 
     def migrate(self) -> None:
-        """Create or upgrade every table to the newest migration (once per database and process: each
-        reader and writer asks, and the migrations cannot change while the process runs)."""
+        """Create or upgrade every table to the newest migration: the deploy step (`demand-control warehouse
+        migrate`, the demo). Everything else gets the schema through `ensure_schema`."""
+        self.ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Upgrade to the newest migration once per database and process (the migrations cannot change while
+        the process runs), one thread at a time. Reads and writes through this resource call it; code that
+        goes to `engine` directly calls it first."""
         if self.url in _MIGRATED:
             return
-        from alembic import command
+        with _MIGRATE_LOCK:
+            if self.url in _MIGRATED:  # another thread upgraded while this one waited
+                return
+            from alembic import command
 
-        with self.engine.begin() as conn:
-            cfg = alembic_config(self.url)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-        _MIGRATED.add(self.url)
+            with self.engine.begin() as conn:
+                cfg = alembic_config(self.url)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+            _MIGRATED.add(self.url)
 
     def table(self, name: str) -> Table:
         return metadata.tables[name]
 
     def read(self, name: str, columns: Iterable[str] | None = None, where: Any = None) -> pd.DataFrame:
-        self.migrate()
+        self.ensure_schema()
         table = self.table(name)
         cols = [table.c[c] for c in columns] if columns else list(table.c)
         stmt = select(*cols)
@@ -123,7 +136,7 @@ class Warehouse(dg.ConfigurableResource):
             return pd.read_sql(stmt, conn)
 
     def count(self, name: str, where: Any = None) -> int:
-        self.migrate()
+        self.ensure_schema()
         table = self.table(name)
         stmt = select(func.count()).select_from(table)
         if where is not None:
@@ -136,7 +149,7 @@ class Warehouse(dg.ConfigurableResource):
 
         Readers see the old rows or the new ones, never a half-loaded table.
         """
-        self.migrate()
+        self.ensure_schema()
         table = self.table(name)
         with self.engine.begin() as conn:
             if where is None and conn.dialect.name == "postgresql":
@@ -145,7 +158,7 @@ class Warehouse(dg.ConfigurableResource):
             return bulk_insert(conn, table, frame)
 
     def append_rows(self, name: str, frame: pd.DataFrame) -> int:
-        self.migrate()
+        self.ensure_schema()
         with self.engine.begin() as conn:
             return bulk_insert(conn, self.table(name), frame)
 

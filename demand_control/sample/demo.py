@@ -223,9 +223,9 @@ def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today,
     from demand_control.services.approvals import auto_approve
     from demand_control.services.audit import verify_chain
     from demand_control.gateway.app import create_app
-    from demand_control.ops.customer_notices import notify_customers_for
+    from demand_control.services.notices import notify_customers_for
     from demand_control.ops.replan import REPLAN_JOB_NAME
-    from demand_control.ops.write_back import drain_outbox
+    from demand_control.services.outbox import drain_outbox
     from demand_control.planning.policy import load_policy
     from demand_control.resources.mail import Mailer
 

@@ -2,17 +2,16 @@
 
 import dagster as dg
 
-from demand_control.ops.replan import replan_job
-from demand_control.ops.write_back import write_back_job
+from demand_control.sensors.customer_notices import customer_notice_sensor
 from demand_control.sensors.erp_changes import erp_change_sensor, erp_sync_replan
 from demand_control.sensors.file_drop import file_drop_sensor
 from demand_control.sensors.inbox import inbox_sensor
 from demand_control.sensors.notify_after_planning import notify_after_planning
 from demand_control.sensors.outbox import outbox_sensor
 from demand_control.sensors.run_failure import run_failure_notice
-from demand_control.sensors.sla import decisions_out_defs
+from demand_control.sensors.sla import sla_escalation_sensor
 
-defs = dg.Definitions(sensors=[file_drop_sensor, inbox_sensor, run_failure_notice], jobs=[replan_job])
-defs = dg.Definitions.merge(defs, dg.Definitions(sensors=[erp_change_sensor, erp_sync_replan, notify_after_planning]))
-defs = dg.Definitions.merge(defs, decisions_out_defs)
-defs = dg.Definitions.merge(defs, dg.Definitions(sensors=[outbox_sensor], jobs=[write_back_job]))
+defs = dg.Definitions(sensors=[
+    file_drop_sensor, inbox_sensor, run_failure_notice, erp_change_sensor, erp_sync_replan, notify_after_planning,
+    customer_notice_sensor, sla_escalation_sensor, outbox_sensor,
+])

@@ -29,6 +29,7 @@ def wait_seconds() -> float:
 def pending_batches(warehouse: Warehouse, after: int, batch: int = BATCH, max_batches: int = MAX_BATCHES_PER_TICK) -> list[tuple[int, int]]:
     """(first, last) inbox ids of up to `max_batches` batches of events stored after id `after`, in order."""
     inbox = tables.inbox_events
+    warehouse.ensure_schema()  # read on the engine directly
     with warehouse.engine.connect() as conn:
         ids = conn.execute(
             select(inbox.c.inbox_id).where(inbox.c.inbox_id > after).order_by(inbox.c.inbox_id).limit(batch * max_batches)
@@ -43,7 +44,6 @@ def pending_batches(warehouse: Warehouse, after: int, batch: int = BATCH, max_ba
     description="Requests a replan run for each new batch of verified events in the inbox (cursor: last inbox id requested).",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult | dg.SkipReason:
-    warehouse.migrate()
     after = int(context.cursor or 0)
     batches = pending_batches(warehouse, after)
     deadline = time.monotonic() + wait_seconds()

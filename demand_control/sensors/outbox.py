@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 
 from demand_control.infra import clock
 from demand_control.schema import tables
-from demand_control.ops.write_back import WRITE_BACK_JOB_NAME, WriteBackSettings, due_rows
+from demand_control.ops.write_back import WRITE_BACK_JOB_NAME
+from demand_control.services.outbox import WriteBackSettings, due_rows
 from demand_control.resources.warehouse import Warehouse
 
 RUN_KEY_TAG = "dagster/run_key"

@@ -4,9 +4,10 @@
 import os
 
 import dagster as dg
-from sqlalchemy.dialects import postgresql, sqlite
 
 from demand_control.infra import clock
+from demand_control.infra.sql import insert_ignoring_conflicts
+from demand_control.messages.run_failure import run_failure_text
 from demand_control.schema import tables
 from demand_control.resources.warehouse import Warehouse
 
@@ -16,13 +17,12 @@ DEFAULT_OPS_CHANNEL = "#demand-control-ops"
 
 def failure_notice(job_name: str, run_id: str, message: str, step: str | None) -> dict:
     channel = os.environ.get(OPS_CHANNEL_ENV) or DEFAULT_OPS_CHANNEL
-    where = f" in step {step}" if step else ""
     return {
         "notification_id": f"run-failure:{run_id}",
         "kind": "run_failure",
         "channel": channel,
         "subject": run_id,
-        "text": f"Run {run_id[:8]} of job {job_name} failed{where}: {message}",
+        "text": run_failure_text(job_name, run_id, message, step),
         "status": "console",
         "created_at": clock.now(),
     }
@@ -30,11 +30,9 @@ def failure_notice(job_name: str, run_id: str, message: str, step: str | None) -
 
 def record_notice(warehouse: Warehouse, notice: dict) -> None:
     """Insert once per run: a second evaluation of the same failure changes nothing."""
-    warehouse.migrate()
-    dialect = postgresql if warehouse.dialect == "postgresql" else sqlite
-    stmt = dialect.insert(tables.notifications).values(**notice).on_conflict_do_nothing(index_elements=["notification_id"])
+    warehouse.ensure_schema()  # written on the engine directly
     with warehouse.engine.begin() as conn:
-        conn.execute(stmt)
+        conn.execute(insert_ignoring_conflicts(conn, tables.notifications, ["notification_id"]).values(**notice))
 
 
 @dg.run_failure_sensor(

@@ -23,15 +23,16 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from demand_control.services import audit
 from demand_control.infra import clock
+from demand_control.infra.clock import as_utc
+from demand_control.infra.sql import insert_ignoring_conflicts
 from demand_control.planning.policy import Policy, may_approve
 from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED
 from demand_control.schema.tables import (
@@ -98,15 +99,6 @@ class _Refusal(Exception):
 
 class _Lost(Exception):
     """Another approver's decision committed first."""
-
-
-def _aware(value: datetime | None) -> datetime:
-    value = value or clock.now()
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def _require(row: Mapping[str, Any], *names: str) -> list[Any]:
@@ -186,9 +178,9 @@ def store_click(engine: Engine, action_id: str, decision: str, user_id: str, via
         if not isinstance(value, str) or not value.strip() or (limit and len(value) > limit):
             raise ValueError(f"{name} must be non-empty text{f' of at most {limit} characters' if limit else ''}, got {value!r}")
     row = {"action_id": action_id, "decision": decision, "user_id": user_id, "via": via,
-           "received_at": _aware(now), "request_ref": request_ref}
+           "received_at": as_utc(now) or clock.now(), "request_ref": request_ref}
     with engine.begin() as conn:
-        stmt = _insert(conn, approval_clicks).values(**row).on_conflict_do_nothing(index_elements=["request_ref"])
+        stmt = insert_ignoring_conflicts(conn, approval_clicks, ["request_ref"]).values(**row)
         click_id = conn.execute(stmt.returning(approval_clicks.c.click_id)).scalar_one_or_none()
         if click_id is not None:
             return StoredClick(click_id, False)
@@ -241,11 +233,11 @@ def _write_reply(conn: Connection, click: Any, result: DecisionOutcome, thread: 
     payload = {"channel": thread.channel, "thread_ts": thread.thread_ts, "click_id": click.click_id,
                "action_id": click.action_id, "user_id": click.user_id, "via": click.via, "click": click.decision,
                "outcome": result.outcome, "decision": result.decision, "role": result.role, "reason": result.reason}
-    stmt = _insert(conn, notifications).values(
+    stmt = insert_ignoring_conflicts(conn, notifications, ["notification_id"]).values(
         notification_id=f"approval-result:{click.click_id}", kind="approval_result", channel=thread.channel[:128],
         subject=click.action_id[:255], text=_result_text(click, result), payload=audit.canonical_json(payload),
         status="pending", created_at=now,
-    ).on_conflict_do_nothing(index_elements=["notification_id"])
+    )
     conn.execute(stmt)
 
 
@@ -283,8 +275,7 @@ def _authorise(policy: Policy, click: Any, action: Mapping[str, Any]) -> tuple[s
 def _take_decision(conn: Connection, row: dict[str, Any], supersede_snooze: bool) -> None:
     """Insert the action's one decision; with `supersede_snooze`, an earlier snooze gives way to it. Raises
     _Lost when another decision holds the action."""
-    inserted = conn.execute(_insert(conn, action_decisions).values(**row)
-                            .on_conflict_do_nothing(index_elements=["action_id"])
+    inserted = conn.execute(insert_ignoring_conflicts(conn, action_decisions, ["action_id"]).values(**row)
                             .returning(action_decisions.c.action_id)).scalar_one_or_none()
     if inserted is not None:
         return
@@ -324,7 +315,7 @@ def _evaluate(conn: Connection, policy: Policy, click: Any, action: Mapping[str,
     supersede = existing is not None and existing["decision"] == "snoozed" and click.decision != "snooze"
     if existing is not None and not supersede:
         return (DecisionOutcome(click.click_id, click.action_id, "duplicate",
-                                f"already {existing['decision']} by {existing['decided_by']} at {_aware(existing['decided_at']).isoformat()}",
+                                f"already {existing['decision']} by {existing['decided_by']} at {as_utc(existing['decided_at']).isoformat()}",
                                 decision=existing["decision"], decided_by=existing["decided_by"], role=existing["role"]), [])
     value = _value(action)
     particulars = {**base, "action_type": action["action_type"], "exception_key": action["exception_key"],
@@ -362,8 +353,7 @@ def _evaluate(conn: Connection, policy: Policy, click: Any, action: Mapping[str,
     queued = False
     if erp_action is not None:
         # An outbox row left from before (e.g. an earlier auto-approval of the same id) is the same write.
-        queued = conn.execute(_insert(conn, erp_outbox).values(**_outbox_row(erp_action, now))
-                              .on_conflict_do_nothing(index_elements=["action_id"])
+        queued = conn.execute(insert_ignoring_conflicts(conn, erp_outbox, ["action_id"]).values(**_outbox_row(erp_action, now))
                               .returning(erp_outbox.c.action_id)).scalar_one_or_none() is not None
     snoozed = _snooze_exception(conn, action, until, now) if until is not None else 0
     summary = "; ".join([authority, *notes])
@@ -388,7 +378,7 @@ def decide(engine: Engine, policy: Policy, click_id: int, now: datetime | None =
     snooze → the decision, the exception's state snoozed until now + `snooze_hours` and audit. Evaluating a
     click again returns its stored outcome. `reply_to` (else the exception's Slack parent message) receives
     the result as a pending `approval_result` notification in the same transaction."""
-    now = _aware(now)
+    now = as_utc(now) or clock.now()
     hours = snooze_hours(snooze_for_hours)
     with engine.begin() as conn:
         # Write first: the claim takes the row lock (PostgreSQL) or the database write lock (SQLite) before
@@ -427,7 +417,7 @@ def auto_approve(engine: Engine, now: datetime | None = None) -> list[str]:
     """Decide every action the policy auto-approved that has no decision yet: decision auto_approved by
     `policy`, its ERP write queued and audited, in one transaction. Returns the action ids decided now; a
     second call (or a concurrent one) decides nothing again."""
-    now = _aware(now)
+    now = as_utc(now) or clock.now()
     undecided = (select(recommended_actions)
                  .outerjoin(action_decisions, action_decisions.c.action_id == recommended_actions.c.action_id)
                  .where(and_(recommended_actions.c.policy_decision == AUTO_APPROVED, action_decisions.c.action_id.is_(None)))
@@ -449,13 +439,12 @@ def auto_approve(engine: Engine, now: datetime | None = None) -> list[str]:
                 notes.append(NO_ERP_WRITE.format(action_type=action["action_type"]))
             row = {"action_id": action["action_id"], "decision": AUTO_APPROVED, "decided_by": POLICY_ACTOR, "role": None,
                    "decided_at": now, "recommended_at": action["created_at"], "value": _value(action), "note": "; ".join(notes)}
-            if conn.execute(_insert(conn, action_decisions).values(**row).on_conflict_do_nothing(index_elements=["action_id"])
+            if conn.execute(insert_ignoring_conflicts(conn, action_decisions, ["action_id"]).values(**row)
                             .returning(action_decisions.c.action_id)).scalar_one_or_none() is None:
                 continue  # a human or a concurrent run decided it meanwhile
             queued = False
             if erp_action is not None:
-                queued = conn.execute(_insert(conn, erp_outbox).values(**_outbox_row(erp_action, now))
-                                      .on_conflict_do_nothing(index_elements=["action_id"])
+                queued = conn.execute(insert_ignoring_conflicts(conn, erp_outbox, ["action_id"]).values(**_outbox_row(erp_action, now))
                                       .returning(erp_outbox.c.action_id)).scalar_one_or_none() is not None
             entries.append(audit.AuditEntry(POLICY_ACTOR, "approval", action["action_id"], {
                 "action_id": action["action_id"], "decision": AUTO_APPROVED, "action_type": action["action_type"],

@@ -14,13 +14,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, text
 
 from demand_control.infra import clock
+from demand_control.infra.clock import as_utc
 from demand_control.schema.tables import audit_log
 
 GENESIS_HASH = "0" * 64
@@ -30,7 +31,7 @@ ADVISORY_LOCK_KEY = 0x64656D616E64  # "demand"
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+        return as_utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -50,8 +51,7 @@ def sha256(text_value: str) -> str:
 
 
 def _timestamp(value: datetime) -> str:
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def link_hash(prev_hash: str, occurred_at: datetime, actor: str, event_type: str, subject: str, payload_hash: str) -> str:
@@ -84,9 +84,7 @@ def append(conn: Connection, entries: Iterable[AuditEntry]) -> list[str]:
     rows, hashes = [], []
     now = clock.now()
     for entry in entries:
-        occurred = entry.occurred_at or now
-        if occurred.tzinfo is None:
-            occurred = occurred.replace(tzinfo=UTC)
+        occurred = as_utc(entry.occurred_at) or now
         body = canonical_json(entry.payload)
         payload_hash = sha256(body)
         row_hash = link_hash(prev, occurred, entry.actor, entry.event_type, entry.subject, payload_hash)

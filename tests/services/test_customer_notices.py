@@ -19,12 +19,12 @@ from sqlalchemy import select
 
 from demand_control.schema import tables
 from demand_control.services.audit import verify_chain
-from demand_control.ops.customer_notices import (
+from demand_control.ops.customer_notices import notify_customers_job
+from demand_control.sensors.customer_notices import customer_notice_sensor
+from demand_control.services.notices import (
     build_notices,
-    customer_notice_sensor,
     notice_lines,
     notify_customers_for,
-    notify_customers_job,
     requeue_notices,
 )
 from demand_control.resources.clock import PlanningClock

@@ -19,7 +19,8 @@ import yaml
 
 from demand_control.infra import clock
 from demand_control.schema import tables
-from demand_control.ops.notify import notify_exceptions, notify_owners_job
+from demand_control.ops.notify import notify_owners_job
+from demand_control.services.notifier import notify_exceptions
 from demand_control.messages.slack import change_reply, exception_message, parse_button
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.slack import SlackNotifier

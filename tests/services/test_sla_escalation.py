@@ -16,7 +16,9 @@ from demand_control.planning.policy import load_policy
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
-from demand_control.sensors.sla import due_escalations, escalate, escalate_overdue_job, item_of, parse_item, sla_escalation_sensor
+from demand_control.ops.escalation import escalate_overdue_job
+from demand_control.sensors.sla import sla_escalation_sensor
+from demand_control.services.escalation import due_escalations, escalate, item_of, parse_item
 from tests.conftest import NOW
 
 POLICY = load_policy()  # packaged default: steps after 0 h (#planning-escalations), 8 h (manager), 24 h (director)

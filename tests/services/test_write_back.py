@@ -19,7 +19,8 @@ from sqlalchemy import insert, select, text, update
 from demand_control.infra import clock
 from demand_control.schema import tables
 from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
-from demand_control.ops.write_back import (
+from demand_control.ops.write_back import write_back_job
+from demand_control.services.outbox import (
     DEAD_LETTER_KIND,
     RESULT_KIND,
     WriteBackSettings,
@@ -27,7 +28,6 @@ from demand_control.ops.write_back import (
     drain_outbox,
     due_candidates,
     take_rows,
-    write_back_job,
 )
 from demand_control.infra.circuit import CircuitBreaker, CircuitState
 from demand_control.resources.clock import PlanningClock
