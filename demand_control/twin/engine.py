@@ -27,6 +27,9 @@ from demand_control.twin.scenario import Scenario, Shortfall, SupplierDelay, Sup
 # two on the road.
 TRANSFER_DAYS = 3
 PLAN_HOUR, SHIP_HOUR = 6, 18
+# A supplier's notice of a disruption in week k arrives on the Wednesday of that week (day 7k + 2 from a
+# Monday as-of): mid-week, so that a weekly plan hears of it only the next Monday.
+ANNOUNCE_DAY = 2
 PO_STATUS = ("draft", "sent", "confirmed", "partial")
 
 
@@ -311,7 +314,7 @@ class Twin:
         known = []
         for index, d in self.disruptions:
             start = 7 * d.start_week
-            if isinstance(d, (SupplierDelay, SupplierOutage, Shortfall)) and day == start:
+            if isinstance(d, (SupplierDelay, SupplierOutage, Shortfall)) and day == start + ANNOUNCE_DAY:
                 known.append(self._supplier_disruption(index, d, day))
             elif d.type == "demand_spike" and self.world.spike_known_day.get(index) == day:
                 hit = np.unique(self.l_series[self.world.lines["spike"].to_numpy() == index])

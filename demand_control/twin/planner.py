@@ -58,7 +58,7 @@ def choose(items: pd.DataFrame, day_start: dt.datetime, capacity: int, response_
     # A team works through its items one after another over the day.
     slot = pd.to_timedelta((WORK_END - WORK_START) / max(capacity, 1) * chosen["_n"], unit="h")
     start = pd.Timestamp(day_start) + pd.Timedelta(hours=WORK_START)
-    chosen["decided_at"] = pd.concat([chosen["_ready"], (start + slot).rename("_ready")], axis=1).max(axis=1)
+    chosen["decided_at"] = pd.concat([chosen["_ready"], (start + slot).rename("_ready")], axis=1).max(axis=1).dt.ceil("s")
     return chosen.drop(columns=["_ready", "_n"])
 
 
