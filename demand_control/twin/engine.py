@@ -11,17 +11,15 @@ line), partial shipments allowed, the rest backordered. Units are conserved per 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.event_effects import apply_events
 from demand_control.twin import supply
 from demand_control.twin.demand import TIERS, World
-from demand_control.twin.scenario import Scenario, Shortfall, SupplierDelay, SupplierOutage
+from demand_control.twin.scenario import Scenario
 
 # Days a transfer between two DCs takes (the landscape has no DC-to-DC lanes): one day to pick and load,
 # two on the road.
@@ -117,7 +115,7 @@ class Twin:
         self.actions = []  # executed actions: dicts with day, at (datetime), type, series, detail
         self.disruptions = [(i, d) for i, d in enumerate(scenario.disruptions)]
         self.known: list[KnownDisruption] = []
-        self._outages: list[tuple[int, int, int, int]] = []  # (index, supplier, start, end)
+        self.outages: list[tuple[int, int, int, int]] = []  # (index, supplier, start, end)
         self._seq = np.zeros(self.N, dtype=np.int64)  # lines placed per SKU-location today (CRN key)
         self._seq_day = -1
         self.progress: Callable[[str, int], None] | None = None
@@ -279,7 +277,7 @@ class Twin:
         arrival, on_time = supply.arrival_days(self.seed, series, key, expected, self.reliability[sup], self.lead_std[series], np.full(len(series), day + 1))
         confirmed = np.full(len(series), -10**6, dtype=np.int64)
         outage_days = np.zeros(len(series), dtype=np.int64)
-        for index, sup_i, start, end in self._outages:
+        for index, sup_i, start, end in self.outages:
             hit = (sup == sup_i) & (day < end) & (arrival < end)
             if hit.any():
                 pushed = end + supply.outage_spread(self.seed, index, series[hit], key[hit])
@@ -308,79 +306,13 @@ class Twin:
     # Disruptions -------------------------------------------------------------------------------------------
 
     def disruptions_of(self, day: int) -> list[KnownDisruption]:
-        """Apply the supplier disruptions that start today (physical effect and the supplier's notice, which
-        reaches the ERP through the same event semantics as the gateway's), and report every disruption that
-        becomes known today with the SKU-locations it touches."""
-        known = []
-        for index, d in self.disruptions:
-            start = 7 * d.start_week
-            if isinstance(d, (SupplierDelay, SupplierOutage, Shortfall)) and day == start + ANNOUNCE_DAY:
-                known.append(self._supplier_disruption(index, d, day))
-            elif d.type == "demand_spike" and self.world.spike_known_day.get(index) == day:
-                hit = np.unique(self.l_series[self.world.lines["spike"].to_numpy() == index])
-                known.append(KnownDisruption(index, d.type, day, hit))
-            elif d.type == "new_sku" and day == start:
-                listed = self.world.series["listed_day"].to_numpy()
-                fresh = np.flatnonzero((listed == start) & (self.world.series["category"].to_numpy() == d.category))
-                known.append(KnownDisruption(index, d.type, day, fresh))
+        """Apply the supplier disruptions announced today and report every disruption that becomes known
+        today with the SKU-locations it touches (`disruptions.known_today`)."""
+        from demand_control.twin.disruptions import known_today
+
+        known = known_today(self, day)
         self.known.extend(known)
         return known
-
-    def _supplier_disruption(self, index: int, d, day: int) -> KnownDisruption:  # noqa: ANN001
-        a = self.po
-        sup = self.sup_index[d.supplier]
-        open_ = np.flatnonzero(a["open"] & (a["supplier"] == sup) & (a["qty_open"] > 0))
-        old_due = self.due_day(open_)
-        if isinstance(d, SupplierDelay):
-            hit = open_[supply.selected(self.seed, index, a["series"][open_], a["key"][open_], d.share)]
-            a.a["arrival_day"][hit] += d.days
-            a.a["delay_days"][hit] += d.days
-            new_date = self.due_day(hit) + d.days
-            events = self._events(index, "supplier.delay", hit, new_date=new_date)
-        elif isinstance(d, SupplierOutage):
-            end = day + 7 * d.weeks
-            self._outages.append((index, sup, day, end))
-            hit = open_[a["arrival_day"][open_] < end]
-            pushed = end + supply.outage_spread(self.seed, index, a["series"][hit], a["key"][hit])
-            a.a["outage_days"][hit] += pushed - a["arrival_day"][hit]
-            a.a["arrival_day"][hit] = pushed
-            events = self._events(index, "supplier.delay", hit, new_date=np.maximum(pushed, self.due_day(hit)))
-        else:
-            hit = open_
-            scale = self.world.series["scale"].to_numpy()[a["series"][hit]]
-            new_qty = np.floor(a["qty_open"][hit] * (1 - d.share) * scale + 1e-9) / scale
-            a.a["shortfall_qty"][hit] += a["qty_open"][hit] - new_qty
-            a.a["deliver"][hit] = new_qty
-            events = self._events(index, "supplier.shortfall", hit, new_qty=new_qty)
-        self._apply_supplier_events(events, hit, day)
-        del old_due
-        return KnownDisruption(index, d.type, day, np.unique(a["series"][hit]), events)
-
-    def _events(self, index: int, kind: str, hit: np.ndarray, new_date: np.ndarray | None = None, new_qty: np.ndarray | None = None) -> pd.DataFrame:
-        rows = []
-        for j, i in enumerate(hit):
-            data = {"supplier_id": self.supplier_ids[self.po["supplier"][i]], "po_id": self.po_id[i], "line_no": int(self.po["line_no"][i])}
-            if new_date is not None:
-                data["new_date"] = str(self.world.as_of + dt.timedelta(days=int(new_date[j])))
-            if new_qty is not None:
-                data["new_qty"] = float(new_qty[j])
-            rows.append({"inbox_id": len(rows) + 1, "webhook_id": f"twin-{index}-{i}", "event_type": kind,
-                         "payload": json.dumps({"type": kind, "data": data})})
-        return pd.DataFrame(rows, columns=["inbox_id", "webhook_id", "event_type", "payload"])
-
-    def _apply_supplier_events(self, events: pd.DataFrame, hit: np.ndarray, day: int) -> None:
-        """The ERP takes the supplier's notices as the replan job does (`apply_events`): a delay moves the
-        line's confirmed date, a shortfall its open quantity."""
-        if events.empty:
-            return
-        lines = self.purchase_lines_frame(day, hit)
-        applied = apply_events(events, lines, lines.iloc[0:0].rename(columns={"po_id": "order_id"}), self.instant(day))
-        for row in applied.purchase_lines.to_dict("records"):
-            i = self.po_index[(row["po_id"], int(row["line_no"]))]
-            if row.get("confirmed_date") is not None and not pd.isna(row["confirmed_date"]):
-                self.po.a["confirmed_day"][i] = (pd.Timestamp(row["confirmed_date"]) - pd.Timestamp(self.world.as_of)).days
-                self.po.a["status"][i] = max(self.po.a["status"][i], 2)
-            self.po.a["qty_open"][i] = float(row["qty_open"])
 
     # Actions the arms execute ----------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ class _Strict(BaseModel):
 
 
 class SupplierDelay(_Strict):
-    """On the Monday of `start_week` the supplier announces that `share` of its open purchase lines ship
+    """On the Wednesday of `start_week` the supplier announces that `share` of its open purchase lines ship
     `days` days later than it had said."""
 
     type: Literal["supplier_delay"]
@@ -42,8 +42,8 @@ class SupplierDelay(_Strict):
 
 
 class SupplierOutage(_Strict):
-    """From the Monday of `start_week`, for `weeks` weeks, the supplier ships nothing; what falls due in the
-    outage ships after it. Announced on its first day."""
+    """From the Wednesday of `start_week`, for `weeks` weeks, the supplier ships nothing; what falls due in
+    the outage, or is ordered during it, ships after it. Announced on its first day."""
 
     type: Literal["supplier_outage"]
     supplier: Name
@@ -52,8 +52,8 @@ class SupplierOutage(_Strict):
 
 
 class Shortfall(_Strict):
-    """On the Monday of `start_week` the supplier announces it will deliver only 1 - `share` of every line
-    it has open."""
+    """On the Wednesday of `start_week` the supplier announces it will deliver only 1 - `share` of every
+    line it has open."""
 
     type: Literal["shortfall"]
     supplier: Name
