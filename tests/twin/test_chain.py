@@ -57,3 +57,17 @@ def test_the_same_seed_gives_the_same_scorecard(tmp_path: Path) -> None:
     assert pd.read_parquet(tmp_path / "a" / "demand.parquet").equals(pd.read_parquet(tmp_path / "b" / "demand.parquet"))
     other = simulate(parse_scenario(SMALL.replace("seed: 9", "seed: 10")), tmp_path / "c", arms=("order_point",), jobs=1, log=lambda m: None)
     assert other.cards["order_point"] != first.cards["order_point"]
+
+
+def test_a_scoped_replan_of_sku_locations_without_open_orders_projects() -> None:
+    # The event path re-plans SKU-locations a supplier notice touches, with or without customer orders open
+    # (the twin found the projection failing on an empty order book; planning.projection now returns typed
+    # empty totals).
+    from demand_control.planning.projection import projected_inventory
+
+    forecast = pd.DataFrame({"sku": "A", "location_id": "DC", "period_start": pd.to_datetime(["2026-11-23", "2026-11-30"]), "mean": [7.0, 7.0]})
+    stock = pd.DataFrame({"sku": ["A"], "location_id": ["DC"], "on_hand": [10.0], "allocated": [0.0], "in_transit": [0.0]})
+    none = pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object), "qty_open": pd.Series(dtype=float),
+                         "promise_date": pd.Series(dtype="datetime64[ns]"), "expected_date": pd.Series(dtype="datetime64[ns]")})
+    out = projected_inventory(stock, forecast, none, none, 0.0, "2026-11-23")
+    assert out["closing"].tolist() == [3.0, -4.0]
