@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export DEMAND_CONTROL_HOME ?= $(CURDIR)/.demand_control
 export DAGSTER_HOME ?= $(DEMAND_CONTROL_HOME)/dagster
 
-.PHONY: install demo test dev bench check-defs clean
+.PHONY: install demo test dev bench check-defs simulate clean
 
 install: $(VENV)/.synced
 
@@ -52,6 +52,11 @@ bench: install
 	$(VENV)/bin/python benchmarks/gateway.py
 	$(VENV)/bin/python benchmarks/event_latency.py
 	$(VENV)/bin/python benchmarks/write_back.py
+	$(VENV)/bin/python benchmarks/twin.py
+
+# The digital twin on the default scenario: scorecard, plots and draws in $(DEMAND_CONTROL_HOME)/twin/default.
+simulate: install
+	$(VENV)/bin/demand-control simulate --scenario demand_control/twin/scenarios/default.yaml --out $(DEMAND_CONTROL_HOME)/twin/default
 
 clean:
 	rm -rf $(DEMAND_CONTROL_HOME) .pytest_cache

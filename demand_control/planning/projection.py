@@ -69,7 +69,7 @@ def _bucket_totals(
     SKU-location's first bucket (overdue) land in bucket 0; dates past the horizon's end and SKU-locations
     without a forecast are left out. Returns sku, location_id, bucket, `name`."""
     if events.empty:
-        return pd.DataFrame({"sku": [], "location_id": [], "bucket": pd.Series(dtype="int64"), name: pd.Series(dtype=float)})
+        return pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object), "bucket": pd.Series(dtype="int64"), name: pd.Series(dtype=float)})
     span = grid.groupby(SKU_LOCATION, sort=False)["period_start"].agg(first="min", last="max").reset_index()
     ev = events[[*SKU_LOCATION, "qty_open"]].assign(_date=events[date_column].to_numpy()).merge(span, on=SKU_LOCATION, how="inner")
     ev = ev[ev["_date"] < ev["last"] + pd.Timedelta(days=bucket_days)]

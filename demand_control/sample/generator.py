@@ -79,6 +79,16 @@ MAX_LINES_PER_PO = 25
 # Series are generated in blocks of this many so the noise temporaries stay small; a fixed constant, so the
 # random stream (and therefore the output) does not depend on the size of the run.
 SERIES_BLOCK = 8192
+# Customer order lines: customers are drawn by tier weight (strategic, key, standard); an order goes to a DC
+# of the customer's region with this share, else to any DC; it is promised this many days ahead (low
+# inclusive, high exclusive), with a priority in the tier's range; a line is this share of a week's demand
+# of its SKU-location, times the tier's factor.
+ORDER_TIER_WEIGHT = (4.0, 2.0, 1.0)
+HOME_DC_SHARE = 0.85
+PROMISE_DAYS = (7, 43)
+PRIORITY_RANGE = ((1, 2, 3), (2, 3, 5))
+LINE_SHARE = (0.05, 0.6)
+LINE_TIER_FACTOR = (2.0, 1.3, 1.0)
 # Periodic review: every SKU-location is reviewed weekly, on its supplier's order day.
 REVIEW_DAYS = 7
 
@@ -93,6 +103,19 @@ def generate_landscape(
     `demand_history` is dense: every SKU-location has all `weeks` Mondays, ending with the last full week
     (Monday to Sunday) before `as_of`, zero weeks included.
     """
+    return _build(skus, locations, weeks, seed, as_of)[0]
+
+
+def landscape_with_demand_process(
+    skus: int, locations: int, weeks: int, seed: int, as_of: dt.date
+) -> tuple[dict[str, pd.DataFrame], DemandProcess]:
+    """`generate_landscape` (the very same frames) and the demand process that drew its history, so that a
+    simulation can continue the same demand past the as-of date (`weekly_demand`)."""
+    frames, g = _build(skus, locations, weeks, seed, as_of)
+    return frames, g.process
+
+
+def _build(skus: int, locations: int, weeks: int, seed: int, as_of: dt.date) -> tuple[dict[str, pd.DataFrame], "_Generator"]:
     if skus < 1 or locations < 1 or weeks < 1:
         raise ValueError("skus, locations and weeks must be at least 1")
     as_of = _as_date(as_of)
@@ -117,7 +140,7 @@ def generate_landscape(
         if list(frame.columns) != expected:  # a programming error, never data
             raise AssertionError(f"{name}: columns {list(frame.columns)} != contract {expected}")
         out[name] = frame
-    return out
+    return out, g
 
 
 def _as_date(value: dt.date) -> dt.date:
@@ -160,6 +183,115 @@ def _pick_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
 def _days(base: dt.date, offsets: np.ndarray) -> np.ndarray:
     """base + offsets (days) as datetime64[ns]."""
     return (np.datetime64(base, "D") + np.asarray(offsets, dtype=np.int64)).astype("datetime64[ns]")
+
+
+def promotions(rng: np.random.Generator, S: int, W: int) -> np.ndarray:
+    """Log-uplift per SKU and week: national promotions of 2-4 weeks, x1.5 to x2.6, at every DC."""
+    slots = max(2, round(W / 52 * 1.5))
+    length = rng.integers(2, 5, (S, slots))
+    start = (rng.random((S, slots)) * np.maximum(W - length + 1, 1)).astype(np.int64)
+    uplift = np.log(rng.uniform(1.5, 2.6, (S, slots)))
+    on = rng.random((S, slots)) < 0.35
+    diff = np.zeros((S, W + 1), dtype=np.float64)
+    rows = np.repeat(np.arange(S), slots).reshape(S, slots)
+    np.add.at(diff, (rows[on], np.minimum(start[on], W)), uplift[on])
+    np.add.at(diff, (rows[on], np.minimum(start[on] + length[on], W)), -uplift[on])
+    out = np.cumsum(diff, axis=1)[:, :W]
+    out[np.abs(out) < 1e-9] = 0.0
+    return out.astype(np.float32)
+
+
+def series_traits(
+    rng: np.random.Generator, cls: np.ndarray, velocity: np.ndarray, loc_size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per SKU-location of demand class `cls` (index into DEMAND_CLASSES), its SKU's velocity and its DC's
+    size: the weekly level, the lot-size noise σ and the probability of a week with
+    demand, drawn in that order."""
+    N = len(cls)
+    base_level = np.array([40.0, 25.0, 5.0, 7.0])[cls]
+    level_sigma = np.array([0.6, 0.7, 0.6, 0.7])[cls]
+    min_level = np.array([8.0, 4.0, 1.5, 1.5])[cls]
+    level = base_level * velocity * loc_size * np.exp(rng.normal(0.0, 1.0, N) * level_sigma * 0.5)
+    level = np.maximum(level, min_level)
+    noise_lo = np.array([0.08, 0.85, 0.10, 1.00])[cls]
+    noise_hi = np.array([0.28, 1.25, 0.40, 1.40])[cls]
+    sigma = rng.uniform(noise_lo, noise_hi)
+    p_lo = np.array([0.94, 0.86, 0.10, 0.08])[cls]
+    p_hi = np.array([1.00, 1.00, 0.55, 0.50])[cls]
+    p_occ = rng.uniform(p_lo, p_hi)
+    return level, sigma, p_occ
+
+
+@dataclass
+class DemandProcess:
+    """The parameters that draw the landscape's weekly demand, per SKU (`amplitude`, `peak`, `stop_week`,
+    `category`) and per SKU-location (the rest, in `series_sku`-major order), with what an order line needs
+    (customers' tiers and regions, the DCs' regions). Week index 0 is the first history week; the history
+    has `weeks` of them, ending the Monday `last_monday`."""
+
+    weeks: int
+    last_monday: np.datetime64
+    series_sku: np.ndarray
+    series_loc: np.ndarray
+    amplitude: np.ndarray
+    peak: np.ndarray
+    stop_week: np.ndarray
+    cls: np.ndarray
+    level: np.ndarray
+    sigma: np.ndarray
+    p_occ: np.ndarray
+    growth: np.ndarray
+    scale: np.ndarray
+    category: np.ndarray
+    loc_size: np.ndarray
+    loc_region: np.ndarray
+    cust_tier: np.ndarray
+    cust_region: np.ndarray
+    series_mean: np.ndarray
+
+    def mondays(self, week_index: np.ndarray) -> np.ndarray:
+        """The Monday (datetime64[D]) of each week index."""
+        return self.last_monday - 7 * (self.weeks - 1 - np.asarray(week_index, dtype=np.int64))
+
+
+def weekly_demand(process: DemandProcess, week_index: np.ndarray, promo_log: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Demand per SKU-location (rows) and week (columns) for the given week indices: seasonality by calendar
+    week, the SKU's promotions (`promo_log`, log-uplift per SKU and one column per week), the series' trend
+    continued, class-specific lot sizes and occurrence; zero from a discontinued SKU's stop week on. The
+    landscape's history is this with week indices 0..weeks-1 and its own promotions; a simulation passes
+    later weeks, its own promotions and its own generator."""
+    week_idx = np.asarray(week_index, dtype=np.int64)
+    W = len(week_idx)
+    N = len(process.series_sku)
+    year_frac = ((process.mondays(week_idx).astype(np.int64) + 3) / 365.2425) % 1.0
+    qty = np.empty((N, W), dtype=np.float64)
+    weeks_to_end = ((week_idx - (process.weeks - 1)) / 52.0).astype(np.float32)
+    two_pi = np.float32(2.0 * math.pi)
+    yf = year_frac.astype(np.float32)
+    amplitude, peak, stop_week, cls = process.amplitude, process.peak, process.stop_week, process.cls
+    level, sigma, p_occ, g, scale = process.level, process.sigma, process.p_occ, process.growth, process.scale
+    for lo in range(0, N, SERIES_BLOCK):
+        hi = min(lo + SERIES_BLOCK, N)
+        sk = process.series_sku[lo:hi]
+        n = hi - lo
+        z = rng.standard_normal((n, W), dtype=np.float32)
+        u = rng.random((n, W), dtype=np.float32)
+        season = 1.0 + amplitude[sk, None].astype(np.float32) * np.cos(
+            two_pi * (yf[None, :] - peak[sk, None].astype(np.float32))
+        )
+        timing = season * np.exp(promo_log[sk])  # seasonal and promotional lift
+        fast = (cls[lo:hi] <= 1)[:, None]
+        trend = np.exp(g[lo:hi, None].astype(np.float32) * weeks_to_end[None, :])
+        mean = level[lo:hi, None].astype(np.float32) * trend * np.where(fast, timing, np.float32(1.0))
+        # Slow movers sell more often in season or on promotion, not in bigger lots.
+        p = np.minimum(p_occ[lo:hi, None].astype(np.float32) * np.where(fast, np.float32(1.0), timing), 0.98)
+        s = sigma[lo:hi, None].astype(np.float32)
+        size = mean * np.exp(s * z - 0.5 * s * s)
+        sc = scale[lo:hi, None].astype(np.float32)
+        lots = np.maximum(np.rint(size * sc), 1.0)
+        lots[(u >= p) | (week_idx[None, :] >= stop_week[sk, None])] = 0.0
+        qty[lo:hi] = lots.astype(np.float64) / scale[lo:hi, None]
+    return qty
 
 
 class _Generator:
@@ -363,8 +495,6 @@ class _Generator:
         last_monday = self.as_of - dt.timedelta(days=self.as_of.weekday() + 7)
         mondays = np.datetime64(last_monday, "D") - 7 * np.arange(W - 1, -1, -1)
         self.mondays = mondays
-        # Calendar position (fraction of the year, mid-week) drives seasonality.
-        year_frac = ((mondays.astype(np.int64) + 3) / 365.2425) % 1.0
 
         # SKU-level traits shared by its DCs.
         sku_class = _pick(rng, CLASS_MIX, S)
@@ -385,51 +515,24 @@ class _Generator:
         cls = np.where(redraw, _pick(rng, CLASS_MIX, N), cls)
         self.series_class = cls
 
-        base_level = np.array([40.0, 25.0, 5.0, 7.0])[cls]
-        level_sigma = np.array([0.6, 0.7, 0.6, 0.7])[cls]
-        min_level = np.array([8.0, 4.0, 1.5, 1.5])[cls]
-        level = base_level * velocity[series_sku] * self.loc_size[series_loc] * np.exp(rng.normal(0.0, 1.0, N) * level_sigma * 0.5)
-        level = np.maximum(level, min_level)
-        noise_lo = np.array([0.08, 0.85, 0.10, 1.00])[cls]
-        noise_hi = np.array([0.28, 1.25, 0.40, 1.40])[cls]
-        sigma = rng.uniform(noise_lo, noise_hi)
-        p_lo = np.array([0.94, 0.86, 0.10, 0.08])[cls]
-        p_hi = np.array([1.00, 1.00, 0.55, 0.50])[cls]
-        p_occ = rng.uniform(p_lo, p_hi)
+        level, sigma, p_occ = series_traits(rng, cls, velocity[series_sku], self.loc_size[series_loc])
         g = growth[series_sku] + rng.normal(0.0, 0.03, N)
         # Weighed goods sell in fractions of a kg; everything else in whole units.
         scale = np.where(self.unit[series_sku] == UNITS.index("kg"), 10.0, 1.0)
 
-        qty = np.empty((N, W), dtype=np.float64)
-        weeks_to_end = ((np.arange(W) - (W - 1)) / 52.0).astype(np.float32)
-        week_idx = np.arange(W)
-        two_pi = np.float32(2.0 * math.pi)
-        yf = year_frac.astype(np.float32)
-        for lo in range(0, N, SERIES_BLOCK):
-            hi = min(lo + SERIES_BLOCK, N)
-            sk = series_sku[lo:hi]
-            n = hi - lo
-            z = rng.standard_normal((n, W), dtype=np.float32)
-            u = rng.random((n, W), dtype=np.float32)
-            season = 1.0 + amplitude[sk, None].astype(np.float32) * np.cos(
-                two_pi * (yf[None, :] - peak[sk, None].astype(np.float32))
-            )
-            timing = season * np.exp(promo_log[sk])  # seasonal and promotional lift
-            fast = (cls[lo:hi] <= 1)[:, None]
-            trend = np.exp(g[lo:hi, None].astype(np.float32) * weeks_to_end[None, :])
-            mean = level[lo:hi, None].astype(np.float32) * trend * np.where(fast, timing, np.float32(1.0))
-            # Slow movers sell more often in season or on promotion, not in bigger lots.
-            p = np.minimum(p_occ[lo:hi, None].astype(np.float32) * np.where(fast, np.float32(1.0), timing), 0.98)
-            s = sigma[lo:hi, None].astype(np.float32)
-            size = mean * np.exp(s * z - 0.5 * s * s)
-            sc = scale[lo:hi, None].astype(np.float32)
-            lots = np.maximum(np.rint(size * sc), 1.0)
-            lots[(u >= p) | (week_idx[None, :] >= stop_week[sk, None])] = 0.0
-            qty[lo:hi] = lots.astype(np.float64) / scale[lo:hi, None]
+        process = DemandProcess(
+            weeks=W, last_monday=np.datetime64(last_monday, "D"), series_sku=series_sku, series_loc=series_loc,
+            amplitude=amplitude, peak=peak, stop_week=stop_week, cls=cls, level=level, sigma=sigma, p_occ=p_occ,
+            growth=g, scale=scale, category=self.cat, loc_size=self.loc_size, loc_region=self.loc_region,
+            cust_tier=self.cust_tier, cust_region=self.cust_region, series_mean=np.zeros(N),
+        )
+        qty = weekly_demand(process, np.arange(W), promo_log, rng)
 
         self.qty = qty
         self.series_recent = qty[:, -13:].mean(axis=1) if W else np.zeros(N)
         self.series_mean = qty.mean(axis=1)
+        process.series_mean = self.series_mean
+        self.process = process
 
         sku_cat = pd.Categorical.from_codes(np.repeat(series_sku.astype(np.int32), W), categories=self.sku_codes.astype(str))
         loc_cat = pd.Categorical.from_codes(np.repeat(series_loc.astype(np.int8 if L < 128 else np.int32), W),
@@ -438,20 +541,7 @@ class _Generator:
         return pd.DataFrame({"sku": sku_cat, "location_id": loc_cat, "period_start": period, "qty": qty.reshape(-1)})
 
     def _promotions(self, S: int, W: int) -> np.ndarray:
-        """Log-uplift per SKU and week: national promotions of 2-4 weeks, x1.5 to x2.6, at every DC."""
-        rng = self.rng
-        slots = max(2, round(W / 52 * 1.5))
-        length = rng.integers(2, 5, (S, slots))
-        start = (rng.random((S, slots)) * np.maximum(W - length + 1, 1)).astype(np.int64)
-        uplift = np.log(rng.uniform(1.5, 2.6, (S, slots)))
-        on = rng.random((S, slots)) < 0.35
-        diff = np.zeros((S, W + 1), dtype=np.float64)
-        rows = np.repeat(np.arange(S), slots).reshape(S, slots)
-        np.add.at(diff, (rows[on], np.minimum(start[on], W)), uplift[on])
-        np.add.at(diff, (rows[on], np.minimum(start[on] + length[on], W)), -uplift[on])
-        out = np.cumsum(diff, axis=1)[:, :W]
-        out[np.abs(out) < 1e-9] = 0.0
-        return out.astype(np.float32)
+        return promotions(self.rng, S, W)
 
     # Transactions ----------------------------------------------------------------------------------------
 
@@ -534,7 +624,7 @@ class _Generator:
         rng, S, L = self.rng, self.S, self.L
         lines_per_order = np.minimum(rng.geometric(0.35, max(10, int(0.6 * self.N / 2.8))), 12)
         n_orders = len(lines_per_order)
-        tier_weight = np.array([4.0, 2.0, 1.0])[self.cust_tier]
+        tier_weight = np.array(ORDER_TIER_WEIGHT)[self.cust_tier]
         cust = _pick(rng, tier_weight, n_orders)
         # Customers are served from a DC of their region when there is one.
         home = rng.integers(0, L, n_orders)
@@ -544,12 +634,12 @@ class _Generator:
             mine = cust_region == r
             if len(dcs) and mine.any():
                 home[mine] = dcs[rng.integers(0, len(dcs), int(mine.sum()))]
-        loc = np.where(rng.random(n_orders) < 0.85, home, rng.integers(0, L, n_orders))
+        loc = np.where(rng.random(n_orders) < HOME_DC_SHARE, home, rng.integers(0, L, n_orders))
         overdue = rng.random(n_orders) < 0.06
-        promise_offset = np.where(overdue, -rng.integers(1, 15, n_orders), rng.integers(7, 43, n_orders))
+        promise_offset = np.where(overdue, -rng.integers(1, 15, n_orders), rng.integers(*PROMISE_DAYS, n_orders))
         tier = self.cust_tier[cust]
-        prio_lo = np.array([1, 2, 3])[tier]
-        prio_hi = np.array([2, 3, 5])[tier]
+        prio_lo = np.array(PRIORITY_RANGE[0])[tier]
+        prio_hi = np.array(PRIORITY_RANGE[1])[tier]
         priority = rng.integers(prio_lo, prio_hi + 1)
         on_hold = rng.random(n_orders) < 0.05
 
@@ -561,7 +651,7 @@ class _Generator:
         sku = _pick(rng, sku_weight, n_lines)
         series = sku * L + loc[order]
         d = np.maximum(self.series_mean[series], 0.5)
-        qty = np.ceil(d * rng.uniform(0.05, 0.6, n_lines) * np.array([2.0, 1.3, 1.0])[tier[order]])
+        qty = np.ceil(d * rng.uniform(*LINE_SHARE, n_lines) * np.array(LINE_TIER_FACTOR)[tier[order]])
         status = _pick(rng, [0.76, 0.12, 0.09, 0.03], n_lines)
         stocked_out = self.on_hand[series] <= 0
         status = np.where(stocked_out & (rng.random(n_lines) < 0.7), 2, status)

@@ -1,0 +1,77 @@
+"""The planner model: the people who decide what the policy leaves to them.
+
+An item is an active exception whose recommended action (rank 1, the one its Slack message shows) awaits
+approval and has no decision yet. Each owner team works on working days (Mon-Fri, 09:00-17:00) and
+decides at most `capacity_per_team_per_day` items a day, in the order the product presents them (severity,
+then money at risk, then key: `ops.notify`'s order), none sooner than `response_hours` after it was first
+recommended. A decision approves the recommended action through the product's own approval path
+(`services.approvals.record_click` + `decide`, as the CLI does), as a member of the role the policy names;
+what is not decided waits and ages against its SLA. An action no role may approve is never decided.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from sqlalchemy import select
+
+from demand_control.infra import clock
+from demand_control.messages.slack import SEVERITY_LEVEL
+from demand_control.planning.policy import AWAITING_APPROVAL, NO_ROLE, Policy
+from demand_control.resources.warehouse import Warehouse
+from demand_control.schema.tables import action_decisions
+from demand_control.services.approvals import decide, record_click
+
+WORK_START, WORK_END = 9.0, 17.0
+
+
+def presented_queue(warehouse: Warehouse) -> pd.DataFrame:
+    """The items awaiting a person, in the order the product presents them: exception_key, occurrence,
+    owner_team, severity, money_at_risk, action_id, action_type, approver_role, presented_at."""
+    exceptions = warehouse.read("planning_exceptions", columns=["exception_key", "occurrence", "owner_team", "severity", "money_at_risk", "sku", "location_id"])
+    actions = warehouse.read("recommended_actions", columns=["action_id", "exception_key", "occurrence", "action_type", "rank", "policy_decision", "approver_role", "created_at"])
+    with warehouse.engine.connect() as conn:
+        decided = set(conn.execute(select(action_decisions.c.action_id)).scalars())
+    primary = actions[(actions["rank"] == 1) & (actions["policy_decision"] == AWAITING_APPROVAL) & ~actions["action_id"].isin(decided)]
+    items = exceptions.merge(primary.drop(columns=["rank", "policy_decision"]), on=["exception_key", "occurrence"], how="inner")
+    # An exception can have several rank-1 actions (one notice per order line): the item is the exception.
+    items = items.sort_values(["exception_key", "action_id"], kind="mergesort").drop_duplicates(["exception_key", "occurrence"])
+    items["presented_at"] = pd.to_datetime(items["created_at"], utc=True)
+    items["_level"] = items["severity"].map(SEVERITY_LEVEL).fillna(3)
+    items = items.sort_values(["_level", "money_at_risk", "exception_key"], ascending=[True, False, True], kind="mergesort")
+    return items.drop(columns=["_level", "created_at"]).reset_index(drop=True)
+
+
+def choose(items: pd.DataFrame, day_start: dt.datetime, capacity: int, response_hours: float) -> pd.DataFrame:
+    """The items each team decides on the working day starting `day_start` (midnight): the first `capacity`
+    of its items that were presented at least `response_hours` before the end of the day, in presented
+    order, each with the time it is decided (`decided_at`)."""
+    if items.empty or capacity <= 0:
+        return items.iloc[0:0].assign(decided_at=pd.Series(dtype="datetime64[ns, UTC]"))
+    ready = items["presented_at"] + pd.Timedelta(hours=response_hours)
+    end = pd.Timestamp(day_start) + pd.Timedelta(hours=WORK_END)
+    eligible = items[ready <= end].copy()
+    eligible["_ready"] = ready[ready <= end]
+    eligible["_n"] = eligible.groupby("owner_team", sort=False).cumcount()
+    chosen = eligible[eligible["_n"] < capacity].copy()
+    # A team works through its items one after another over the day.
+    slot = pd.to_timedelta((WORK_END - WORK_START) / max(capacity, 1) * chosen["_n"], unit="h")
+    start = pd.Timestamp(day_start) + pd.Timedelta(hours=WORK_START)
+    chosen["decided_at"] = pd.concat([chosen["_ready"], (start + slot).rename("_ready")], axis=1).max(axis=1).dt.ceil("s")
+    return chosen.drop(columns=["_ready", "_n"])
+
+
+def approve(warehouse: Warehouse, policy: Policy, item: pd.Series) -> tuple[str, str]:
+    """Approve the item's action as a member of its approver role; (outcome, user). Without a role that
+    may approve it nobody can: ("no_role", "")."""
+    role = item.get("approver_role")
+    members = policy.roles[role].members if role and role != NO_ROLE and role in policy.roles else []
+    if not members:
+        return "no_role", ""
+    user = members[0]
+    at = pd.Timestamp(item["decided_at"]).to_pydatetime()
+    with clock.use(at):
+        click = record_click(warehouse.engine, item["action_id"], "approve", user, "cli", f"twin:{item['action_id']}", at)
+        outcome = decide(warehouse.engine, policy, click, at)
+    return ("approved" if outcome.decision == "approved" and outcome.outcome == "decided" else outcome.outcome), user
