@@ -1,8 +1,11 @@
 """Software-defined assets, one module per stage of the flow (ingestion, forecasts, inventory, exceptions,
-actions, kpis), each asset writing the table it is named after; `jobs` selects stages to run together."""
+actions, kpis) and the digital twin's decision scorecard, each asset writing the table it is named after;
+`jobs` selects stages to run together."""
 
 import dagster as dg
 
-from demand_control.demand_assets import actions, exceptions, forecasts, ingestion, inventory, jobs, kpis
+from demand_control.demand_assets import actions, exceptions, forecasts, ingestion, inventory, jobs, kpis, scorecard
 
-defs = dg.Definitions.merge(ingestion.defs, forecasts.defs, inventory.defs, exceptions.defs, actions.defs, kpis.defs, jobs.defs)
+defs = dg.Definitions.merge(
+    ingestion.defs, forecasts.defs, inventory.defs, exceptions.defs, actions.defs, kpis.defs, scorecard.defs, jobs.defs
+)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from demand_control.demand_assets.metadata import TEAM_PLANNING, preview
+from demand_control.schema.asset_metadata import TEAM_PLANNING
 from demand_control.infra import settings
 
 SIMULATE_JOB_NAME = "simulate"

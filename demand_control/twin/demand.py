@@ -20,7 +20,6 @@ from demand_control.sample.generator import (
     CLASS_MIX,
     HOME_DC_SHARE,
     LINE_SHARE,
-    LINE_TIER_FACTOR,
     ORDER_TIER_WEIGHT,
     PACK_OPTIONS,
     PRIORITY_RANGE,

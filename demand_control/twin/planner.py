@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from demand_control.infra import clock
 from demand_control.messages.slack import SEVERITY_LEVEL
-from demand_control.planning.policy import AWAITING_APPROVAL, NO_ROLE, Policy
+from demand_control.planning.policy import Policy
+from demand_control.planning.vocabulary import AWAITING_APPROVAL, NO_ROLE
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema.tables import action_decisions
 from demand_control.services.approvals import decide, record_click
