@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -124,3 +125,22 @@ def tryton_rpc(tryton_server: TrytonServer) -> Iterator[TrytonRpc]:
         yield rpc
     finally:
         rpc.close()
+
+
+@contextmanager
+def private_tryton(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[TrytonServer]:
+    """A private copy of the seeded database, restored from the same cached template and served on its own
+    port, for tests that write to it."""
+    frames = tryton_frames()
+    site = TrytonSite(
+        home=tmp_path_factory.mktemp(f"tryton_{name}"), database=f"demand_control_{name}", login="admin", password="admin",
+        port=free_port(), database_uri=None, template_folder=request.config.cache.mkdir("tryton"),
+    )
+    key = "-".join(f"{k}{v}" for k, v in TRYTON_LANDSCAPE.items()) + f"-{TRYTON_AS_OF.isoformat()}"
+    restore_or_init(site, frames, cache_key=key)
+    proc = serve(site)
+    try:
+        yield TrytonServer(url=site.url, database=site.database, login=site.login, password=site.password, frames=frames, site=site)
+    finally:
+        stop(proc)
+

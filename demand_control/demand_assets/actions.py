@@ -7,6 +7,7 @@ auto-approved ones for the ERP.
 
 import dagster as dg
 
+from demand_control.planning.vocabulary import AUTO_APPROVED, AWAITING_APPROVAL
 from demand_control.demand_assets.exceptions import KINDS, plan_settings
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
 from demand_control.resources.clock import PlanningClock
@@ -69,9 +70,9 @@ def recommended_actions_asset(
         metadata={
             "dagster/row_count": len(actions),
             "policy": policy.source,
-            "auto_approved": int((actions["policy_decision"] == "auto_approved").sum()),
+            "auto_approved": int((actions["policy_decision"] == AUTO_APPROVED).sum()),
             "auto_approved_queued_now": len(auto_queued),
-            "awaiting_approval": int((actions["policy_decision"] == "awaiting_approval").sum()),
+            "awaiting_approval": int((actions["policy_decision"] == AWAITING_APPROVAL).sum()),
             "data_fresh": bool(actions["data_fresh"].all()) if len(actions) else True,
             "value_recommended": float(primary["value"].sum()),
             "by_type_and_decision": preview(decisions, rows=12),

@@ -32,7 +32,8 @@ plan_inventory_job = dg.define_asset_job(
 
 plan_decisions_job = dg.define_asset_job(
     DECISION_JOB_NAME,
-    selection=dg.AssetSelection.groups("inventory", "exceptions", "actions", "kpis"),
+    # The decision scorecard is a KPI too, but a digital-twin replay of a year: it runs in its own job.
+    selection=dg.AssetSelection.groups("inventory", "exceptions", "actions", "kpis") - dg.AssetSelection.assets("decision_scorecard"),
     description="Re-plan inventory, raise and route the planning exceptions, recommend actions with their policy decision, and refresh the KPIs.",
 )
 

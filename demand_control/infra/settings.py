@@ -14,7 +14,11 @@ ERP_DATABASE_ENV = "DEMAND_CONTROL_ERP_DATABASE"
 ERP_LOGIN_ENV = "DEMAND_CONTROL_ERP_LOGIN"
 ERP_PASSWORD_ENV = "DEMAND_CONTROL_ERP_PASSWORD"
 ERP_PORT_ENV = "DEMAND_CONTROL_ERP_PORT"
+ERP_DATABASE_URI_ENV = "DEMAND_CONTROL_ERP_DATABASE_URI"  # where `erp init` creates the local Tryton database
+DEFAULT_ERP_PORT = 8765
 FORECAST_CLUSTER_ENV = "DEMAND_CONTROL_FORECAST_CLUSTER"  # a Dask scheduler address
+OPS_CHANNEL_ENV = "DEMAND_CONTROL_OPS_CHANNEL"  # where run failures, dead letters and unreconciled writes go
+DEFAULT_OPS_CHANNEL = "#demand-control-ops"
 SOURCES = ("file_drop", "tryton")
 
 
@@ -27,7 +31,12 @@ def signal_source_name() -> str:
 
 def default_erp_url() -> str:
     """The local Tryton `demand-control erp serve` runs."""
-    return f"http://127.0.0.1:{os.environ.get(ERP_PORT_ENV) or 8765}"
+    return f"http://127.0.0.1:{os.environ.get(ERP_PORT_ENV) or DEFAULT_ERP_PORT}"
+
+
+def ops_channel() -> str:
+    """The operations channel: run failures, write-back dead letters and unreconciled writes."""
+    return os.environ.get(OPS_CHANNEL_ENV) or DEFAULT_OPS_CHANNEL
 
 
 def state_home() -> Path:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from demand_control.planning.vocabulary import AUTO_APPROVED
+
 SEVERITY_LEVEL: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 SEVERITY_ICON: dict[str, str] = {"critical": ":red_circle:", "high": ":large_orange_circle:", "medium": ":large_yellow_circle:", "low": ":white_circle:"}
 CLOSED_STATES: tuple[str, ...] = ("resolved", "auto_resolved")
@@ -122,7 +124,7 @@ def _owner(exception: Mapping[str, Any]) -> str:
 
 
 def _decision_text(action: Mapping[str, Any]) -> str:
-    if action.get("policy_decision") == "auto_approved":
+    if action.get("policy_decision") == AUTO_APPROVED:
         return "auto-approved by policy"
     return f"awaiting approval by {_text(action.get('approver_role'), 'an approver')}"
 
@@ -198,7 +200,7 @@ def exception_message(exception: Mapping[str, Any], action: Mapping[str, Any] | 
     if scenarios and not closed:
         blocks.append({"type": "divider"})
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _scenario_table(scenarios)[:_SECTION_CHARS]}})
-    if action is not None and not closed and action.get("policy_decision") != "auto_approved":
+    if action is not None and not closed and action.get("policy_decision") != AUTO_APPROVED:
         action_id = _text(action.get("action_id"))
         blocks.append({"type": "actions", "block_id": "decision", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Approve"}, "style": "primary",

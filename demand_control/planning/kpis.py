@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from demand_control.planning.vocabulary import AUTO_APPROVED, AWAITING_APPROVAL
 from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, CLOSED_STATES
 
@@ -66,8 +67,8 @@ def action_kpis(actions: pd.DataFrame) -> pd.DataFrame:
     type, and the value awaiting a human decision."""
     if actions.empty:
         return pd.DataFrame(columns=list(KPI_COLUMNS))
-    auto = (actions["policy_decision"] == "auto_approved").astype(float)
-    awaiting = actions["policy_decision"] == "awaiting_approval"
+    auto = (actions["policy_decision"] == AUTO_APPROVED).astype(float)
+    awaiting = actions["policy_decision"] == AWAITING_APPROVAL
     by_type = actions["action_type"]
     parts = [
         _long("auto_approved_share", "share", pd.Series([auto.mean()], index=["all"]), "all"),

@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import func, select
 
+from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.infra import clock, settings
 from demand_control.schema import tables
 from demand_control.schema.contracts import FILE_DROP_OBJECTS
@@ -175,7 +176,7 @@ def _report_exceptions(warehouse, echo: Callable[[str], None], top: int = 5) -> 
     counts = exceptions.groupby("exception_type").size().sort_values(ascending=False)
     echo(f"8. Exceptions: {len(exceptions)} open, {exceptions['money_at_risk'].sum():,.0f} at risk — "
          + ", ".join(f"{n} {t}" for t, n in counts.items()))
-    auto = (actions["policy_decision"] == "auto_approved").sum()
+    auto = (actions["policy_decision"] == AUTO_APPROVED).sum()
     echo(f"   {len(actions)} recommended actions: {auto} within the autonomy limits (auto-approved), "
          f"{len(actions) - auto} awaiting a planner, buyer or manager")
     ranked = exceptions.assign(_sev=exceptions["severity"].map(SEVERITY_ORDER)).sort_values(["_sev", "money_at_risk"], ascending=[True, False])
@@ -185,7 +186,7 @@ def _report_exceptions(warehouse, echo: Callable[[str], None], top: int = 5) -> 
         echo(f"      owner {row['owner_team']} in {row['owner_channel']}, act by {pd.Timestamp(row['sla_due_at']):%d %b %H:%M} UTC")
         if row["exception_key"] in primary.index:
             act = primary.loc[row["exception_key"]]
-            decision = "auto-approved" if act["policy_decision"] == "auto_approved" else f"awaiting {act['approver_role']}"
+            decision = "auto-approved" if act["policy_decision"] == AUTO_APPROVED else f"awaiting {act['approver_role']}"
             echo(f"      → {act['action_type']}: {act['expected_impact']} (confidence {act['confidence']:.2f}; {decision})")
 
 

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from demand_control.sensors.customer_notices import customer_notice_sensor
-from demand_control.sensors.erp_changes import erp_change_sensor, erp_sync_replan
+from demand_control.sensors.erp_changes import erp_change_sensor
+from demand_control.sensors.erp_sync_replan import erp_sync_replan
 from demand_control.sensors.file_drop import file_drop_sensor
 from demand_control.sensors.inbox import inbox_sensor
 from demand_control.sensors.notify_after_planning import notify_after_planning

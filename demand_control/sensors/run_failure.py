@@ -1,22 +1,19 @@
 """Tell the operations channel when a run fails: through the notifier once Slack is configured; until then
 (and as the record) the console and the `notifications` table."""
 
-import os
 
 import dagster as dg
 
-from demand_control.infra import clock
+from demand_control.infra import clock, settings
 from demand_control.infra.sql import insert_ignoring_conflicts
 from demand_control.messages.run_failure import run_failure_text
 from demand_control.schema import tables
 from demand_control.resources.warehouse import Warehouse
 
-OPS_CHANNEL_ENV = "DEMAND_CONTROL_OPS_CHANNEL"
-DEFAULT_OPS_CHANNEL = "#demand-control-ops"
 
 
 def failure_notice(job_name: str, run_id: str, message: str, step: str | None) -> dict:
-    channel = os.environ.get(OPS_CHANNEL_ENV) or DEFAULT_OPS_CHANNEL
+    channel = settings.ops_channel()
     return {
         "notification_id": f"run-failure:{run_id}",
         "kind": "run_failure",

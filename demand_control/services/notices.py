@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, and_, select, update
 
+from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.infra import clock
 from demand_control.infra.clock import as_utc
 from demand_control.infra.sql import insert_ignoring_conflicts
@@ -39,7 +40,7 @@ from demand_control.services.audit import AuditEntry, append, sha256
 from demand_control.resources.mail import DeliveryUnknown, Mail, Mailer, NotDelivered
 from demand_control.resources.warehouse import Warehouse
 
-QUALIFYING_DECISIONS: tuple[str, ...] = ("approved", "auto_approved")
+QUALIFYING_DECISIONS: tuple[str, ...] = ("approved", AUTO_APPROVED)
 NOTICE_ACTION_TYPES: tuple[str, ...] = ("notify_customer", "substitute", "allocate")
 # Status of a notice row; `sending` is the at-most-once guard (see the module docstring).
 PENDING, SENDING, SENT, CONSOLE, FAILED = "pending", "sending", "sent", "console", "failed"

@@ -17,7 +17,6 @@ action's owner through the `notifications` table (RELIABILITY.md §11–14, §16
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from sqlalchemy import Connection, and_, func, or_, select, update
 from tenacity import wait_exponential_jitter
 
 from demand_control.infra import clock as planning_clock
+from demand_control.infra import settings
 from demand_control.infra.circuit import CircuitBreaker, CircuitState, breaker_for
 from demand_control.infra.clock import as_utc
 from demand_control.infra.sql import insert_ignoring_conflicts
@@ -45,8 +45,6 @@ DEAD_LETTER_KIND = "write_back_dead_letter"
 UNRECONCILED_KIND = "write_back_unreconciled"
 RESULT_KIND = "write_back_result"  # the ERP result, as a reply in the exception's Slack thread
 DUE_STATUSES = ("pending", "failed")
-OPS_CHANNEL_ENV = "DEMAND_CONTROL_OPS_CHANNEL"  # same variable the run-failure notice reads
-DEFAULT_OPS_CHANNEL = "#demand-control-ops"
 
 ACTION_ADAPTER: TypeAdapter[ErpAction] = TypeAdapter(ErpAction)
 Failure = Literal["business", "transport", "error"]
@@ -67,7 +65,7 @@ class WriteBackSettings:
     breaker_cooldown_seconds: float = 60.0  # how long an open circuit refuses calls before one probe
     claim_batch: int = 20  # rows claimed per transaction; an interrupted run strands at most this many
     max_run_seconds: float = 600.0  # stop claiming after this long; the sensor asks for the next run
-    fallback_channel: str = field(default_factory=lambda: os.environ.get(OPS_CHANNEL_ENV) or DEFAULT_OPS_CHANNEL)
+    fallback_channel: str = field(default_factory=settings.ops_channel)
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before attempt `attempts + 1`: tenacity's exponential backoff with jitter."""

@@ -15,11 +15,12 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, tuple_
+from sqlalchemy import and_, tuple_, update
 
 from demand_control.schema import contracts, tables
 from demand_control.services.audit import AuditEntry, append
 from demand_control.planning.actions import ActionSettings, recommend_actions
+from demand_control.planning.event_effects import ORDER_KEY, PO_KEY, AppliedEvents, apply_events
 from demand_control.planning.allocation import allocation_scenarios
 from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, degraded_forecasts, detect_exceptions, sku_location_context
 from demand_control.planning.order_supply import open_orders, order_lines_at_risk, supply_for_open_orders
@@ -28,6 +29,7 @@ from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
 from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at
 from demand_control.planning.projection import projected_inventory
 from demand_control.resources.warehouse import Warehouse
+from demand_control.services.approvals import auto_approve
 
 # The objects a plan reads: a stale one among them means the plan rests on old facts (no auto-approval).
 PLAN_INPUTS = (
@@ -310,3 +312,98 @@ def scope_of(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object)})
     return pd.concat(parts, ignore_index=True).dropna().drop_duplicates().reset_index(drop=True)
+
+
+@dataclass
+class InboxReplan:
+    """What a `replan_inbox_batch` did: the events it applied, the scope it re-planned (None: everything)
+    and the lifecycle rows and actions of that scope."""
+
+    events: int
+    scope: Scope
+    lifecycle: pd.DataFrame
+    actions: pd.DataFrame
+
+    @property
+    def touched_exceptions(self) -> list[str]:
+        """Exception keys the re-plan opened, changed or resolved (the ones whose owners hear about it)."""
+        if self.lifecycle.empty:
+            return []
+        return self.lifecycle.loc[self.lifecycle["last_change"] != "untouched", "exception_key"].tolist()
+
+
+def _lines_by_key(warehouse: Warehouse, name: str, key: list[str], keys: pd.DataFrame) -> pd.DataFrame:
+    if keys.empty:
+        return warehouse.read(name).iloc[0:0]
+    table = tables.STAGED[name]
+    pairs = list(zip(keys[key[0]], keys[key[1]].astype(int)))
+    return warehouse.read(name, where=tuple_(table.c[key[0]], table.c[key[1]]).in_(pairs))
+
+
+def _replace_lines(warehouse: Warehouse, name: str, key: list[str], changed: pd.DataFrame, removed: pd.DataFrame, now: datetime) -> None:
+    keys = pd.concat([changed[key] if not changed.empty else pd.DataFrame(columns=key), removed], ignore_index=True)
+    if keys.empty:
+        return
+    table = tables.STAGED[name]
+    pairs = list({(k0, int(k1)) for k0, k1 in zip(keys[key[0]], keys[key[1]])})
+    rows = changed.assign(source_system="gateway", loaded_at=now) if not changed.empty else changed
+    warehouse.replace_rows(name, rows, where=tuple_(table.c[key[0]], table.c[key[1]]).in_(pairs))
+
+
+def apply_inbox_events(warehouse: Warehouse, inbox: pd.DataFrame, now: datetime) -> AppliedEvents:
+    """Write the events' effect to the staged order and PO lines (the next extract from the source brings the
+    same fact and supersedes it) and record them as `supplier_event` / `order_event`."""
+    supplier = inbox["event_type"].str.startswith("supplier.")
+    po_keys = inbox.loc[supplier & inbox["po_id"].notna(), ["po_id", "po_line_no"]].rename(columns={"po_line_no": "line_no"}).dropna()
+    so_keys = inbox.loc[~supplier & inbox["order_id"].notna(), ["order_id", "order_line_no"]].rename(columns={"order_line_no": "line_no"}).dropna()
+    applied = apply_events(
+        inbox, _lines_by_key(warehouse, "purchase_order_line", PO_KEY, po_keys), _lines_by_key(warehouse, "customer_order_line", ORDER_KEY, so_keys), now
+    )
+    _replace_lines(warehouse, "purchase_order_line", PO_KEY, applied.purchase_lines, applied.purchase_removed, now)
+    _replace_lines(warehouse, "customer_order_line", ORDER_KEY, applied.order_lines, applied.order_removed, now)
+    for name, frame in (("supplier_event", applied.supplier_events), ("order_event", applied.order_events)):
+        if not frame.empty:
+            warehouse.replace_rows(name, frame, where=tables.STAGED[name].c.event_id.in_(list(frame["event_id"])))
+    return applied
+
+
+def replan_inbox_batch(
+    warehouse: Warehouse, policy: Policy, settings: PlanSettings, now: datetime, inbox_from: int, inbox_to: int,
+    requested: pd.DataFrame | None = None, run_id: str | None = None,
+) -> InboxReplan:
+    """Apply the unprocessed inbox events inbox_from..inbox_to, re-plan the SKU-locations they touch (plus
+    `requested`, e.g. changed in the ERP) and mark the events processed with their outcome and audit row.
+    Re-running a batch is safe: processed events are skipped."""
+    inbox_table = tables.inbox_events
+    inbox = warehouse.read("inbox_events", where=inbox_table.c.inbox_id.between(inbox_from, inbox_to) & inbox_table.c.processed_at.is_(None))
+    requested = requested if requested is not None else pd.DataFrame(columns=["sku", "location_id"])
+    if inbox.empty and requested.empty:
+        return InboxReplan(events=0, scope=pd.DataFrame(columns=["sku", "location_id"]), lifecycle=pd.DataFrame(columns=["last_change"]), actions=pd.DataFrame())
+    applied = apply_inbox_events(warehouse, inbox, now)
+    # Re-plan the SKU-locations the events touched, plus those the inbox resolved at the gateway (e.g. a new
+    # order for a SKU-location whose line did not exist yet).
+    scope = normalise_scope(scope_of([applied.outcomes.dropna(subset=["sku", "location_id"]), inbox.dropna(subset=["sku", "location_id"]), requested]))
+    actor = f"replan:{run_id}"
+    if scope is None or len(scope):
+        refresh_projection(warehouse, settings, now, scope, run_id=run_id)
+        # Read once for the three steps: none of them writes what the others read from it.
+        inputs = planning_inputs(warehouse, now, scope)
+        lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope, inputs=inputs)
+        refresh_allocations(warehouse, settings, now, scope, inputs=inputs)
+        actions = refresh_actions(warehouse, policy, settings, now, scope, actor=actor, inputs=inputs)
+        auto_approve(warehouse.engine, now)
+    else:
+        lifecycle, actions = pd.DataFrame(columns=["last_change"]), pd.DataFrame()
+
+    outcomes = applied.outcomes.set_index("inbox_id")["outcome"]
+    with warehouse.engine.begin() as conn:
+        for inbox_id, outcome in outcomes.items():
+            conn.execute(
+                update(inbox_table).where(inbox_table.c.inbox_id == int(inbox_id)).values(processed_at=now, process_run_id=run_id, process_outcome=outcome)
+            )
+        if len(inbox):
+            append(conn, [
+                AuditEntry(actor, "event_applied", webhook_id, {"inbox_id": int(i), "outcome": outcomes.get(i, "")}, now)
+                for i, webhook_id in zip(inbox["inbox_id"], inbox["webhook_id"])
+            ])
+    return InboxReplan(events=len(inbox), scope=scope, lifecycle=lifecycle, actions=actions)

@@ -26,6 +26,7 @@ from sqlalchemy import event
 from demand_control.infra import clock
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.policy import load_policy
+from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
 from demand_control.services.approvals import auto_approve
@@ -167,7 +168,7 @@ class ControlArm:
             rows = actions[actions["action_id"].isin(decided)]
             for row in rows.to_dict("records"):
                 self.decisions.append({"action_id": row["action_id"], "exception_key": row["exception_key"], "occurrence": int(row["occurrence"]),
-                                       "action_type": row["action_type"], "at": now, "human": False, "decision": "auto_approved"})
+                                       "action_type": row["action_type"], "at": now, "human": False, "decision": AUTO_APPROVED})
                 self.execute(row, day, now, "policy")
         self.plans.append({"day": day, "at": now, "scope": "full" if scope is None else "scoped",
                            "sku_locations": twin.N if scope is None else len(scope), "seconds": time.perf_counter() - started,

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from demand_control.planning.policy.loading import yaml_line
+
 DEFAULT_SCENARIO = "default.yaml"
 # A fixed Monday, so that a scenario without `as_of` gives the same run on any day it is run.
 DEFAULT_AS_OF = dt.date(2026, 11, 23)
@@ -138,30 +140,12 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _line(text: str, loc: tuple[int | str, ...]) -> int | None:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
-            if pair is None:
-                continue
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-    return line
-
-
 def _message(source: str, error: ValidationError, text: str) -> str:
     lines = []
     for err in error.errors(include_url=False):
         loc = err["loc"]
         where = _loc(loc) or "(top level)"
-        line = _line(text, loc)
+        line = yaml_line(text, loc)
         where += f" at line {line}" if line else ""
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

@@ -53,3 +53,13 @@ def test_asset_graph_snapshot() -> None:
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     assert current == json.loads(SNAPSHOT.read_text()), "asset graph changed: review, then UPDATE_SNAPSHOTS=1"
+
+
+def test_the_full_plan_does_not_replay_the_twin() -> None:
+    """The decision scorecard is in group kpis but runs a year of simulation: only job `simulate` runs it."""
+    selected = {
+        job: sorted(k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys)
+        for job in ("plan_decisions", "simulate")
+    }
+    assert "decision_scorecard" not in selected["plan_decisions"] and "coordination_kpis" in selected["plan_decisions"]
+    assert selected["simulate"] == ["decision_scorecard"]

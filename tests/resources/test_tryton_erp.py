@@ -14,13 +14,12 @@ import pytest
 from demand_control.schema.contracts import CONTRACTS, FILE_DROP_OBJECTS
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets.jobs import INGEST_JOB_NAME
-from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
 from demand_control.resources import QualitySettings, Warehouse
 from demand_control.resources.erp.base import ForecastPublication, PromiseRevision, ReplenishOrder, SupplierDelay
 from demand_control.resources.erp.client import TrytonUnavailableError, TrytonUserError
 from demand_control.resources.erp.write import TrytonErp
 from tests.lossy_proxy import LossyProxy
-from tests.tryton_fixtures import TRYTON_AS_OF, TRYTON_LANDSCAPE, TrytonRpc, TrytonServer, free_port, tryton_frames
+from tests.tryton_fixtures import TRYTON_AS_OF, TrytonRpc, TrytonServer, free_port, private_tryton
 
 # Canonical values Tryton has no field for (see resources/erp/mapping.py); they are not compared.
 NOT_IN_TRYTON = {
@@ -34,18 +33,8 @@ NOT_IN_TRYTON = {
 @pytest.fixture(scope="module")
 def own_tryton(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
     """A private copy of the seeded database: these tests write to it."""
-    frames = tryton_frames()
-    site = TrytonSite(
-        home=tmp_path_factory.mktemp("tryton_rw"), database="demand_control_rw", login="admin", password="admin",
-        port=free_port(), database_uri=None, template_folder=request.config.cache.mkdir("tryton"),
-    )
-    key = "-".join(f"{k}{v}" for k, v in TRYTON_LANDSCAPE.items()) + f"-{TRYTON_AS_OF.isoformat()}"
-    restore_or_init(site, frames, cache_key=key)
-    proc = serve(site)
-    try:
-        yield TrytonServer(url=site.url, database=site.database, login=site.login, password=site.password, frames=frames, site=site)
-    finally:
-        stop(proc)
+    with private_tryton(request, tmp_path_factory, "rw") as server:
+        yield server
 
 
 def erp_for(server: TrytonServer, url: str | None = None, **kwargs) -> TrytonErp:

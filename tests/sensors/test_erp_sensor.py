@@ -16,29 +16,19 @@ import pytest
 from demand_control.infra import clock
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets.jobs import ERP_SYNC_JOB_NAME
-from demand_control.sample.tryton import TrytonSite, restore_or_init, serve, stop
 from demand_control.ops.replan import REPLAN_JOB_NAME
 from demand_control.resources import QualitySettings, Warehouse
 from demand_control.resources.erp.write import TrytonErp
-from demand_control.sensors.erp_changes import MANY, SKU_LOCATIONS_TAG, erp_change_sensor, erp_sync_replan
-from tests.tryton_fixtures import TRYTON_AS_OF, TRYTON_LANDSCAPE, TrytonRpc, TrytonServer, free_port, tryton_frames
+from demand_control.sensors.erp_changes import MANY, SKU_LOCATIONS_TAG, erp_change_sensor
+from demand_control.sensors.erp_sync_replan import erp_sync_replan
+from tests.tryton_fixtures import TrytonRpc, TrytonServer, free_port, private_tryton
 
 
 @pytest.fixture(scope="module")
 def erp_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
     """A private copy of the seeded database: these tests change orders in it."""
-    frames = tryton_frames()
-    site = TrytonSite(
-        home=tmp_path_factory.mktemp("tryton_sensor"), database="demand_control_sensor", login="admin",
-        password="admin", port=free_port(), database_uri=None, template_folder=request.config.cache.mkdir("tryton"),
-    )
-    key = "-".join(f"{k}{v}" for k, v in TRYTON_LANDSCAPE.items()) + f"-{TRYTON_AS_OF.isoformat()}"
-    restore_or_init(site, frames, cache_key=key)
-    proc = serve(site)
-    try:
-        yield TrytonServer(url=site.url, database=site.database, login=site.login, password=site.password, frames=frames, site=site)
-    finally:
-        stop(proc)
+    with private_tryton(request, tmp_path_factory, "sensor") as server:
+        yield server
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def _short_repr(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _yaml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
+def yaml_line(text: str, loc: tuple[int | str, ...]) -> int | None:
     """The line (1-based) in the YAML of a pydantic error location (of the key, for a mapping entry; of the
     nearest existing parent for a missing field), for the message."""
     try:
@@ -82,7 +82,7 @@ def _validation_message(source: str, error: ValidationError, text: str, data: An
             continue
         path = _format_loc(loc)
         name = _rule_name(data, loc)
-        line = _yaml_line(text, loc)
+        line = yaml_line(text, loc)
         where = path + (f" (rule {name!r})" if name else "") + (f" at line {line}" if line else "")
         if err["type"] == "extra_forbidden":
             lines.append(f"  {where}: unknown key (a typo? not a field here), value {_short_repr(err['input'])}")

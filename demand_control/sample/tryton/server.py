@@ -15,18 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from demand_control.infra.settings import state_home
+from demand_control.infra.settings import DEFAULT_ERP_PORT, ERP_DATABASE_URI_ENV, ERP_PASSWORD_ENV, ERP_PORT_ENV, state_home
 
-PASSWORD_ENV = "DEMAND_CONTROL_ERP_PASSWORD"
-PORT_ENV = "DEMAND_CONTROL_ERP_PORT"
-DATABASE_URI_ENV = "DEMAND_CONTROL_ERP_DATABASE_URI"
-DEFAULT_PORT = 8765
 DEFAULT_DATABASE = "demand_control"
 
 
 def _env_port() -> int:
-    raw = os.environ.get(PORT_ENV)
-    return int(raw) if raw else DEFAULT_PORT
+    raw = os.environ.get(ERP_PORT_ENV)
+    return int(raw) if raw else DEFAULT_ERP_PORT
 
 
 @dataclass
@@ -36,10 +32,10 @@ class TrytonSite:
     home: Path = field(default_factory=lambda: state_home() / "tryton")
     database: str = DEFAULT_DATABASE
     login: str = "admin"
-    password: str = field(default_factory=lambda: os.environ.get(PASSWORD_ENV) or "admin")
+    password: str = field(default_factory=lambda: os.environ.get(ERP_PASSWORD_ENV) or "admin")
     port: int = field(default_factory=_env_port)
     # PostgreSQL server URI without a database name, e.g. postgresql://postgres@127.0.0.1:5432/; None: SQLite.
-    database_uri: str | None = field(default_factory=lambda: os.environ.get(DATABASE_URI_ENV) or None)
+    database_uri: str | None = field(default_factory=lambda: os.environ.get(ERP_DATABASE_URI_ENV) or None)
     host: str = "127.0.0.1"
     template_folder: Path | None = None  # seeded-database cache; default <home>/templates
 
@@ -113,7 +109,7 @@ def check_backend(site: TrytonSite) -> None:
     if site.backend == "postgresql" and importlib.util.find_spec("psycopg") is None:
         raise TrytonSetupError(
             "Tryton on PostgreSQL needs the `psycopg` (version 3) package, which is not installed; "
-            f"unset {DATABASE_URI_ENV} to use SQLite"
+            f"unset {ERP_DATABASE_URI_ENV} to use SQLite"
         )
 
 
