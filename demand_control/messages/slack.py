@@ -235,8 +235,14 @@ def resolved_reply(exception: Mapping[str, Any]) -> str:
 
 
 def digest_message(channel: str, day: date, exceptions: Sequence[Mapping[str, Any]]) -> Message:
-    """One message per channel and day listing its low-severity exceptions, largest money at risk first."""
-    ordered = sorted(exceptions, key=lambda e: (-(0.0 if _missing(e.get("money_at_risk")) else float(e["money_at_risk"])), str(e.get("exception_key"))))
+    """One message per channel and day listing its low-severity exceptions in the worklist's order (highest
+    priority — expected loss × urgency — first; then money at risk)."""
+    def rank(e: Mapping[str, Any]) -> tuple[float, float, str]:
+        priority = 0.0 if _missing(e.get("priority")) else float(e["priority"])
+        money = 0.0 if _missing(e.get("money_at_risk")) else float(e["money_at_risk"])
+        return (-priority, -money, str(e.get("exception_key")))
+
+    ordered = sorted(exceptions, key=rank)
     lines = [f"• `{_text(e.get('exception_key'))}` ({fmt_money(e.get('money_at_risk'))} at risk): {_text(e.get('sentence'))}" for e in ordered[:_MAX_DIGEST_LINES]]
     if len(ordered) > _MAX_DIGEST_LINES:
         lines.append(f"…and {len(ordered) - _MAX_DIGEST_LINES} more (see planning_exceptions).")

@@ -4,9 +4,14 @@ a confidence, and a deterministic id so a re-run recommends the same action unde
 write-back is idempotent on it).
 
 Per exception type:
+- replenishment_due → replenish: the routine order, placed today, up to the order-up-to level and at least
+  the net requirement of the buckets it must cover, rounded to MOQ and pack; never when the inventory
+  position already reaches the order-up-to level (its premise would be false).
 - projected_stockout / below_safety_stock → transfer from a DC of the same SKU with surplus, expedite the
-  first open PO line that lands too late, replenish (order-up-to quantity rounded to MOQ and pack, with its
-  order-by date); rank 1 is the one that covers the shortfall soonest at the least cost.
+  first open PO line that lands too late; rank 1 is the one that covers the shortfall soonest at the least
+  cost. They never order: ordering is the routine case's (replenishment_due), which buys exactly where an
+  order placed today can still land in time, so no late order is ever the top action and nothing is
+  ordered twice.
 - supplier_delay → supplier_followup (a drafted message) and, when the slip leaves the SKU short, expedite.
 - order_at_risk → notify_customer per order line with its revised date (ranked first: the customer hears
   early whatever else is decided), substitute where a substitute SKU has spare stock at the DC, allocate
@@ -28,6 +33,7 @@ from demand_control.planning.exceptions import PO_SCHEDULED, SKU_LOCATION
 from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json_rows
 from demand_control.planning.inventory_common import as_datetime_column, as_timestamp
 from demand_control.planning.inventory_policy import round_order_quantity
+from demand_control.planning.vocabulary import TIER_RANK
 
 
 ACTION_COLUMNS: tuple[str, ...] = (
@@ -109,14 +115,69 @@ def _surplus(projection: pd.DataFrame) -> pd.DataFrame:
     return s[[*SKU_LOCATION, "surplus"]]
 
 
-def _shortage_actions(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFrame, po: pd.DataFrame, supplier: pd.DataFrame, accuracy: pd.DataFrame, as_of: pd.Timestamp, settings: ActionSettings) -> pd.DataFrame:
-    """transfer / expedite / replenish for projected_stockout and below_safety_stock."""
+def inventory_position(projection: pd.DataFrame, through_bucket: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per SKU-location the inventory position: available stock now (on hand − allocated) plus every receipt
+    (in transit, scheduled and planned) due up to `through_bucket` (sku, location_id, bucket; default the
+    whole horizon) — what a buyer compares with the order-up-to level before ordering."""
+    proj = projection[[*SKU_LOCATION, "bucket", "opening", "receipts"]]
+    if through_bucket is not None:
+        proj = proj.merge(through_bucket.rename(columns={"bucket": "_through"}), on=SKU_LOCATION, how="inner")
+        proj = proj[proj["bucket"] <= proj["_through"]]
+    first = projection.loc[projection["bucket"] == 0, [*SKU_LOCATION, "opening"]].drop_duplicates(SKU_LOCATION)
+    receipts = proj.groupby(SKU_LOCATION, as_index=False)["receipts"].sum()
+    out = first.merge(receipts, on=SKU_LOCATION, how="left")
+    out["position"] = out["opening"].astype(float) + out["receipts"].astype(float).fillna(0.0)
+    return out[[*SKU_LOCATION, "position"]]
+
+
+def _routine_orders(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFrame, accuracy: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """replenish for replenishment_due: ordered today, up to the order-up-to level and at least the net
+    requirement (units_at_risk), rounded up to MOQ and pack; refused when the inventory position over the
+    buckets the order covers already reaches the order-up-to level."""
+    if ex.empty:
+        return pd.DataFrame()
+    base = ex[["exception_key", "occurrence", "exception_type", *SKU_LOCATION, "units_at_risk", "window_start", "category", "trigger_values"]].merge(
+        ctx[[*SKU_LOCATION, "supplier_id", "lead_time_days", "order_up_to", "moq", "pack_size", "unit_cost", "active"]], on=SKU_LOCATION, how="left"
+    )
+    base = base[base["supplier_id"].notna() & base["active"].astype(bool)]
+    if base.empty:
+        return pd.DataFrame()
+    covered = pd.to_datetime(base["window_start"])
+    through = projection.assign(_start=as_datetime_column(projection["period_start"])).merge(base[[*SKU_LOCATION]].assign(_need=covered.to_numpy()), on=SKU_LOCATION)
+    through = through[through["_start"] <= through["_need"]].groupby(SKU_LOCATION, as_index=False)["bucket"].max()
+    base = base.merge(inventory_position(projection, through), on=SKU_LOCATION, how="left")
+    base["position"] = base["position"].astype(float).fillna(0.0)
+    base = base[base["position"] < base["order_up_to"].fillna(np.inf)]
+    if base.empty:
+        return pd.DataFrame()
+    need = np.maximum(base["units_at_risk"].astype(float), base["order_up_to"].astype(float).fillna(0.0) - base["position"])
+    r = base.assign(action_type="replenish", _subject=base["supplier_id"].astype(str) + "@" + as_of.strftime("%Y-%m-%d"), rank=1, covers=True)
+    r["quantity"] = round_order_quantity(need.to_numpy(), r["moq"].to_numpy(), r["pack_size"].to_numpy())
+    r["order_by"] = as_of
+    r["needed_by"] = pd.to_datetime(r["window_start"])
+    # The routine order follows the inventory policy, whose safety stock already prices the forecast's error
+    # in: it rests on the policy, not on one forecast being right (a degraded forecast still stops autonomy).
+    r["confidence"] = FACT_CONFIDENCE
+    r["value"] = r["quantity"] * r["unit_cost"].fillna(0)
+    r["expected_impact"] = (
+        "orders " + fmt_qty(r["quantity"]) + " from " + r["supplier_id"].astype(str) + " today to land by " + fmt_day(r["needed_by"])
+        + ", bringing the inventory position from " + fmt_qty(r["position"]) + " to " + fmt_qty(r["position"] + r["quantity"])
+        + " (order-up-to " + fmt_qty(r["order_up_to"]) + ")"
+    )
+    return r[r["quantity"] > 0]
+
+
+def _shortage_actions(
+    ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFrame, po: pd.DataFrame, supplier: pd.DataFrame, accuracy: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """transfer / expedite for projected_stockout and below_safety_stock, never with a need date before today."""
     if ex.empty:
         return pd.DataFrame()
     base = ex[["exception_key", "occurrence", "exception_type", *SKU_LOCATION, "units_at_risk", "window_start", "category"]].merge(
         ctx[[*SKU_LOCATION, "supplier_id", "lead_time_days", "safety_stock", "order_up_to", "moq", "pack_size", "unit_cost"]], on=SKU_LOCATION, how="left"
     )
-    base["needed_by"] = pd.to_datetime(base["window_start"])
+    base["needed_by"] = pd.to_datetime(base["window_start"]).clip(lower=as_of)
     base["confidence_fc"] = forecast_confidence(accuracy, base).to_numpy()
     out = []
 
@@ -160,39 +221,12 @@ def _shortage_actions(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFr
             )
             out.append(e)
 
-    # A discontinued SKU is not bought again: its shortage is served by transfer, expedite or allocation.
-    active = ctx.set_index(["sku", "location_id"])["active"] if "active" in ctx else None
-    lanes = base[base["supplier_id"].notna()].copy()
-    if active is not None:
-        lanes = lanes[lanes.set_index(["sku", "location_id"]).index.map(active).fillna(True).astype(bool)]
-    if not lanes.empty:
-        open_po = po.groupby(SKU_LOCATION, as_index=False)["qty_open"].sum().rename(columns={"qty_open": "on_order"}) if not po.empty else pd.DataFrame(columns=[*SKU_LOCATION, "on_order"])
-        avail = projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").drop_duplicates(SKU_LOCATION)[[*SKU_LOCATION, "opening"]]
-        lanes = lanes.merge(open_po, on=SKU_LOCATION, how="left").merge(avail, on=SKU_LOCATION, how="left")
-        position = lanes["opening"].fillna(0) + lanes["on_order"].astype(float).fillna(0)
-        need = np.maximum(lanes["order_up_to"].fillna(0) - position, lanes["units_at_risk"])
-        r = lanes.assign(action_type="replenish", _subject=lanes["supplier_id"])
-        r["quantity"] = round_order_quantity(need.to_numpy(), r["moq"].to_numpy(), r["pack_size"].to_numpy())
-        order_by = r["needed_by"] - pd.to_timedelta(r["lead_time_days"].fillna(0), unit="D")
-        r["order_by"] = order_by.where(order_by > as_of, as_of)
-        r["late_by_days"] = ((as_of - order_by) / pd.Timedelta(days=1)).clip(lower=0)
-        r["confidence"] = r["confidence_fc"]
-        r["value"] = r["quantity"] * r["unit_cost"].fillna(0)
-        # A new order lands a lead time from today: it covers the shortfall only if ordered in time.
-        r["covers"] = r["late_by_days"] <= 0
-        r["expected_impact"] = (
-            "orders " + fmt_qty(r["quantity"]) + " from " + r["supplier_id"].astype(str) + " by " + fmt_day(r["order_by"]) + " to arrive "
-            + np.where(r["late_by_days"] > 0, fmt_qty(r["late_by_days"]) + " days after it is needed (" + fmt_day(r["needed_by"]) + ")", "by " + fmt_day(r["needed_by"]))
-            + ", restoring the order-up-to level " + fmt_qty(r["order_up_to"])
-        )
-        r = r[r["quantity"] > 0]
-        out.append(r)
     if not out:
         return pd.DataFrame()
     acts = pd.concat(out, ignore_index=True)
     # Rank: the action that covers the shortfall first; among those the cheapest kind (transfer before
-    # expedite before a new order); then the one covering more.
-    kind_order = acts["action_type"].map({"transfer": 0, "expedite": 1, "replenish": 2})
+    # expedite); then the one covering more.
+    kind_order = acts["action_type"].map({"transfer": 0, "expedite": 1})
     acts = acts.assign(_covers=~acts["covers"].astype(bool), _kind=kind_order).sort_values(
         ["exception_key", "_covers", "_kind", "quantity"], ascending=[True, True, True, False], kind="mergesort"
     )
@@ -200,8 +234,9 @@ def _shortage_actions(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFr
     return acts
 
 
-def _delay_actions(ex: pd.DataFrame, po_lines: pd.DataFrame, supplier: pd.DataFrame, ctx: pd.DataFrame) -> pd.DataFrame:
-    """supplier_followup (drafted message) for every delayed line; expedite when the slip leaves a shortfall."""
+def _delay_actions(ex: pd.DataFrame, po_lines: pd.DataFrame, supplier: pd.DataFrame, ctx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """supplier_followup (drafted message) for every delayed line; expedite when the slip leaves a shortfall,
+    to the expected date or, once that has passed, to the earliest date still possible (today)."""
     if ex.empty:
         return pd.DataFrame()
     d = ex[["exception_key", "occurrence", "exception_type", *SKU_LOCATION, "category", "supplier_id", "po_id", "po_line_no", "units_at_risk", "affected_order_count"]].copy()
@@ -212,7 +247,10 @@ def _delay_actions(ex: pd.DataFrame, po_lines: pd.DataFrame, supplier: pd.DataFr
     contact = supplier.set_index("supplier_id")["contact"] if (not supplier.empty and "contact" in supplier) else pd.Series(dtype=object)
     d["supplier_name"] = d["supplier_id"].map(names).fillna(d["supplier_id"])
     subject = d["po_id"].astype(str) + "/" + d["po_line_no"].astype("Int64").astype(str)
-    f = d.assign(action_type="supplier_followup", _subject=subject, quantity=d["qty_open"], value=0.0, confidence=FACT_CONFIDENCE, rank=1, needed_by=d["expected_date"])
+    f = d.assign(
+        action_type="supplier_followup", _subject=subject, quantity=d["qty_open"], value=0.0, confidence=FACT_CONFIDENCE, rank=1,
+        needed_by=pd.to_datetime(d["expected_date"]).clip(lower=as_of),
+    )
     f["message"] = (
         "Hello " + f["supplier_name"].astype(str) + ", PO " + subject + " (" + fmt_qty(f["qty_open"]) + " × " + f["sku"] + " to " + f["location_id"]
         + ") is now due " + fmt_day(f["due"]) + " instead of " + fmt_day(f["expected_date"]) + "."
@@ -227,7 +265,7 @@ def _delay_actions(ex: pd.DataFrame, po_lines: pd.DataFrame, supplier: pd.DataFr
             action_type="expedite",
             _subject=subject[e.index],
             quantity=np.minimum(e["qty_open"].astype(float), e["units_at_risk"]),
-            needed_by=e["expected_date"],
+            needed_by=pd.to_datetime(e["expected_date"]).clip(lower=as_of),
             rank=2,
         )
         reliability = supplier.set_index("supplier_id")["reliability"] if (not supplier.empty and "reliability" in supplier) else pd.Series(dtype=float)
@@ -297,7 +335,11 @@ def _order_actions(ex: pd.DataFrame, risky_lines: pd.DataFrame, ctx: pd.DataFram
     # Telling the customers the revised date is due whatever else is decided (and it is the move the ERP
     # records); a substitute or an allocation across customers are the alternatives a manager weighs.
     kind_order = acts["action_type"].map({"notify_customer": 0, "substitute": 1, "allocate": 2})
-    acts = acts.assign(_kind=kind_order).sort_values(["exception_key", "_kind", "order_id", "line_no"], kind="mergesort", na_position="first")
+    # Among the notices, the strictest tier first, then the earliest promise: who must hear first.
+    tier_rank = acts["tier"].map(TIER_RANK).fillna(len(TIER_RANK)) if "tier" in acts else 0
+    acts = acts.assign(_kind=kind_order, _tier=tier_rank).sort_values(
+        ["exception_key", "_kind", "_tier", "promise_date", "order_id", "line_no"], kind="mergesort", na_position="first"
+    )
     acts["rank"] = acts.groupby("exception_key", sort=False).cumcount() + 1
     return acts
 
@@ -374,9 +416,13 @@ def recommend_actions(
     horizon_end = as_datetime_column(projection["period_start"]).max() + pd.Timedelta(days=settings.bucket_days) if not projection.empty else now
     by_type = {t: exceptions[exceptions["exception_type"] == t] for t in exceptions["exception_type"].unique()}
     empty = exceptions.iloc[0:0]
+    routine = by_type.get("replenishment_due", empty)
     parts = [
-        _shortage_actions(pd.concat([by_type.get("projected_stockout", empty), by_type.get("below_safety_stock", empty)]), context, projection, po, supplier, accuracy, now, settings),
-        _delay_actions(by_type.get("supplier_delay", empty), po, supplier, context),
+        _routine_orders(routine, context, projection, accuracy, now),
+        _shortage_actions(
+            pd.concat([by_type.get("projected_stockout", empty), by_type.get("below_safety_stock", empty)]), context, projection, po, supplier, accuracy, now
+        ),
+        _delay_actions(by_type.get("supplier_delay", empty), po, supplier, context, now),
         _order_actions(by_type.get("order_at_risk", empty), risky_order_lines, context, product, projection, allocation_summary),
         _excess_actions(by_type.get("excess_stock", empty), po, context, horizon_end, settings),
         _review_actions(pd.concat([by_type.get("demand_spike", empty), by_type.get("forecast_degradation", empty)]), accuracy),

@@ -16,13 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from demand_control.planning.inventory_common import SKU_LOCATION, as_datetime_column, require_columns
-from demand_control.planning.vocabulary import TIER_RANK
+from demand_control.planning.vocabulary import TIER_RANK, TIER_WEIGHT
 
 SCENARIOS: tuple[str, ...] = ("fair_share", "tier_priority", "most_lines_filled", "earliest_promise")
 
 # Weights of revenue at risk when recommending a scenario; a tier not listed weighs like standard, because
 # its revenue is real even though its lines are served last.
-TIER_WEIGHT: dict[str, float] = {"strategic": 3.0, "key": 2.0, "standard": 1.0}
 
 ORDER_LINE_COLUMNS: tuple[str, ...] = (
     "sku",

@@ -26,6 +26,7 @@ from demand_control.planning.inventory_common import (
 )
 from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json_rows
 from demand_control.planning.order_supply import open_orders, order_lines_at_risk
+from demand_control.planning.policy.schema import Tolerances
 from demand_control.planning.vocabulary import EXCEPTION_COLUMNS, TIER_RANK
 
 RANK_TIER = {v: k for k, v in TIER_RANK.items()}
@@ -81,12 +82,12 @@ def sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds
     """Per SKU-location: category, region, primary supplier, policy tier, lead time, safety stock, order-up-
     to, unit cost and price, margin per unit, and the protection window (lead time + review period)."""
     keys = inputs.projection[SKU_LOCATION].drop_duplicates()
-    policy_cols = [c for c in ("supplier_id", "lead_time_days", "safety_stock", "reorder_point", "order_up_to", "tier", "moq", "pack_size") if c in inputs.policy]
+    policy_cols = [c for c in ("supplier_id", "lead_time_days", "safety_stock", "reorder_point", "order_up_to", "order_quantity", "tier", "moq", "pack_size") if c in inputs.policy]
     ctx = keys.merge(inputs.policy[[*SKU_LOCATION, *policy_cols]].drop_duplicates(SKU_LOCATION), on=SKU_LOCATION, how="left")
     for col in ("supplier_id", "tier"):
         if col not in ctx:
             ctx[col] = None
-    for col in ("lead_time_days", "safety_stock", "reorder_point", "order_up_to", "moq", "pack_size"):
+    for col in ("lead_time_days", "safety_stock", "reorder_point", "order_up_to", "order_quantity", "moq", "pack_size"):
         if col not in ctx:
             ctx[col] = np.nan
     product_cols = ["sku", "category", "unit_cost", "unit_price", *(["active"] if "active" in inputs.product else [])]
@@ -172,6 +173,57 @@ def _first_receipts(purchase_lines: pd.DataFrame) -> pd.DataFrame:
     return first.merge(qty.rename(columns={"qty_open": "next_receipt_qty"}), on=SKU_LOCATION, how="left")
 
 
+def order_arrival(
+    projection: pd.DataFrame, ctx: pd.DataFrame, as_of: pd.Timestamp, review_days: float, default_lead_time_days: float, bucket_days: int = 7
+) -> pd.DataFrame:
+    """Per SKU-location, when an order placed today lands and which buckets it must cover: sku, location_id,
+    arrival (today + lead time), arrival_bucket (the bucket it lands in) and cover_bucket (the last bucket
+    before the order of the next review can land: today + lead time + review period)."""
+    lead = ctx[[*SKU_LOCATION, "lead_time_days"]].copy()
+    lead["lead_time_days"] = lead["lead_time_days"].astype(float).fillna(default_lead_time_days)
+    first = projection.loc[projection["bucket"] == 0, [*SKU_LOCATION, "period_start"]].drop_duplicates(SKU_LOCATION)
+    first["period_start"] = as_datetime_column(first["period_start"])
+    out = lead.merge(first, on=SKU_LOCATION, how="inner")
+    days_to_arrival = out["lead_time_days"] + ((as_of - out["period_start"]) / pd.Timedelta(days=1))
+    out["arrival"] = as_of + pd.to_timedelta(out["lead_time_days"], unit="D")
+    out["arrival_bucket"] = np.floor(days_to_arrival / bucket_days).astype(int)
+    out["cover_bucket"] = np.maximum(np.floor((days_to_arrival + review_days - 1) / bucket_days).astype(int), out["arrival_bucket"])
+    return out[[*SKU_LOCATION, "arrival", "arrival_bucket", "cover_bucket"]]
+
+
+def replenishment_due(inputs: PlanningInputs, ctx: pd.DataFrame, arrival: pd.DataFrame) -> pd.DataFrame:
+    """replenishment_due: the projected balance (every scheduled and planned receipt counted) falls below
+    safety stock in the buckets an order placed today can still reach — from its arrival a lead time from now
+    to when the next review's order could land. The routine case of a replenishment plan: its action is the
+    order; a person sees it only when the policy does not approve it. Units at risk = the net requirement
+    (safety stock less the lowest balance over those buckets); money = margin of the units that would be
+    short of zero without it."""
+    sourced = ctx[ctx["supplier_id"].notna() & ctx["active"]] if "active" in ctx else ctx[ctx["supplier_id"].notna()]
+    proj = inputs.projection.merge(arrival, on=SKU_LOCATION, how="inner").merge(sourced[SKU_LOCATION], on=SKU_LOCATION, how="inner")
+    reach = proj[(proj["bucket"] >= proj["arrival_bucket"]) & (proj["bucket"] <= proj["cover_bucket"])].copy()
+    if reach.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    reach["period_start"] = as_datetime_column(reach["period_start"])
+    below = reach[reach["closing"] < reach["safety_stock"]]
+    if below.empty:
+        return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
+    first = below.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").drop_duplicates(SKU_LOCATION)[[*SKU_LOCATION, "period_start", "arrival"]]
+    lowest = reach.groupby(SKU_LOCATION, as_index=False).agg(lowest=("closing", "min"), safety_stock=("safety_stock", "first"))
+    hits = first.merge(lowest, on=SKU_LOCATION).merge(ctx, on=SKU_LOCATION, how="left", suffixes=("", "_policy"))
+    hits["need_date"] = hits[["period_start", "arrival"]].max(axis=1)
+    hits["units_at_risk"] = (hits["safety_stock"] - hits["lowest"]).clip(lower=0)
+    hits["money_at_risk"] = (-hits["lowest"]).clip(lower=0) * hits["margin"]
+    hits["window_start"] = hits["need_date"].dt.date
+    hits["customer_tier"] = hits["tier"]
+    sentence = (
+        hits["sku"] + " at " + hits["location_id"] + ": order now — an order placed today lands about " + fmt_day(hits["arrival"])
+        + " (lead time " + fmt_qty(hits["lead_time_days"]) + " d); without it the projected balance falls to " + fmt_qty(hits["lowest"])
+        + " by the week of " + fmt_day(hits["period_start"]) + ", below safety stock " + fmt_qty(hits["safety_stock"]) + "."
+    )
+    trigger = hits[["arrival", "need_date", "lowest", "safety_stock", "units_at_risk", "lead_time_days"]]
+    return _finish(hits, "replenishment_due", _sku_location_entity(hits), trigger, sentence)
+
+
 def projected_stockouts(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, horizon_start: pd.Timestamp, bucket_days: int) -> pd.DataFrame:
     """projected_stockout: the projected available balance goes below zero within lead time + review
     period. Units at risk = the deepest shortfall in the window; money = those units × margin."""
@@ -210,10 +262,15 @@ def projected_stockouts(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.Da
     return _finish(hits, "projected_stockout", _sku_location_entity(hits), trigger, sentence)
 
 
-def below_safety_stock(inputs: PlanningInputs, ctx: pd.DataFrame, horizon_start: pd.Timestamp, n: int, stockout_keys: pd.DataFrame) -> pd.DataFrame:
+def below_safety_stock(
+    inputs: PlanningInputs, ctx: pd.DataFrame, horizon_start: pd.Timestamp, n: int, stockout_keys: pd.DataFrame, tolerances: Tolerances | None = None
+) -> pd.DataFrame:
     """below_safety_stock: the balance stays below safety stock (but not below zero within the window, which
     is a projected_stockout) for n consecutive buckets, the run starting inside the protection window. Units
-    at risk: the deepest gap below safety stock over those n buckets."""
+    at risk: the deepest gap below safety stock over those n buckets. A dip that receipts already scheduled or
+    planned restore by the end of the protection window is recorded with its `suppressed_reason` (the
+    tolerance `below_safety_stock_when_receipts_restore`)."""
+    tolerances = tolerances or Tolerances()
     proj = inputs.projection.merge(ctx[[*SKU_LOCATION, "window_days"]], on=SKU_LOCATION, how="inner")
     proj = proj.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort").reset_index(drop=True)
     below = (proj["closing"] < proj["safety_stock"]) & (proj["safety_stock"] > 0)
@@ -243,6 +300,15 @@ def below_safety_stock(inputs: PlanningInputs, ctx: pd.DataFrame, horizon_start:
     hits["units_at_risk"] = hits["gap"]
     hits["money_at_risk"] = hits["gap"] * hits["margin"]
     hits["window_start"] = hits["run_start"].dt.date
+    # Where the balance stands at the end of the protection window, once the receipts due by then landed.
+    in_window = proj[proj["period_start"] < horizon_start + pd.to_timedelta(proj["window_days"], unit="D")]
+    window_end = in_window.drop_duplicates(SKU_LOCATION, keep="last")[[*SKU_LOCATION, "closing", "period_start"]]
+    hits = hits.merge(window_end.rename(columns={"closing": "window_end_closing", "period_start": "window_end_week"}), on=SKU_LOCATION, how="left")
+    restored = hits["window_end_closing"] >= hits["safety_stock"]
+    hits["suppressed_reason"] = np.where(
+        restored & (not tolerances.below_safety_stock_when_receipts_restore),
+        "receipts already scheduled or planned restore safety stock by the week of " + fmt_day(hits["window_end_week"]), None,
+    )
     hits["customer_tier"] = hits["tier"]
     sentence = (
         hits["sku"] + " at " + hits["location_id"] + ": projected balance stays below safety stock " + fmt_qty(hits["safety_stock"])
@@ -275,10 +341,17 @@ def _pipeline_by_sku_location(inputs: PlanningInputs, horizon_start: pd.Timestam
     return placed.groupby(SKU_LOCATION, as_index=False)["weighted"].sum().rename(columns={"weighted": "pipeline_weighted"})
 
 
-def demand_spikes(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, horizon_start: pd.Timestamp, thresholds: ExceptionThresholds) -> pd.DataFrame:
+def demand_spikes(
+    inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, horizon_start: pd.Timestamp, thresholds: ExceptionThresholds,
+    tolerances: Tolerances | None = None,
+) -> pd.DataFrame:
     """demand_spike from any of three signals, each against the forecast + k·σ (σ from the forecast's 80%
     interval): the last completed bucket's demand; open orders committed in a bucket of the protection
-    window; the probability-weighted CRM pipeline over the horizon beyond a share of the horizon's forecast."""
+    window; the probability-weighted CRM pipeline over the horizon beyond a share of the horizon's forecast.
+    A spike the tolerances call too small to act on — recent demand above the limit for fewer weeks in a row
+    than `demand_spike_min_weeks` and no other signal, or fewer excess units than the minimum — is recorded
+    with its `suppressed_reason`."""
+    tolerances = tolerances or Tolerances()
     k = thresholds.demand_spike_k_sigma
     fc = inputs.forecast.copy()
     fc["period_start"] = as_datetime_column(fc["period_start"])
@@ -292,10 +365,16 @@ def demand_spikes(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFram
     if not hist.empty:
         hist = hist.assign(period_start=as_datetime_column(hist["period_start"]))
         hist = hist[hist["period_start"] < horizon_start]
-        last = hist.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort").drop_duplicates(SKU_LOCATION, keep="last")
+        ordered = hist.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort")
+        last = ordered.drop_duplicates(SKU_LOCATION, keep="last")
         signals = signals.merge(last[[*SKU_LOCATION, "qty", "period_start"]].rename(columns={"qty": "recent_demand", "period_start": "recent_week"}), on=SKU_LOCATION, how="left")
+        # How many of the latest weeks in a row ran above the limit (a one-week blip is not a new level).
+        tail = ordered.groupby(SKU_LOCATION, sort=False).tail(tolerances.demand_spike_min_weeks).merge(signals[[*SKU_LOCATION, "limit"]], on=SKU_LOCATION)
+        above = tail.assign(_above=tail["qty"].astype(float) > tail["limit"]).groupby(SKU_LOCATION, as_index=False)["_above"].sum()
+        signals = signals.merge(above.rename(columns={"_above": "weeks_above"}), on=SKU_LOCATION, how="left")
     else:
-        signals["recent_demand"], signals["recent_week"] = np.nan, pd.NaT
+        signals["recent_demand"], signals["recent_week"], signals["weeks_above"] = np.nan, pd.NaT, 0
+    signals["weeks_above"] = pd.to_numeric(signals["weeks_above"], errors="coerce").fillna(0)
     proj = _projection_window(inputs.projection, ctx, horizon_start)
     peak = proj.sort_values("committed", ascending=False, kind="mergesort").drop_duplicates(SKU_LOCATION)
     peak = peak[[*SKU_LOCATION, "committed", "forecast", "period_start"]].rename(
@@ -322,6 +401,12 @@ def demand_spikes(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFram
     excess_orders = np.where(hits["orders_spike"], hits["peak_orders"] - hits["peak_forecast"], 0.0)
     excess_pipe = np.where(hits["pipeline_spike"], hits["pipeline_weighted"] - thresholds.pipeline_surge_share * hits["horizon_forecast"].fillna(0), 0.0)
     hits["units_at_risk"] = np.maximum.reduce([excess_recent, excess_orders, excess_pipe])
+    brief = hits["recent_spike"] & ~hits["orders_spike"] & ~hits["pipeline_spike"] & (hits["weeks_above"] < tolerances.demand_spike_min_weeks)
+    small = hits["units_at_risk"] < np.maximum(tolerances.demand_spike_min_units, tolerances.demand_spike_min_share * hits["forecast_level"])
+    hits["suppressed_reason"] = np.where(
+        small, "fewer units above forecast than the policy's minimum (" + fmt_qty(hits["units_at_risk"]) + ")",
+        np.where(brief, "one week above forecast + kσ, not yet a new level", None),
+    )
     hits = hits.merge(ctx, on=SKU_LOCATION, how="left")
     hits["money_at_risk"] = hits["units_at_risk"] * hits["margin"]
     hits["window_start"] = horizon_start.date()
@@ -420,10 +505,12 @@ def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFra
     return _finish(hits, "order_at_risk", _sku_location_entity(hits), trigger, sentence)
 
 
-def excess_stock(inputs: PlanningInputs, ctx: pd.DataFrame, threshold_days: float, bucket_days: int) -> pd.DataFrame:
+def excess_stock(inputs: PlanningInputs, ctx: pd.DataFrame, threshold_days: float, bucket_days: int, holding_cost_rate: float = 0.25) -> pd.DataFrame:
     """excess_stock: days of cover of the stock available now (on hand − allocated over the horizon's
     average daily forecast) above the threshold. Units at risk = the stock beyond threshold days of demand
-    (and beyond the order-up-to level); money = those units at cost."""
+    (and beyond the order-up-to level); money = what holding those units costs until demand uses them up
+    (unit cost × the yearly holding rate × the years it takes, at most one): capital tied up, not a loss as
+    urgent as a shortage's margin."""
     proj = inputs.projection.sort_values([*SKU_LOCATION, "bucket"], kind="mergesort")
     summary = proj.groupby(SKU_LOCATION, as_index=False, sort=False).agg(available=("opening", "first"), mean_forecast=("forecast", "mean"))
     summary = summary.merge(ctx, on=SKU_LOCATION, how="left")
@@ -436,15 +523,19 @@ def excess_stock(inputs: PlanningInputs, ctx: pd.DataFrame, threshold_days: floa
     hits = summary[(summary["days_of_cover"] > threshold_days) & (summary["units_at_risk"] > 0)].copy()
     if hits.empty:
         return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
-    hits["money_at_risk"] = hits["units_at_risk"] * hits["unit_cost"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        years = np.where(daily[hits.index] > 0, hits["units_at_risk"] / daily[hits.index] / 365.0, 1.0)
+    hits["stock_value"] = hits["units_at_risk"] * hits["unit_cost"]
+    hits["money_at_risk"] = hits["stock_value"] * holding_cost_rate * np.clip(years, 0.0, 1.0)
     hits["customer_tier"] = hits["tier"]
     cover_text = np.where(np.isfinite(hits["days_of_cover"]), fmt_qty(hits["days_of_cover"]) + " days of cover", "no forecast demand")
     sentence = (
         hits["sku"] + " at " + hits["location_id"] + ": available " + fmt_qty(hits["available"]) + " against forecast "
         + fmt_qty(hits["mean_forecast"]) + "/wk = " + cover_text + " (threshold " + f"{threshold_days:g}" + "); "
-        + fmt_qty(hits["units_at_risk"]) + " units worth " + fmt_money(hits["money_at_risk"]) + " beyond need."
+        + fmt_qty(hits["units_at_risk"]) + " units worth " + fmt_money(hits["stock_value"]) + " beyond need, costing about "
+        + fmt_money(hits["money_at_risk"]) + " to hold until used."
     )
-    trigger = hits[["available", "mean_forecast", "days_of_cover", "units_at_risk"]].assign(
+    trigger = hits[["available", "mean_forecast", "days_of_cover", "units_at_risk", "stock_value"]].assign(
         days_of_cover=np.where(np.isfinite(hits["days_of_cover"]), hits["days_of_cover"], None), threshold_days=threshold_days
     )
     return _finish(hits, "excess_stock", _sku_location_entity(hits), trigger, sentence)
@@ -509,15 +600,62 @@ def feed_exceptions(feeds: pd.DataFrame, quarantine_share: float, horizon_start:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
 
 
+def link_to_root_causes(detected: pd.DataFrame, projection: pd.DataFrame, arrival: pd.DataFrame, tolerances: Tolerances) -> pd.DataFrame:
+    """One case per root cause. A shortage an order placed today still prevents (it bites at or after the
+    order's arrival) is a symptom of that SKU-location's replenishment_due; a shortage at a SKU-location whose
+    supplier slipped a line it needed is a symptom of that supplier_delay (the slip short of the most units).
+    Orders at risk are never symptoms: their customers must hear whatever the cause. Symptoms carry their root's key in `cause_key`. A slip the projected balance covers is
+    recorded but held back (`supplier_delay_when_covered`)."""
+    out = detected.copy()
+    for col in ("cause_key", "suppressed_reason"):
+        if col not in out:
+            out[col] = None
+    out["cause_key"] = out["cause_key"].astype(object)
+    out["suppressed_reason"] = out["suppressed_reason"].astype(object)
+    delay = out["exception_type"] == "supplier_delay"
+    covered = delay & (out["units_at_risk"].astype(float) <= 0) & out["suppressed_reason"].isna()
+    if not tolerances.supplier_delay_when_covered:
+        out.loc[covered, "suppressed_reason"] = "the projected balance covers the slip"
+
+    pairs = out[SKU_LOCATION].astype(object)
+    shortage = out["exception_type"].isin(["projected_stockout", "below_safety_stock"])
+    if shortage.any() and not projection.empty:
+        proj = projection.merge(arrival[[*SKU_LOCATION, "arrival_bucket"]], on=SKU_LOCATION, how="inner")
+        first_out = proj[proj["closing"] < 0].groupby(SKU_LOCATION)["bucket"].min().rename("stockout_bucket")
+        first_below = proj[proj["closing"] < proj["safety_stock"]].groupby(SKU_LOCATION)["bucket"].min().rename("below_bucket")
+        due = arrival.set_index(SKU_LOCATION)["arrival_bucket"]
+        index = pd.MultiIndex.from_frame(pairs)
+        breach = np.where(out["exception_type"] == "projected_stockout", first_out.reindex(index).to_numpy(), first_below.reindex(index).to_numpy())
+        reachable = shortage.to_numpy() & (breach >= due.reindex(index).to_numpy())
+        routine = set(map(tuple, out.loc[out["exception_type"] == "replenishment_due", SKU_LOCATION].to_numpy()))
+        has_routine = np.array([tuple(p) in routine for p in pairs.to_numpy()])
+        link = reachable & has_routine
+        out.loc[link, "cause_key"] = ("replenishment_due:" + out.loc[link, "sku"].astype(str) + "@" + out.loc[link, "location_id"].astype(str)).to_numpy()
+
+    slipped = out[delay & (out["units_at_risk"].astype(float) > 0)]
+    if not slipped.empty:
+        root = slipped.sort_values(["units_at_risk", "exception_key"], ascending=[False, True], kind="mergesort").drop_duplicates(SKU_LOCATION)
+        by_pair = dict(zip(map(tuple, root[SKU_LOCATION].to_numpy()), root["exception_key"]))
+        # Orders at risk stay cases of their own: their customers must hear, whatever caused the shortage.
+        symptom = out["exception_type"].isin(["projected_stockout", "below_safety_stock"]) & out["cause_key"].isna()
+        causes = pd.Series([by_pair.get(tuple(p)) for p in pairs.to_numpy()], index=out.index, dtype=object)
+        out.loc[symptom & causes.notna(), "cause_key"] = causes[symptom & causes.notna()]
+    return out
+
+
 def detect_exceptions(
     inputs: PlanningInputs,
     thresholds: ExceptionThresholds,
     horizon_start: date | pd.Timestamp | str,
     as_of: date | pd.Timestamp | str | None = None,
     bucket_days: int = 7,
+    tolerances: Tolerances | None = None,
 ) -> pd.DataFrame:
-    """Every exception of the taxonomy that fires now (columns EXCEPTION_COLUMNS), one row per stable key.
-    `horizon_start` is the projection's first day; `as_of` (default the same) decides what is overdue."""
+    """Every exception of the taxonomy that fires now (columns EXCEPTION_COLUMNS), one row per stable key,
+    with the tolerances' hold-backs and the links of symptoms to their root cause (`link_to_root_causes`).
+    `horizon_start` is the projection's first day; `as_of` (default the same) is today: what is overdue, and
+    when an order placed now would land."""
+    tolerances = tolerances or Tolerances()
     require_columns(inputs.projection, [*SKU_LOCATION, "bucket", "period_start", "opening", "receipts", "forecast", "committed", "closing", "safety_stock"], "projection")
     start = as_timestamp(horizon_start)
     now = as_timestamp(as_of) if as_of is not None else start
@@ -526,15 +664,17 @@ def detect_exceptions(
     # A discontinued SKU is meant to run down: its projected stockout is no exception (its open orders at
     # risk still are).
     selling = ctx[ctx["active"]] if "active" in ctx else ctx
+    arrival = order_arrival(inputs.projection, ctx, now, thresholds.review_period_days, thresholds.default_lead_time_days, bucket_days)
     stockouts = projected_stockouts(inputs, selling, orders, start, bucket_days)
     stockout_keys = stockouts[SKU_LOCATION] if not stockouts.empty else pd.DataFrame(columns=SKU_LOCATION)
     parts = [
+        replenishment_due(inputs, selling, arrival),
         stockouts,
-        below_safety_stock(inputs, selling, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys),
-        demand_spikes(inputs, ctx, orders, start, thresholds),
+        below_safety_stock(inputs, selling, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys, tolerances),
+        demand_spikes(inputs, ctx, orders, start, thresholds, tolerances),
         supplier_delays(inputs, ctx, orders, now, start),
         orders_at_risk(inputs, ctx, orders, bucket_days),
-        excess_stock(inputs, ctx, thresholds.excess_days_of_cover, bucket_days),
+        excess_stock(inputs, ctx, thresholds.excess_days_of_cover, bucket_days, tolerances.holding_cost_rate),
         forecast_degradation(inputs, ctx, thresholds.forecast_degradation_ratio, start),
         feed_exceptions(inputs.feeds, thresholds.data_quality_quarantine_share, start),
     ]
@@ -545,4 +685,9 @@ def detect_exceptions(
     out["units_at_risk"] = out["units_at_risk"].astype(float).fillna(0.0)
     out["money_at_risk"] = out["money_at_risk"].astype(float).fillna(0.0)
     out["po_line_no"] = out["po_line_no"].astype("Int64")
+    small_excess = (out["exception_type"] == "excess_stock") & (out["money_at_risk"] < tolerances.excess_stock_min_holding_cost)
+    out["suppressed_reason"] = out["suppressed_reason"].astype(object).where(
+        ~small_excess, "holding the excess costs less than the policy's minimum (" + fmt_money(out["money_at_risk"]) + ")"
+    ) if "suppressed_reason" in out else None
+    out = link_to_root_causes(out, inputs.projection, arrival, tolerances)
     return out.sort_values(["money_at_risk", "exception_key"], ascending=[False, True], kind="mergesort").reset_index(drop=True)

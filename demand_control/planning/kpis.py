@@ -42,7 +42,8 @@ def _by(frame: pd.DataFrame, kpi: str, unit: str, column: str | None, how: str) 
 
 
 def exception_kpis(lifecycle: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-    """open_exceptions, money_at_risk, overdue_exceptions (active past their SLA due time),
+    """open_exceptions and, of them, cases_for_a_person, cases_held_back (a tolerance) and
+    cases_linked_to_a_root_cause; money_at_risk, overdue_exceptions (active past their SLA due time),
     exception_cycle_time_hours (opened → resolved, closed occurrences) and auto_resolved_share."""
     if lifecycle.empty:
         return pd.DataFrame(columns=list(KPI_COLUMNS))
@@ -52,8 +53,16 @@ def exception_kpis(lifecycle: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     overdue = active[due.notna() & (due < now)]
     closed["cycle_hours"] = (pd.to_datetime(closed["resolved_at"], utc=True) - pd.to_datetime(closed["opened_at"], utc=True)) / pd.Timedelta(hours=1)
     closed["auto"] = (closed["state"] == "auto_resolved").astype(float)
+    # Of the open cases, the few a person must act on; the rest are held back by a tolerance or are symptoms
+    # of another case, and the policy runs them.
+    for_person = active["for_person"].astype("boolean").fillna(False).astype(bool) if "for_person" in active else pd.Series(True, index=active.index)
+    held_back = active["suppressed_reason"].notna() if "suppressed_reason" in active else pd.Series(False, index=active.index)
+    linked = active["cause_key"].notna() if "cause_key" in active else pd.Series(False, index=active.index)
     parts = [
         _by(active, "open_exceptions", "count", None, "size"),
+        _by(active[for_person], "cases_for_a_person", "count", None, "size"),
+        _by(active[held_back], "cases_held_back", "count", None, "size"),
+        _by(active[linked], "cases_linked_to_a_root_cause", "count", None, "size"),
         _by(active, "money_at_risk", "money", "money_at_risk", "sum"),
         _by(overdue, "overdue_exceptions", "count", None, "size"),
         _by(closed, "exception_cycle_time_hours", "hours", "cycle_hours", "mean"),

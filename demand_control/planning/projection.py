@@ -26,6 +26,7 @@ PROJECTION_COLUMNS: tuple[str, ...] = (
     "bucket",
     "opening",
     "receipts",
+    "planned_receipts",
     "forecast",
     "committed",
     "demand",
@@ -94,6 +95,7 @@ def projected_inventory(
     safety_stock: pd.DataFrame | float,
     horizon_start: date | pd.Timestamp | str,
     bucket_days: int = 7,
+    planned_purchases: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Projected available balance per SKU-location and forecast bucket (columns PROJECTION_COLUMNS).
 
@@ -106,6 +108,9 @@ def projected_inventory(
     - receipts_t = open purchase order lines (`qty_open`) at their confirmed date, else expected date;
       overdue lines land in bucket 0. The in-transit quantity has no arrival date in the contract, so it is
       received in bucket 0. Pass only the PO lines that count as scheduled receipts (e.g. not drafts).
+    - planned_receipts_t = `planned_purchases` (sku, location_id, qty_open, expected_date): supply planned
+      but not yet sent to a supplier — draft purchase lines, approved replenishments the ERP has not got yet —
+      at their expected date, included in receipts_t and shown apart (DOMAIN.md's planned receipts).
     - committed_t = open customer order lines (`qty_open`) promised in bucket t; overdue lines in bucket 0
       (orders and receipts dated before `horizon_start` count as due today).
     - demand_t = max(forecast mean_t, committed_t): orders consume the forecast in their bucket.
@@ -141,8 +146,15 @@ def projected_inventory(
 
     out = grid.merge(_bucket_totals(orders, "_due", grid, bucket_days, "committed"), on=[*SKU_LOCATION, "bucket"], how="left")
     out = out.merge(_bucket_totals(purchases, "_due", grid, bucket_days, "po_receipts"), on=[*SKU_LOCATION, "bucket"], how="left")
+    planned = planned_purchases if planned_purchases is not None and not planned_purchases.empty else None
+    if planned is not None:
+        require_columns(planned, [*SKU_LOCATION, "qty_open", "expected_date"], "planned_purchases")
+        planned = planned.assign(_due=as_datetime_column(planned["expected_date"]))
+        out = out.merge(_bucket_totals(planned, "_due", grid, bucket_days, "planned_receipts"), on=[*SKU_LOCATION, "bucket"], how="left")
+    else:
+        out["planned_receipts"] = 0.0
     out = out.merge(stock, on=SKU_LOCATION, how="left")
-    for col in ("committed", "po_receipts", "available", "in_transit"):
+    for col in ("committed", "po_receipts", "planned_receipts", "available", "in_transit"):
         out[col] = out[col].astype(float).fillna(0.0)
 
     if isinstance(safety_stock, pd.DataFrame):
@@ -156,7 +168,7 @@ def projected_inventory(
     first = (out["bucket"] == 0).to_numpy()
     share = remaining_share(out["period_start"], start, bucket_days)
     out["forecast"] = out["forecast"].astype(float) * share
-    out["receipts"] = out["po_receipts"] + np.where(first, out["in_transit"], 0.0)
+    out["receipts"] = out["po_receipts"] + out["planned_receipts"] + np.where(first, out["in_transit"], 0.0)
     out["demand"] = np.maximum(out["forecast"], out["committed"])
     net = out["receipts"] - out["demand"]
     out["closing"] = out["available"] + net.groupby([out["sku"], out["location_id"]], sort=False).cumsum()

@@ -19,6 +19,7 @@ ActionType = Literal[
     "review_forecast",
 ]
 ExceptionType = Literal[
+    "replenishment_due",
     "projected_stockout",
     "below_safety_stock",
     "demand_spike",
@@ -33,6 +34,11 @@ Severity = Literal["critical", "high", "medium", "low"]
 Tier = Literal["strategic", "key", "standard"]
 
 ACTION_TYPES: tuple[str, ...] = get_args(ActionType)
+# Actions that rest on facts already in the ERP (a confirmed date, an open order line, projected supply),
+# not on the forecast: a degraded forecast does not stop their autonomy.
+FACT_BASED_ACTIONS: tuple[str, ...] = ("notify_customer", "supplier_followup")
+# Actions about one customer's order (what they are told, offered or allotted).
+CUSTOMER_ACTIONS: tuple[str, ...] = ("notify_customer", "substitute", "allocate")
 EXCEPTION_TYPES: tuple[str, ...] = get_args(ExceptionType)
 SEVERITIES: tuple[str, ...] = get_args(Severity)  # most severe first: the index is the level
 TIERS: tuple[str, ...] = get_args(Tier)
@@ -58,7 +64,16 @@ EXCEPTION_COLUMNS: tuple[str, ...] = (
     "sentence",
     "affected_orders",
     "affected_order_count",
+    "cause_key",
+    "suppressed_reason",
 )
+# Set once the actions and the policy's decisions are known (`planning.worklist.rank_cases`).
+CASE_PRIORITY_COLUMNS: tuple[str, ...] = ("for_person", "loss_kind", "expected_loss", "act_by", "priority")
+
+# What a case's money means: margin lost to a shortage, the holding cost of stock beyond need, or nothing.
+LOSS_KINDS: tuple[str, ...] = ("shortage", "excess", "none")
+# Weight of a customer tier in expected loss and allocation (a strategic customer's lost line counts thrice).
+TIER_WEIGHT: dict[str, float] = {"strategic": 3.0, "key": 2.0, "standard": 1.0}
 
 # The policy's decision on a recommended action, and the approver role of one no role may approve.
 AUTO_APPROVED = "auto_approved"

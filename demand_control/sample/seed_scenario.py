@@ -84,13 +84,17 @@ class ScenarioInputs:
     order_lines: pd.DataFrame
     purchase_lines: pd.DataFrame
     customer: pd.DataFrame
+    planned: pd.DataFrame = field(default_factory=pd.DataFrame)  # planned receipts: drafts, approved orders not in the ERP yet
 
     @classmethod
     def read(cls, warehouse: Warehouse) -> ScenarioInputs:
+        from demand_control.services.replan import planned_purchases
+
+        purchases = warehouse.read("purchase_order_line")
         return cls(
             forecast=warehouse.read("demand_forecast"), inventory=warehouse.read("inventory_position"),
-            order_lines=warehouse.read("customer_order_line"), purchase_lines=warehouse.read("purchase_order_line"),
-            customer=warehouse.read("customer"),
+            order_lines=warehouse.read("customer_order_line"), purchase_lines=purchases,
+            customer=warehouse.read("customer"), planned=planned_purchases(warehouse, purchases),
         )
 
 
@@ -125,9 +129,10 @@ def _project(inputs: ScenarioInputs, sku: str, location_id: str, order_lines: pd
     from demand_control.planning.projection import projected_inventory
 
     purchases = purchase_lines[purchase_lines["status"].isin(SCHEDULED_PO_STATUSES)]
+    planned = _one(inputs.planned, sku, location_id) if not inputs.planned.empty else None
     projection = projected_inventory(
         _one(inputs.inventory, sku, location_id), _one(inputs.forecast, sku, location_id), order_lines, purchases, 0.0,
-        horizon_start=today, bucket_days=bucket_days,
+        horizon_start=today, bucket_days=bucket_days, planned_purchases=planned,
     )
     return projection, open_orders(order_lines, inputs.customer)
 
@@ -149,16 +154,35 @@ def _spike_bounds(projection: pd.DataFrame, orders: pd.DataFrame, order_id: str,
     return max(1.0, float(np.floor(at_promise - through)) + 1.0), float(np.floor(most - through))
 
 
+def _spike_served_up_to(projection: pd.DataFrame, orders: pd.DataFrame, customer: pd.DataFrame, target: Target, bucket_days: int) -> float | None:
+    """The largest spike the supply at its promise date still serves in full. The spike order exists only in
+    the event that brought it, not in the ERP: were it late, its customer notice could not revise an ERP
+    order line."""
+    from demand_control.planning.order_supply import served_order_lines
+
+    tier = customer.drop_duplicates("customer_id").set_index("customer_id")["tier"].get(target.spike_customer_id)
+    probe = pd.DataFrame([{"order_id": "SO-SPIKE-probe", "line_no": 1, "customer_id": target.spike_customer_id, "sku": target.sku,
+                           "location_id": target.location_id, "qty_open": 1e-6, "promise_date": pd.Timestamp(target.spike_promise), "tier": tier}])
+    served = served_order_lines(projection, pd.concat([orders, probe], ignore_index=True), bucket_days)
+    spike = served[served["order_id"] == "SO-SPIKE-probe"]
+    if spike.empty:
+        return None
+    return float(np.floor(max(float(spike["supply_to_date"].iloc[0]), 0.0) - (float(spike["cum_orders"].iloc[0]) - 1e-6)))
+
+
 def choose_target(inputs: ScenarioInputs, today: date, bucket_days: int = 7) -> Target | NoTarget:
     """The SKU-location, PO line and order line the seed scenario plays on, with its spike sized and its
-    delay chosen against the projected available balance, so that once both events are applied an order line
-    of a customer with an email is short on its promise date and ships by a revised date inside the horizon.
+    delay chosen against the projected available balance (planned receipts included), so that once both
+    events are applied a strategic customer's order line is short on its promise date and ships by a revised
+    date inside the horizon, its notice is the first the owner is offered (a person tells strategic
+    customers), the spike itself is served in full, and supply is short, not only late (so allocation
+    scenarios apply).
 
     Candidates: a scheduled PO line due after `today` whose delayed date stays inside the forecast horizon,
-    and an open order line of an emailed customer at the same SKU-location promised after the spike and
-    before the delayed arrival; the busiest SKU-locations first. Each is checked by applying the two events
-    exactly as the `replan` job does (`planning.events.apply_events`) and re-projecting. Returns `NoTarget`
-    with the reason when none qualifies."""
+    and an open order line of an emailed strategic customer at the same SKU-location promised after the spike
+    and before the delayed arrival; the busiest SKU-locations first. Each is checked by applying the two
+    events exactly as the `replan` job does (`planning.event_effects.apply_events`) and re-projecting.
+    Returns `NoTarget` with the reason when none qualifies."""
     from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 
     if inputs.forecast.empty:
@@ -175,7 +199,9 @@ def choose_target(inputs: ScenarioInputs, today: date, bucket_days: int = 7) -> 
     po = inputs.purchase_lines[inputs.purchase_lines["status"].isin(SCHEDULED_PO_STATUSES) & (inputs.purchase_lines["qty_open"] > 0)].copy()
     po["due"] = pd.to_datetime(po["confirmed_date"]).fillna(pd.to_datetime(po["expected_date"]))
     po = po[po["due"] > pd.Timestamp(today)]
-    orders = inputs.order_lines[inputs.order_lines["status"].isin(["open", "partial"]) & inputs.order_lines["customer_id"].isin(customers["customer_id"])]
+    # The order that runs late is a strategic customer's: a person (the key-account manager) tells them.
+    strategic_reachable = customers.loc[customers["tier"] == "strategic", "customer_id"]
+    orders = inputs.order_lines[inputs.order_lines["status"].isin(["open", "partial"]) & inputs.order_lines["customer_id"].isin(strategic_reachable)]
     pairs = po.merge(orders, on=["sku", "location_id"], suffixes=("_po", "_so")).merge(weekly, on=["sku", "location_id"])
     pairs["promise"] = pd.to_datetime(pairs["promise_date"])
     # The order relies on the PO (promised once it is due), comes after the spike, and is promised before the
@@ -185,7 +211,7 @@ def choose_target(inputs: ScenarioInputs, today: date, bucket_days: int = 7) -> 
     if pairs.empty:
         return NoTarget(
             f"no SKU-location has a scheduled PO line due after {today} that could slip {min(DELAY_DAYS)} days inside the "
-            f"horizon and an emailed customer's order promised after {spike_promise} that relies on it"
+            f"horizon and an emailed strategic customer's order promised after {spike_promise} that relies on it"
         )
     pairs = pairs.sort_values(["mean", "po_id", "line_no_po", "promise", "order_id", "line_no_so"], ascending=[False, True, True, True, True, True], kind="mergesort")
     tried = 0
@@ -220,18 +246,26 @@ def _sized(inputs: ScenarioInputs, pick: Any, delay: int, spike_customer: str, s
     delayed_po, _ = _applied(target, today, po_lines, order_lines, spike=False)
     projection, orders = _project(inputs, sku, location_id, order_lines, delayed_po, today, bucket_days)
     bounds = _spike_bounds(projection, orders, target.order_id, target.order_line_no, bucket_days)
-    if bounds is None or bounds[0] > bounds[1]:
+    served = _spike_served_up_to(projection, orders, inputs.customer, target, bucket_days)
+    if bounds is None or served is None or bounds[0] > min(bounds[1], served):
         return None
+    bounds = (bounds[0], min(bounds[1], served))
     target.spike_qty = float(min(bounds[1], max(bounds[0], round(SPIKE_FACTOR * target.weekly_forecast))))
     late = scenario_outcome(inputs, target, today, bucket_days)
     mine = late[(late["order_id"] == target.order_id) & (late["line_no"] == target.order_line_no) & late["revised_date"].notna()]
     if mine.empty:
         return None
     # The owner's message offers the exception's first customer notice: `planning.actions` ranks the
-    # notices of an order_at_risk by order and line. Its customer must be reachable and its date known.
-    first = late.sort_values(["order_id", "line_no"], kind="mergesort").iloc[0]
+    # notices of an order_at_risk by tier, promise date, order and line. A person decides it only for a
+    # strategic customer (the policy's human_tiers; others are told automatically), and its customer must be
+    # reachable and its date known.
+    first = late.sort_values(["_tier_rank", "promise_date", "order_id", "line_no"], kind="mergesort").iloc[0]
     reachable = set(inputs.customer.loc[inputs.customer["notify_email"].notna(), "customer_id"])
-    if pd.isna(first["revised_date"]) or first["customer_id"] not in reachable:
+    spike_order = scenario_events(target, today, "probe")[0]["body"]["data"]["order_id"]
+    if pd.isna(first["revised_date"]) or first["customer_id"] not in reachable or first["tier"] != "strategic" or first["order_id"] == spike_order:
+        return None
+    # Short supply, not only late supply: the replan then has allocation scenarios to compare.
+    if short_of_supply(inputs, target, today, bucket_days) <= 0:
         return None
     target.revised_date = pd.Timestamp(mine["revised_date"].iloc[0]).date()
     target.notice_order_id, target.notice_line_no = str(first["order_id"]), int(first["line_no"])
@@ -265,11 +299,26 @@ def scenario_outcome(inputs: ScenarioInputs, target: Target, today: date, bucket
     (`planning.exceptions.order_lines_at_risk`, with revised dates): what the replan will find."""
     from demand_control.planning.order_supply import order_lines_at_risk
 
+    projection, orders = _after_events(inputs, target, today, bucket_days)
+    return order_lines_at_risk(projection, orders, bucket_days)
+
+
+def short_of_supply(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int = 7) -> float:
+    """Units the open orders at the target's SKU-location exceed the supply that can serve them once both
+    events are applied (`planning.order_supply.supply_for_open_orders`): above zero, the replan compares
+    allocation scenarios."""
+    from demand_control.planning.order_supply import supply_for_open_orders
+
+    projection, orders = _after_events(inputs, target, today, bucket_days)
+    supply = supply_for_open_orders(projection, orders, bucket_days)
+    return float(orders["qty_open"].sum() - (supply["supply"].sum() if len(supply) else 0.0))
+
+
+def _after_events(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     po_lines, order_lines = _applied(
         target, today, _one(inputs.purchase_lines, target.sku, target.location_id), _one(inputs.order_lines, target.sku, target.location_id)
     )
-    projection, orders = _project(inputs, target.sku, target.location_id, order_lines, po_lines, today, bucket_days)
-    return order_lines_at_risk(projection, orders, bucket_days)
+    return _project(inputs, target.sku, target.location_id, order_lines, po_lines, today, bucket_days)
 
 
 def scenario_events(target: Target, today: date, tag: str, occurred_at: datetime | None = None) -> list[dict[str, Any]]:

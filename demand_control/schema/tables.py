@@ -237,7 +237,8 @@ projected_inventory = Table(
     Column("period_start", Date, primary_key=True, comment="First day of the bucket."),
     Column("bucket", Integer, nullable=False, comment="Bucket number from the current one (0, which covers only the days left of its week)."),
     Column("opening", Float, nullable=False, comment="Projected available balance at the start of the bucket."),
-    Column("receipts", Float, nullable=False, comment="Open purchase-order quantity due in the bucket (confirmed, else expected date)."),
+    Column("receipts", Float, nullable=False, comment="Open purchase-order quantity due in the bucket (confirmed, else expected date), planned receipts included."),
+    Column("planned_receipts", Float, comment="Of the receipts, what is planned but not yet sent to the supplier: draft purchase lines and approved replenishments not yet in the ERP."),
     Column("forecast", Float, nullable=False, comment="Forecast mean demand of the bucket's days still ahead (bucket 0: from the as-of date to the end of its week)."),
     Column("committed", Float, nullable=False, comment="Open customer-order quantity promised in the bucket."),
     Column("demand", Float, nullable=False, comment="max(forecast, committed): orders consume the forecast."),
@@ -273,6 +274,13 @@ _EXCEPTION_DETAIL_COLUMNS = (
     ("owner_channel", String, "Slack channel the exception is posted to."),
     ("owner_user", String, "Named owner, when the routing rule names one."),
     ("routing_rule", String, "Routing rule that chose the owner ('fallback' when none matched)."),
+    ("cause_key", String, "The case this one is a symptom of (one case per root cause); empty for a root cause."),
+    ("suppressed_reason", Text, "Why a tolerance of the policy holds the case back from people (recorded, not sent); empty otherwise."),
+    ("for_person", Boolean, "Whether a person must act: not held back, not a symptom, and its recommended action awaits approval (or nothing automatic can act)."),
+    ("loss_kind", String(16), "shortage, excess or none: what expected_loss measures."),
+    ("expected_loss", Float, "Shortage: lost margin of the units short, weighted by customer tier (strategic 3, key 2, standard 1); excess: the holding cost of the stock beyond need until it is used."),
+    ("act_by", DateTime(timezone=True), "When the recommended action must be taken to still help (its order-by or need date, else the SLA)."),
+    ("priority", Float, "Expected loss × urgency (1 when act_by is now, halving each week later): the order of the worklist."),
 )
 
 _LIFECYCLE_STATE_COLUMNS = (

@@ -367,7 +367,10 @@ def notify_exceptions(warehouse: Warehouse, notifier: SlackNotifier, now: dateti
     closed = {str(r["exception_key"]): r for r in _records(_read_in(warehouse, "exception_lifecycle", "exception_key", gone)) if r["state"] in CLOSED_STATES}
     closed = {k: r for k, r in closed.items() if int(r["occurrence"]) == int(row_records[k]["occurrence"])}
 
-    tracked = [r for k, r in active_records.items() if is_notified(r.get("severity")) or k in row_records] + list(closed.values())
+    # A case reaches Slack only when a person must act on it (planning.worklist); cases ranked before that
+    # column existed count as such. A case already posted is still updated and closed in its thread.
+    for_person = {k: r.get("for_person") is None or bool(r.get("for_person")) for k, r in active_records.items()}
+    tracked = [r for k, r in active_records.items() if (for_person[k] and is_notified(r.get("severity"))) or k in row_records] + list(closed.values())
     tracked.sort(key=_severity_order)
     tracked_keys = [str(r["exception_key"]) for r in tracked]
     actions = _read_in(warehouse, "recommended_actions", "exception_key", tracked_keys, extra=tables.recommended_actions.c.rank == 1)
@@ -385,7 +388,7 @@ def notify_exceptions(warehouse: Warehouse, notifier: SlackNotifier, now: dateti
         shown = [] if is_closed else scenarios.get((str(exc.get("sku")), str(exc.get("location_id"))), [])
         run.exception(exc, row_records.get(key), exception_message(exc, action, shown))
     if keys is None:
-        lows = [r for k, r in active_records.items() if not is_notified(r.get("severity")) and k not in row_records]
+        lows = [r for k, r in active_records.items() if for_person[k] and not is_notified(r.get("severity")) and k not in row_records]
         run.queue_digests(lows)
     run.drain()
     return run.summary

@@ -9,13 +9,14 @@ run leaves every other SKU-location's rows as they were. No Dagster import: the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, tuple_, update
+from sqlalchemy import and_, select, tuple_, update
 
 from demand_control.schema import contracts, tables
 from demand_control.services.audit import AuditEntry, append
@@ -28,6 +29,8 @@ from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
 from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at
 from demand_control.planning.projection import projected_inventory
+from demand_control.planning.vocabulary import CASE_PRIORITY_COLUMNS
+from demand_control.planning.worklist import rank_cases
 from demand_control.resources.warehouse import Warehouse
 from demand_control.services.approvals import auto_approve
 
@@ -38,6 +41,9 @@ PLAN_INPUTS = (
 )
 # Types that are about a feed, not a SKU-location: only a full run evaluates them.
 FEED_TYPES = ("stale_feed", "data_quality")
+SKU_LOCATION_COLUMNS = ["sku", "location_id"]
+# Outbox rows whose ERP write has not happened yet: the ERP does not show them, the plan must.
+QUEUED_OUTBOX_STATUSES = ("pending", "in_progress", "failed")
 # Beyond this many SKU-locations a scoped query is slower than a full re-plan (and SQLite limits the
 # number of bound parameters).
 MAX_SCOPE = 5_000
@@ -134,11 +140,28 @@ def detector_thresholds(policy: Policy, settings: PlanSettings) -> ExceptionThre
     return ExceptionThresholds(**kwargs)
 
 
+def planned_purchases(warehouse: Warehouse, purchases: pd.DataFrame, scope: Scope = None) -> pd.DataFrame:
+    """Supply planned but not yet sent to a supplier (sku, location_id, qty_open, expected_date): the draft
+    purchase lines in the ERP, and the approved replenishments still in the outbox (not yet written to the
+    ERP). Counting them keeps the next plan from ordering the same need twice."""
+    drafts = purchases.loc[(purchases["status"] == "draft") & (purchases["qty_open"].astype(float) > 0), [*SKU_LOCATION_COLUMNS, "qty_open", "expected_date"]]
+    o = tables.erp_outbox
+    queued = warehouse.read("erp_outbox", columns=["payload"], where=(o.c.kind == "replenish") & o.c.status.in_(QUEUED_OUTBOX_STATUSES))
+    if queued.empty:
+        return drafts.reset_index(drop=True)
+    orders = pd.DataFrame([json.loads(p) for p in queued["payload"]])
+    orders = orders.rename(columns={"quantity": "qty_open", "needed_by": "expected_date"})[[*SKU_LOCATION_COLUMNS, "qty_open", "expected_date"]]
+    if scope is not None:
+        orders = orders.merge(scope, on=SKU_LOCATION_COLUMNS, how="inner")
+    return pd.concat([drafts, orders], ignore_index=True)
+
+
 def refresh_projection(
     warehouse: Warehouse, settings: PlanSettings, now: datetime, scope: Scope = None, run_id: str | None = None
 ) -> pd.DataFrame:
-    """Projected available balance for the scope from the stored policy, stock, orders, POs and forecast;
-    replaces the scope's rows of `projected_inventory` and records the plan and its as-of in `plan_runs`."""
+    """Projected available balance for the scope from the stored policy, stock, orders, POs (planned ones
+    apart) and forecast; replaces the scope's rows of `projected_inventory` and records the plan and its as-of
+    in `plan_runs`."""
     forecast = _read(warehouse, "demand_forecast", scope)
     purchases = _read(warehouse, "purchase_order_line", scope)
     policy = _read(warehouse, "inventory_policy", scope)
@@ -150,6 +173,7 @@ def refresh_projection(
         policy[["sku", "location_id", "safety_stock"]].fillna({"safety_stock": 0.0}),
         horizon_start=settings.horizon_start,
         bucket_days=settings.bucket_days,
+        planned_purchases=planned_purchases(warehouse, purchases, scope),
     )
     projection["days_of_cover"] = projection["days_of_cover"].replace([float("inf"), float("-inf")], float("nan"))
     projection["computed_at"] = now
@@ -187,7 +211,7 @@ def refresh_exceptions(
         return pd.DataFrame()
     thresholds = detector_thresholds(policy, settings)
     start = _horizon_start(inputs.projection, settings.horizon_start)
-    detected = detect_exceptions(inputs, thresholds, start, as_of=settings.horizon_start, bucket_days=settings.bucket_days)
+    detected = detect_exceptions(inputs, thresholds, start, as_of=now, bucket_days=settings.bucket_days, tolerances=policy.tolerances)
     detected["severity"] = severity_from(detected["money_at_risk"], detected["customer_tier"], policy, detected["exception_type"]).to_numpy()
     detected = assign_owners(detected, policy)
 
@@ -201,6 +225,11 @@ def refresh_exceptions(
     lifecycle = update_lifecycle(previous, detected, now, evaluated=_lifecycle_scope(previous, scope))
     active = lifecycle["state"].isin(ACTIVE_STATES)
     lifecycle.loc[active, "sla_due_at"] = sla_due_at(lifecycle.loc[active, "severity"], lifecycle.loc[active, "opened_at"], policy).to_numpy()
+    # Excess stock is capital on a weekly cadence, whatever its severity (the policy's tolerance).
+    excess = active & (lifecycle["exception_type"] == "excess_stock")
+    lifecycle.loc[excess, "sla_due_at"] = (
+        pd.to_datetime(lifecycle.loc[excess, "opened_at"], utc=True) + pd.Timedelta(hours=policy.tolerances.excess_stock_sla_hours)
+    ).to_numpy()
     keys = tables.exception_lifecycle.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
     snapshot_keys = tables.planning_exceptions.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
     warehouse.replace_rows("exception_lifecycle", lifecycle, where=keys)
@@ -258,10 +287,19 @@ def refresh_actions(
     )
     # Stale feeds are themselves exceptions: while one is active, nothing is auto-approved.
     stale = feed_level[feed_level["exception_type"] == "stale_feed"]
-    degraded = degraded_forecasts(inputs.accuracy, thresholds.forecast_degradation_ratio)[["sku", "location_id"]].assign(forecast_degraded=True)
+    degraded = degraded_forecasts(inputs.accuracy, thresholds.forecast_degradation_ratio)[["sku", "location_id"]]
+    # A person who reviewed the degraded forecast (approved its review_forecast) lifts the block for the rest
+    # of that degradation: one review, not every routine order of the item, goes to a person.
+    reviewed = _reviewed_forecasts(warehouse)
+    if not reviewed.empty:
+        degraded = degraded.merge(reviewed.assign(_reviewed=True), on=["sku", "location_id"], how="left")
+        degraded = degraded[degraded["_reviewed"].isna()].drop(columns="_reviewed")
+    degraded = degraded.assign(forecast_degraded=True)
     actions = actions.merge(degraded, on=["sku", "location_id"], how="left")
     actions["forecast_degraded"] = actions["forecast_degraded"].astype("boolean").fillna(False).astype(bool)
     actions["data_fresh"] = stale.empty
+    tiers = inputs.customer.drop_duplicates("customer_id").set_index("customer_id")["tier"] if not inputs.customer.empty else pd.Series(dtype=object)
+    actions["customer_tier"] = actions["customer_id"].map(tiers)
     actions = decide_autonomy(actions, policy)
     actions = actions.merge(exceptions[["exception_key", "owner_team", "owner_channel"]], on="exception_key", how="left")
 
@@ -275,7 +313,41 @@ def refresh_actions(
         where = tables.recommended_actions.c.exception_key.in_(list(exceptions["exception_key"]) + _closed_keys(warehouse, scope))
     warehouse.replace_rows("recommended_actions", actions[[c.name for c in tables.recommended_actions.columns]], where=where)
     _audit_recommendations(warehouse, actions, actor, now)
+    _rank_cases(warehouse, exceptions, actions, now)
     return actions
+
+
+def _rank_cases(warehouse: Warehouse, exceptions: pd.DataFrame, actions: pd.DataFrame, now: datetime) -> None:
+    """Who must act and in what order (`planning.worklist.rank_cases`), written onto the cases this run
+    recommended for: the active snapshot and their lifecycle records."""
+    if exceptions.empty:
+        return
+    decided = set(warehouse.read("action_decisions", columns=["action_id"])["action_id"])
+    ranked = rank_cases(exceptions, actions, now, decided).set_index("exception_key")[["cause_key", *CASE_PRIORITY_COLUMNS]]
+    for name in ("planning_exceptions", "exception_lifecycle"):
+        table = tables.metadata.tables[name]
+        where = table.c.exception_key.in_(list(ranked.index))
+        rows = warehouse.read(name, where=where)
+        if rows.empty:
+            continue
+        rows = rows.set_index("exception_key")
+        mine = rows.index.isin(ranked.index)
+        for col in ranked.columns:
+            rows.loc[mine, col] = ranked.loc[rows.index[mine], col].to_numpy()
+        warehouse.replace_rows(name, rows.reset_index()[[c.name for c in table.columns]], where=where)
+
+
+def _reviewed_forecasts(warehouse: Warehouse) -> pd.DataFrame:
+    """SKU-locations whose open forecast_degradation occurrence a person reviewed (its review_forecast approved)."""
+    a, d = tables.recommended_actions, tables.action_decisions
+    stmt = (
+        select(a.c.sku, a.c.location_id)
+        .join(d, d.c.action_id == a.c.action_id)
+        .where((a.c.exception_type == "forecast_degradation") & (a.c.action_type == "review_forecast") & (d.c.decision == "approved"))
+    )
+    warehouse.ensure_schema()
+    with warehouse.engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=["sku", "location_id"]).drop_duplicates()
 
 
 def _closed_keys(warehouse: Warehouse, scope: pd.DataFrame) -> list[str]:

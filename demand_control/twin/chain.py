@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import event
+from sqlalchemy import event, update
 
+from demand_control.schema.tables import erp_outbox
 from demand_control.infra import clock
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.policy import load_policy
@@ -163,6 +164,7 @@ class ControlArm:
             refresh_actions(wh, policy, settings, now, scope, actor=f"twin:{run_id}", inputs=inputs)
             decided = auto_approve(wh.engine, now)
         self._track_cases(lifecycle, now)
+        self._track_presented()
         if decided:
             actions = wh.read("recommended_actions")
             rows = actions[actions["action_id"].isin(decided)]
@@ -202,7 +204,17 @@ class ControlArm:
                 "exception_key": key[0], "occurrence": key[1], "exception_type": row["exception_type"], "sku": row["sku"],
                 "location_id": row["location_id"], "severity": row["severity"], "owner_team": row["owner_team"],
                 "opened_at": now, "closed_at": None, "sla_due_at": pd.Timestamp(row["sla_due_at"]) if pd.notna(row["sla_due_at"]) else None,
+                "for_person": False,
             }
+
+    def _track_presented(self) -> None:
+        """Mark the cases the product put in front of a person (`for_person`): only they owe a person's SLA."""
+        shown = self.warehouse.read("planning_exceptions", columns=["exception_key", "occurrence", "for_person"])
+        for key, occurrence in zip(shown.loc[shown["for_person"].astype("boolean").fillna(False).astype(bool), "exception_key"],
+                                   shown.loc[shown["for_person"].astype("boolean").fillna(False).astype(bool), "occurrence"]):
+            case = self.cases.get((key, int(occurrence)))
+            if case is not None:
+                case["for_person"] = True
 
     # Doing what was decided ----------------------------------------------------------------------------
 
@@ -247,6 +259,10 @@ class ControlArm:
                 hour = (pd.Timestamp(at) - pd.Timestamp(twin.instant(0, 0))) / pd.Timedelta(hours=1)
                 twin.notify(line, float(hour), self._day_of(row.get("new_date")))
                 done = True
+        # The twin is the ERP: what an approval queued for the write-back is written the moment it is carried
+        # out, so the next plan counts it as a purchase line, not also as a planned receipt in the outbox.
+        with self.warehouse.engine.begin() as conn:
+            conn.execute(update(erp_outbox).where(erp_outbox.c.action_id == row["action_id"]).values(status="done", updated_at=at))
         if done:
             twin.log_action(day, at, kind, np.array([series]), row["action_id"], by=by)
 
@@ -278,7 +294,8 @@ class ControlArm:
 
     def finish(self, result) -> None:  # noqa: ANN001
         result.cases = pd.DataFrame(list(self.cases.values()), columns=[
-            "exception_key", "occurrence", "exception_type", "sku", "location_id", "severity", "owner_team", "opened_at", "closed_at", "sla_due_at"])
+            "exception_key", "occurrence", "exception_type", "sku", "location_id", "severity", "owner_team", "opened_at", "closed_at", "sla_due_at",
+            "for_person"])
         result.decisions = pd.DataFrame(self.decisions, columns=["action_id", "exception_key", "occurrence", "action_type", "at", "human", "decision"])
         result.plans = self.plans
         self.warehouse.engine.dispose()

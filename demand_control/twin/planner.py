@@ -1,10 +1,10 @@
 """The planner model: the people who decide what the policy leaves to them.
 
-An item is an active exception whose recommended action (rank 1, the one its Slack message shows) awaits
-approval and has no decision yet. Each owner team works on working days (Mon-Fri, 09:00-17:00) and
-decides at most `capacity_per_team_per_day` items a day, in the order the product presents them (severity,
-then money at risk, then key: `ops.notify`'s order), none sooner than `response_hours` after it was first
-recommended. A decision approves the recommended action through the product's own approval path
+An item is a case the product puts in front of a person (`for_person`) whose recommended action (rank 1,
+the one its Slack message shows) awaits approval and has no decision yet. Each owner team works on working days (Mon-Fri, 09:00-17:00) and
+decides at most `capacity_per_team_per_day` items a day, in the order the product presents them (its
+worklist: the cases a person must act on, by expected loss × urgency), none sooner than `response_hours`
+after it was first recommended. A decision approves the recommended action through the product's own approval path
 (`services.approvals.record_click` + `decide`, as the CLI does), as a member of the role the policy names;
 what is not decided waits and ages against its SLA. An action no role may approve is never decided.
 """
@@ -17,9 +17,9 @@ import pandas as pd
 from sqlalchemy import select
 
 from demand_control.infra import clock
-from demand_control.messages.slack import SEVERITY_LEVEL
 from demand_control.planning.policy import Policy
 from demand_control.planning.vocabulary import AWAITING_APPROVAL, NO_ROLE
+from demand_control.planning.worklist import worklist
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema.tables import action_decisions
 from demand_control.services.approvals import decide, record_click
@@ -28,20 +28,20 @@ WORK_START, WORK_END = 9.0, 17.0
 
 
 def presented_queue(warehouse: Warehouse) -> pd.DataFrame:
-    """The items awaiting a person, in the order the product presents them: exception_key, occurrence,
-    owner_team, severity, money_at_risk, action_id, action_type, approver_role, presented_at."""
-    exceptions = warehouse.read("planning_exceptions", columns=["exception_key", "occurrence", "owner_team", "severity", "money_at_risk", "sku", "location_id"])
-    actions = warehouse.read("recommended_actions", columns=["action_id", "exception_key", "occurrence", "action_type", "rank", "policy_decision", "approver_role", "created_at"])
+    """The items awaiting a person, in the order the product presents them (`planning.worklist`: the cases
+    a person must act on, by priority): exception_key, occurrence, owner_team, severity, sku, location_id,
+    action_id, action_type, approver_role, presented_at."""
+    cases = warehouse.read("planning_exceptions")
+    actions = warehouse.read("recommended_actions", columns=["action_id", "exception_key", "occurrence", "action_type", "rank", "policy_decision", "approver_role", "expected_impact", "created_at"])
     with warehouse.engine.connect() as conn:
         decided = set(conn.execute(select(action_decisions.c.action_id)).scalars())
-    primary = actions[(actions["rank"] == 1) & (actions["policy_decision"] == AWAITING_APPROVAL) & ~actions["action_id"].isin(decided)]
-    items = exceptions.merge(primary.drop(columns=["rank", "policy_decision"]), on=["exception_key", "occurrence"], how="inner")
-    # An exception can have several rank-1 actions (one notice per order line): the item is the exception.
-    items = items.sort_values(["exception_key", "action_id"], kind="mergesort").drop_duplicates(["exception_key", "occurrence"])
-    items["presented_at"] = pd.to_datetime(items["created_at"], utc=True)
-    items["_level"] = items["severity"].map(SEVERITY_LEVEL).fillna(3)
-    items = items.sort_values(["_level", "money_at_risk", "exception_key"], ascending=[True, False, True], kind="mergesort")
-    return items.drop(columns=["_level", "created_at"]).reset_index(drop=True)
+    awaiting = actions[(actions["policy_decision"] == AWAITING_APPROVAL) & ~actions["action_id"].isin(decided)]
+    items = worklist(cases, awaiting)
+    # A case with nothing to approve (a stockout no action can reach) is read, not decided.
+    items = items[items["action_id"].notna()]
+    created = awaiting.set_index("action_id")["created_at"]
+    items = items.assign(presented_at=pd.to_datetime(items["action_id"].map(created), utc=True))
+    return items.reset_index(drop=True)
 
 
 def choose(items: pd.DataFrame, day_start: dt.datetime, capacity: int, response_hours: float) -> pd.DataFrame:

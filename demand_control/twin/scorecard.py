@@ -11,8 +11,9 @@ Conventions the definitions leave open, fixed here:
   purchase line overdue then. It was known a lead time ahead when that day is at least the lane's lead time
   before the episode; the episode was flagged ahead when a projected_stockout or order_at_risk case on the
   SKU-location was open at some moment between the cause becoming known and one lead time before.
-- A case is closed "without a person" when nobody decided any of its actions; an SLA breach is a case whose
-  SLA fell due in the window while it was open and no decision (person or policy) had been taken on it.
+- A case is closed "without a person" when nobody decided any of its actions; an SLA breach is a case the
+  product put in front of a person (`for_person` at some plan) whose SLA fell due in the window while it was
+  open and no decision (person or policy) had been taken on it.
 - signal_to_action_hours_p50: per disruption, hours from 06:00 of the day it became known to the first
   replenishment, expedite, transfer or customer notice executed on a SKU-location it touches; the median
   over disruptions that got one.
@@ -149,7 +150,9 @@ def scorecard(result: ArmResult, excess_days_of_cover: float) -> dict:
         human = set(zip(decisions.loc[decisions["human"], "exception_key"], decisions.loc[decisions["human"], "occurrence"]))
         without = [(k, o) not in human for k, o in zip(closed["exception_key"], closed["occurrence"])]
         card["auto_resolved_share"] = _share(sum(without), len(closed))
-        card["sla_breaches"] = _sla_breaches(cases, decisions, twin.instant(D, 0))
+        # An SLA is a promise a person keeps: only cases the product put in front of one can breach it.
+        presented = cases[cases["for_person"].astype(bool)] if "for_person" in cases else cases
+        card["sla_breaches"] = _sla_breaches(presented, decisions, twin.instant(D, 0))
     card["signal_to_action_hours_p50"] = _signal_to_action(result)
     return {k: card[k] for k in KEYS}
 

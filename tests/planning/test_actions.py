@@ -31,17 +31,19 @@ def of(acts: pd.DataFrame, exception_type: str, action_type: str) -> pd.DataFram
     return acts[(acts["exception_type"] == exception_type) & (acts["action_type"] == action_type)].reset_index(drop=True)
 
 
-def test_replenish_rounds_to_moq_and_pack_and_dates_the_order() -> None:
-    # 15 on hand, 10/wk, lead time 14: short 15 in the window from the week of 9 Mar. Order-up-to 30,
-    # position 15 → need max(30 − 15, 15) = 15 → MOQ 10, pack 5 → 15. Order by 9 Mar − 14 d = 23 Feb,
-    # already past on 2 Mar → today, 7 days late.
+def test_the_routine_order_rounds_to_moq_and_pack_and_is_placed_today() -> None:
+    # 15 on hand, 10/wk, lead time 14: an order placed on Monday 2 Mar lands on 16 Mar (bucket 2), and must
+    # cover until the next review's order can land (2 Mar + 14 + 7 − 1 day: still bucket 2). Closing there
+    # −15 < safety stock 0: replenishment_due, net requirement 15. Position 15 (nothing on order), order-up-to
+    # 30 → max(15, 30 − 15) = 15 → MOQ 10, pack 5 → 15, ordered today, needed 16 Mar.
     _, acts = actions_for(scenario(on_hand=15))
-    rep = of(acts, "projected_stockout", "replenish").iloc[0]
-    assert rep["quantity"] == 15 and rep["supplier_id"] == "SUP1"
-    assert str(rep["order_by"]) == "2026-03-02" and str(rep["needed_by"]) == "2026-03-09"
+    rep = of(acts, "replenishment_due", "replenish").iloc[0]
+    assert rep["quantity"] == 15 and rep["supplier_id"] == "SUP1" and rep["rank"] == 1
+    assert str(rep["order_by"]) == "2026-03-02" and str(rep["needed_by"]) == "2026-03-16"
     assert rep["value"] == pytest.approx(15 * 4.0)
-    assert "7 days after it is needed" in rep["expected_impact"]
-    assert rep["rank"] == 1
+    assert rep["expected_impact"] == "orders 15 from SUP1 today to land by 16 Mar, bringing the inventory position from 15 to 30 (order-up-to 30)"
+    # The stockout of 9 Mar is inside the lead time: no order can reach it, so its case offers none.
+    assert of(acts, "projected_stockout", "replenish").empty
 
 
 def test_transfer_from_a_dc_with_spare_stock_ranks_first_when_it_covers() -> None:
@@ -53,7 +55,7 @@ def test_transfer_from_a_dc_with_spare_stock_ranks_first_when_it_covers() -> Non
     proj.loc[dc2, ["opening", "closing"]] += inv_dc2 - 15
     _, acts = actions_for(inputs)
     stockout = acts[acts["exception_key"] == "projected_stockout:S1@DC1"].sort_values("rank")
-    assert list(stockout["action_type"])[:2] == ["transfer", "replenish"]
+    assert list(stockout["action_type"]) == ["transfer"]  # the routine order buys, under replenishment_due
     transfer = stockout.iloc[0]
     assert transfer["from_location_id"] == "DC2" and transfer["quantity"] == pytest.approx(15.0)
 
@@ -100,6 +102,6 @@ def test_a_discontinued_sku_is_not_replenished() -> None:
     inputs = scenario(on_hand=15)
     inputs.product["active"] = False
     _, acts = actions_for(inputs)
-    assert of(acts, "projected_stockout", "replenish").empty
+    assert acts[acts["action_type"] == "replenish"].empty
     inputs.product["active"] = True
-    assert len(of(actions_for(inputs)[1], "projected_stockout", "replenish")) == 1
+    assert len(of(actions_for(inputs)[1], "replenishment_due", "replenish")) == 1

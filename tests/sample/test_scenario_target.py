@@ -55,10 +55,11 @@ def test_the_scenario_always_puts_an_order_at_risk_with_a_revised_date_in_the_ho
     assert pd.notna(revised) and revised < horizon_end and revised.date() == target.revised_date
     emailed = set(inputs.customer.loc[inputs.customer["notify_email"].notna(), "customer_id"])
     assert target.customer_id in emailed and target.spike_customer_id in emailed
-    # The notice the owner is offered first (the late line of the lowest order) reaches its customer with a date.
-    first = late.sort_values(["order_id", "line_no"]).iloc[0]
+    # The notice the owner is offered first (strictest tier, then earliest promise) is a strategic customer's,
+    # whom a person tells, and reaches them with a date.
+    first = late.sort_values(["_tier_rank", "promise_date", "order_id", "line_no"]).iloc[0]
     assert (first["order_id"], first["line_no"]) == (target.notice_order_id, target.notice_line_no)
-    assert first["customer_id"] in emailed and pd.notna(first["revised_date"])
+    assert first["customer_id"] in emailed and pd.notna(first["revised_date"]) and first["tier"] == "strategic"
     # Without the two events the same line is not at risk: the scenario, not the landscape, makes it late.
     nothing = scenario_outcome(inputs, Target(**{**vars(target), "spike_qty": 0.0, "delay_days": 0}), as_of)
     assert nothing[(nothing["order_id"] == target.order_id) & (nothing["line_no"] == target.order_line_no)].empty

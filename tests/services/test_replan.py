@@ -13,6 +13,7 @@ from sqlalchemy import insert
 
 from demand_control.infra import clock
 from demand_control.schema import tables
+from demand_control.resources.warehouse import Warehouse
 from demand_control.services.audit import verify_chain
 from demand_control.definitions import build_definitions
 from demand_control.ops.replan import REPLAN_JOB_NAME
@@ -166,3 +167,30 @@ def test_sensor_cursor_defaults(cursor, tmp_path) -> None:  # noqa: ANN001
     warehouse = Warehouse(home=str(tmp_path))
     with dg.instance_for_test() as instance:
         assert isinstance(inbox_sensor(dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}, cursor=cursor)), dg.SkipReason)
+
+
+def test_action_status_reads_what_happened_to_each_action(tmp_path) -> None:  # noqa: ANN001
+    """The action_status view: awaiting, approved and written back, each one status (not the policy's first word)."""
+    from sqlalchemy import text
+
+    warehouse = Warehouse(home=str(tmp_path))
+    warehouse.migrate()
+    now = clock.now()
+    base = {"exception_key": "projected_stockout:S@D", "occurrence": 1, "exception_type": "projected_stockout", "rank": 1, "sku": "S",
+            "location_id": "D", "value": 100.0, "confidence": 0.9, "expected_impact": "x", "policy_decision": "awaiting_approval", "policy_reasons": "r",
+            "data_fresh": True, "forecast_degraded": False, "created_at": now, "updated_at": now}
+    warehouse.append_rows("recommended_actions", pd.DataFrame([
+        {**base, "action_id": "A-wait", "action_type": "expedite"},
+        {**base, "action_id": "A-done", "action_type": "replenish", "rank": 2},
+        {**base, "action_id": "A-queued", "action_type": "transfer", "rank": 3},
+    ]))
+    warehouse.append_rows("action_decisions", pd.DataFrame([
+        {"action_id": a, "decision": "approved", "decided_by": "ana.planner", "decided_at": now} for a in ("A-done", "A-queued")
+    ]))
+    warehouse.append_rows("erp_outbox", pd.DataFrame([
+        {"action_id": "A-done", "kind": "replenish", "payload": "{}", "status": "done", "attempts": 1, "created_at": now, "updated_at": now},
+        {"action_id": "A-queued", "kind": "replenish", "payload": "{}", "status": "pending", "attempts": 0, "created_at": now, "updated_at": now},
+    ]))
+    with warehouse.engine.connect() as conn:
+        status = dict(conn.execute(text("SELECT action_id, status FROM action_status")).all())
+    assert status == {"A-wait": "awaiting_approval", "A-done": "written_to_erp", "A-queued": "queued_for_erp"}

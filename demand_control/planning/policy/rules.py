@@ -11,7 +11,15 @@ import pandas as pd
 
 from demand_control.planning.inventory_common import require_columns
 from demand_control.planning.policy.schema import FALLBACK_RULE, MATCH_COLUMNS, EscalationStep, Policy
-from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED, AWAITING_APPROVAL, NO_ROLE, SEVERITIES
+from demand_control.planning.vocabulary import (
+    ACTION_TYPES,
+    AUTO_APPROVED,
+    AWAITING_APPROVAL,
+    CUSTOMER_ACTIONS,
+    FACT_BASED_ACTIONS,
+    NO_ROLE,
+    SEVERITIES,
+)
 
 # The columns `assign_owners` and `decide_autonomy` add.
 ROUTING_COLUMNS: tuple[str, ...] = ("owner_team", "owner_channel", "owner_user", "routing_rule")
@@ -25,8 +33,9 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 def assign_owners(exceptions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     """A copy of `exceptions` with owner_team, owner_channel, owner_user and routing_rule (the rule's name or
-    "fallback"). The most specific matching rule wins (the one with the most criteria, all of which hold);
-    among equally specific rules the first in the file. A null value matches no criterion on its column."""
+    "fallback"). The most specific matching rule wins (`OwnershipRule.specificity`: the most criteria, all of
+    which hold, and at equal count the one naming the exception type); among equally specific rules the first
+    in the file. A null value matches no criterion on its column."""
     require_columns(exceptions, list(MATCH_COLUMNS.values()), "exceptions")
     n = len(exceptions)
     best_rule = np.full(n, -1)
@@ -136,6 +145,9 @@ def decide_autonomy(actions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     value = pd.to_numeric(actions["value"], errors="coerce").astype(float)
     confidence = pd.to_numeric(actions["confidence"], errors="coerce").astype(float)
     limit = action_type.map({a: auto.limit_for(a) for a in ACTION_TYPES}).astype(float)
+    if auto.category_limits:
+        ceiling = actions["category"].map(auto.category_limits).astype(float)
+        limit = np.fmin(limit, ceiling)
     value_text, limit_text = _fmt_amount(value), _fmt_amount(limit)
     conf_text = confidence.map("{:.2f}".format).astype(object).where(confidence.notna(), "unknown")
     min_conf = f"{auto.min_confidence:.2f}"
@@ -146,12 +158,17 @@ def decide_autonomy(actions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     confident = (confidence >= auto.min_confidence).to_numpy()
     fresh_known = actions["data_fresh"].notna().to_numpy()
     fresh = _true(actions["data_fresh"])
-    degraded_known = actions["forecast_degraded"].notna().to_numpy()
-    degraded = _true(actions["forecast_degraded"])
+    # A degraded forecast stops what rests on the forecast; a notice of a revised date or a supplier chaser rests
+    # on facts and goes ahead.
+    fact_based = action_type.isin(FACT_BASED_ACTIONS).to_numpy()
+    degraded_known = actions["forecast_degraded"].notna().to_numpy() | fact_based
+    degraded = _true(actions["forecast_degraded"]) & ~fact_based
     # With exclusions configured, an action without a category cannot be shown to be outside them.
     category_known = category.notna().to_numpy() | (not auto.excluded_categories)
     excluded = category.isin(auto.excluded_categories).to_numpy() | ~category_known
-    allowed = approvable & within & confident & fresh & ~degraded & degraded_known & ~excluded & auto.enabled
+    tier = actions["customer_tier"].astype(object) if "customer_tier" in actions else pd.Series(None, index=actions.index, dtype=object)
+    for_a_person = (action_type.isin(CUSTOMER_ACTIONS) & tier.isin(auto.human_tiers)).to_numpy()
+    allowed = approvable & within & confident & fresh & ~degraded & degraded_known & ~excluded & ~for_a_person & auto.enabled
 
     # Each check contributes its reason against (refusal) or for (allowed) the action; joined in a fixed order.
     checks: list[tuple[np.ndarray, pd.Series | str, pd.Series | str]] = [
@@ -165,6 +182,7 @@ def decide_autonomy(actions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         (degraded | ~degraded_known, np.where(degraded_known, "forecast degraded", "forecast health unknown"), "forecast healthy"),
         (excluded, np.where(category_known, "category " + category.astype(str) + " excluded from auto-approval", "category unknown"),
          np.where(category.notna(), "category " + category.astype(str) + " not excluded", "no categories excluded")),
+        (for_a_person, "a " + tier.astype(str) + " customer's order: a person decides", ""),
     ]
     reasons = pd.Series("", index=actions.index, dtype=object)
     for failed, against, in_favour in checks:

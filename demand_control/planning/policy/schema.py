@@ -100,7 +100,11 @@ class OwnershipRule(_Strict):
 
     @property
     def specificity(self) -> int:
-        return len(self.match.criteria)
+        """Twice the number of criteria, plus one when exception_types is among them: more criteria win, and
+        between rules naming as many, the one that names the case's type (a supplier delay, a forecast
+        alert) wins over one that names only where it happens (a category, a region)."""
+        criteria = self.match.criteria
+        return 2 * len(criteria) + (1 if "exception_types" in criteria else 0)
 
 
 class Owners(_Strict):
@@ -172,6 +176,12 @@ class Autonomy(_Strict):
     limits: dict[ActionType, Money] = Field(default_factory=dict)
     min_confidence: float = Field(ge=0, le=1)
     excluded_categories: list[Name] = Field(default_factory=list)
+    # A tighter ceiling for some categories (short shelf life: a wrong order spoils): the lower of this and
+    # the action type's limit applies.
+    category_limits: dict[Name, Money] = Field(default_factory=dict)
+    # Customer tiers whose orders a person always handles: what such a customer is told, offered or allotted
+    # (notify_customer, substitute, allocate) is never auto-approved.
+    human_tiers: list[Tier] = Field(default_factory=list)
 
     def limit_for(self, action_type: str) -> float:
         return float(self.limits.get(action_type, self.default_limit))  # type: ignore[call-overload]
@@ -226,6 +236,28 @@ class Thresholds(_Strict):
         return self.model_dump(exclude={"severity_bands", "tier_bump", "severity_floor"})
 
 
+class Tolerances(_Strict):
+    """What is recorded (for the KPIs and the audit) but not sent to a person: conditions the plan already
+    covers, and signals too small to act on. A case a tolerance holds back keeps its reason in
+    `suppressed_reason`; its actions still go through autonomy."""
+
+    # A supplier delay the projected balance covers changes nothing a person must do.
+    supplier_delay_when_covered: bool = False
+    # A dip below safety stock that receipts already scheduled or approved restore within the protection window.
+    below_safety_stock_when_receipts_restore: bool = False
+    # A demand spike is for a person only when it lasts this many weeks in a row (the recent-demand signal)
+    # and exceeds the forecast by at least this many units and this share of a week's forecast.
+    demand_spike_min_weeks: int = Field(default=2, ge=1)
+    demand_spike_min_units: float = Field(default=20.0, ge=0, allow_inf_nan=False)
+    demand_spike_min_share: float = Field(default=0.25, ge=0, allow_inf_nan=False)
+    # Excess stock is capital, not an emergency: its hours to act, whatever its severity; and an excess whose
+    # holding cost until used is below this is not worth a person's time.
+    excess_stock_sla_hours: float = Field(default=168.0, gt=0, allow_inf_nan=False)
+    excess_stock_min_holding_cost: float = Field(default=250.0, ge=0, allow_inf_nan=False)
+    # Yearly holding cost as a share of unit cost: the money of excess is what holding it costs until used.
+    holding_cost_rate: float = Field(default=0.25, gt=0, le=5, allow_inf_nan=False)
+
+
 class Policy(_Strict):
     version: Literal[1]
     owners: Owners
@@ -234,6 +266,7 @@ class Policy(_Strict):
     autonomy: Autonomy
     roles: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Role] = Field(default_factory=dict)
     thresholds: Thresholds = Thresholds()
+    tolerances: Tolerances = Tolerances()
 
     _source: str = PrivateAttr(default="<in memory>")
 
