@@ -43,7 +43,7 @@ from demand_control.planning.candidates import (
 )
 from demand_control.planning.launch import launch_forecast, launched_inside, since_launch
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS, score_series, series_scales
-from demand_control.planning.profile import DEMAND_CLASSES, ProfileSettings, profile_panel, to_matrix
+from demand_control.planning.profile import DEMAND_CLASSES, PanelMatrix, ProfileSettings, profile_panel, to_matrix
 from demand_control.planning.seasonality import (
     PooledSeasonality,
     SeasonSettings,
@@ -397,12 +397,12 @@ class _Seasonality:
 
 def with_season_index(
     group: pd.DataFrame, settings: ForecastSettings, exclude_last: int = 0, categories: pd.Series | None = None,
-    pooled: PooledSeasonality | None = None, allowed: set[tuple[str, str]] | None = None,
+    pooled: PooledSeasonality | None = None, allowed: dict[tuple[str, str], str] | None = None,
 ) -> pd.DataFrame:
     """`group` (validated, sorted by series and date) with the pooled seasonal index of each row's bucket as
     column `SEASON_INDEX_COLUMN`, estimated without each series' last `exclude_last` periods (the backtest
     windows, so the backtest does not see its own future); every group shape counts (the backtest decides),
-    restricted to `allowed` groups when given; unchanged when no series has a shape."""
+    restricted to the `allowed` groups and shape kinds when given; unchanged when no series has a shape."""
     phase = season_phase(group["ds"], settings.sf_freq, settings.season_length)
     if pooled is None:
         period = period_number(group["ds"], settings.freq)
@@ -415,19 +415,26 @@ def with_season_index(
     return group.assign(**{SEASON_INDEX_COLUMN: index})
 
 
-def _validated_shapes(honest: PooledSeasonality, final: PooledSeasonality) -> set[tuple[str, str]]:
-    """The groups whose final shape the backtest validated: the backtest saw a shape for the group, and
-    either the group is still detected seasonal on all data, or both shapes are classical (long histories,
-    where the backtest rather than the test decides). A shape detected on a season and a half but gone on
-    all data was noise, and a classical shape the backtest never saw is not used."""
+def _validated_shapes(honest: PooledSeasonality, final: PooledSeasonality) -> dict[tuple[str, str], str]:
+    """The groups whose final shape the backtest validated, each with the kind of shape to use. A group the
+    backtest saw a shape for keeps one while it is still detected seasonal on all data, of the kind the data
+    supports best (harmonic or classical, by BIC); a group not detected keeps its classical shape only where
+    the backtest saw a classical one too (long histories, where the backtest rather than the test decides).
+    A shape detected on a season and a half but gone on all data was noise, and a shape the backtest never
+    saw is not used."""
     def kinds(pooled: PooledSeasonality) -> dict[tuple[str, str], str]:
         return dict(zip(zip(pooled.groups["level"], pooled.groups["group"]), pooled.groups["shape"]))
 
     seen, now = kinds(honest), kinds(final)
-    return {
-        key for key in final.coefs
-        if key in honest.coefs and (key in final.detected or (now.get(key) == "classical" and seen.get(key) == "classical"))
-    }
+    out: dict[tuple[str, str], str] = {}
+    for key in final.coefs:
+        if key not in honest.coefs:
+            continue
+        if key in final.detected:
+            out[key] = now.get(key) or "harmonic"
+        elif seen.get(key) == "classical" and now.get(key) == "classical":
+            out[key] = "classical"
+    return out
 
 
 def _segments_of(flags: np.ndarray, min_size: int = 50) -> list[np.ndarray]:
@@ -479,7 +486,11 @@ def _forecast_long(
     calib = np.zeros(Y.shape)
     segments: list[dict[str, Any]] = []
     strategy = settings.selection
-    for rows in _segments_of(seasonal_series):
+    segment_of = np.full(S, "", dtype=object)
+    parts = _segments_of(seasonal_series)
+    for rows in parts:
+        tag = "" if len(parts) == 1 else (":seasonal" if seasonal_series[rows].all() else ":non_seasonal")
+        segment_of[rows] = f"long:2_seasons_or_more:{demand_class}{tag}"
         w, strategy, scores = select(F[rows], Y[rows], rmsse_scale[rows], settings.selection)
         cv_mean = np.maximum(np.einsum("swhm,sm->swh", F[rows], w), 0.0)
         check = bias_check(cv_mean, Y[rows])
@@ -487,7 +498,7 @@ def _forecast_long(
         calib[rows] = cross_fitted_mean(F[rows], Y[rows], rmsse_scale[rows], settings.selection, check.factor)
         label = pd.Series(["+".join(names[j] for j in np.flatnonzero(r > 0)) for r in w]).value_counts().index[0]
         segments.append({
-            "route": "long", "band": "2_seasons_or_more", "demand_class": demand_class,
+            "segment": segment_of[rows[0]], "route": "long", "band": "2_seasons_or_more", "demand_class": demand_class,
             "seasonal_categories": bool(seasonal_series[rows].all()) if len(rows) < S else bool(seasonal_series.any()),
             "series": len(rows), "window": h, "windows": W, "strategy": strategy, "model": label,
             **{f"validation_rmsse_{k}": v for k, v in scores.items()},
@@ -502,55 +513,87 @@ def _forecast_long(
     backtest = _backtest_frame(ids, cv, cv_mean, cv_q, F[..., names.index(BENCHMARK_MODEL)], group, settings, demand_class)
     return {
         "mean": fut_mean, "quantiles": quantiles_from_errors(fut_mean, qscale, pooled_q), "model": labels,
-        "error_quantiles": pooled_q, "backtest": backtest.assign(route="long", bias_factor=factor),
+        "error_quantiles": pooled_q, "backtest": backtest.assign(route="long", bias_factor=factor, segment=segment_of),
         "segments": segments, "strategy": strategy,
     }
 
 
-def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Series | None = None) -> ForecastResult:
-    """Forecast every series of a long panel `unique_id, ds, y` (see the module docstring).
+@dataclass
+class _Prepared:
+    """A validated panel and everything routing needs: profile, dense matrix, routes, pooled seasonality."""
 
-    `categories` (optional) maps unique_id to a product category: seasonality is pooled and launch
-    analogues are looked for there first, then in the demand class, then in the whole panel.
-    """
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+    panel: pd.DataFrame
+    profile: pd.DataFrame  # in matrix order, with launched, route, category, seasonal_source
+    matrix: PanelMatrix
+    seasons: _Seasonality
+    routes: np.ndarray
+    category: np.ndarray
+
+
+def _prepare(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Series | None) -> _Prepared:
     panel = validate_panel(panel, settings.freq)
     # The class comes from the history since the first sale; the models see the whole history (measured:
     # trimming it too costs accuracy on stallion, where early zeros carry the launch level's scale).
     trimmed = trim_leading_zeros(panel)
     profile = profile_panel(trimmed, settings.profile_settings())
-    timings["profile_s"] = time.perf_counter() - started
-
     matrix = to_matrix(panel)
     ids_all = matrix.ids
-    n, h, n_levels = len(ids_all), settings.horizon, len(QUANTILE_LEVELS)
-    row_of = pd.Series(np.arange(n), index=ids_all)
     profile = profile.set_index("unique_id").loc[ids_all].reset_index()
     _, age, first_sale = since_launch(matrix.values)
     profile["launched"] = launched_inside(matrix.values, first_sale) & (age > 0)
+    classes = profile["demand_class"].to_numpy()
+    category = _labels(ids_all, categories)
+    trimmed_period = period_number(trimmed["ds"], settings.freq)
+    seasons = _Seasonality(
+        panel=trimmed, period=trimmed_period,
+        phase=phase_of_period(trimmed_period, settings.sf_freq, settings.season_length),
+        settings=settings.season_settings(),
+        categories=pd.Series(category, index=ids_all) if categories is not None else None,
+        classes=pd.Series(classes, index=ids_all),
+    )
+    routes = route_series(profile, settings).to_numpy()
+    own = profile["seasonal"].to_numpy(dtype=bool)
+    pooled = seasons.pooled(0).source_of(ids_all) if settings.season_length > 1 else np.full(len(ids_all), "", dtype=object)
+    profile = profile.assign(
+        route=routes, category=category, seasonal_source=np.where(own, "own", pooled), seasonal=own | (pooled != "")
+    )
+    return _Prepared(panel=panel, profile=profile, matrix=matrix, seasons=seasons, routes=routes, category=category)
+
+
+def profile_routes(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Series | None = None) -> pd.DataFrame:
+    """The demand profile of every series with the route the engine takes for it, its category and where
+    its seasonality comes from (own test, or the pooled index of its category, class or panel); no forecast."""
+    return _prepare(panel, settings, categories).profile
+
+
+def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Series | None = None) -> ForecastResult:
+    """Forecast every series of a long panel `unique_id, ds, y` (see the module docstring).
+
+    `categories` (optional) maps unique_id to a product category: seasonality is pooled there first (then
+    in the demand class, then the whole panel) and launch analogues are looked for there.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    prepared = _prepare(panel, settings, categories)
+    panel, profile, matrix, seasons = prepared.panel, prepared.profile, prepared.matrix, prepared.seasons
+    routes, category = prepared.routes, prepared.category
+    timings["profile_s"] = time.perf_counter() - started
+
+    ids_all = matrix.ids
+    n, h, n_levels = len(ids_all), settings.horizon, len(QUANTILE_LEVELS)
+    row_of = pd.Series(np.arange(n), index=ids_all)
     qscale_all = _quantile_scale(matrix.values, matrix.lengths)
     rmsse_scale_all = np.nanmean(np.diff(matrix.values, axis=1) ** 2, axis=1)
     rmsse_scale_all = np.where(np.isfinite(rmsse_scale_all) & (rmsse_scale_all > 0), rmsse_scale_all, qscale_all**2)
     last_ds = panel.groupby("unique_id", sort=False)["ds"].max().reindex(ids_all)
     future_ds = _future_dates(last_ds.reset_index(drop=True), h, settings.freq)
-
     classes = profile["demand_class"].to_numpy()
-    category = _labels(ids_all, categories)
-    cat_map = pd.Series(category, index=ids_all) if categories is not None else None
-    trimmed_period = period_number(trimmed["ds"], settings.freq)
-    seasons = _Seasonality(
-        panel=trimmed, period=trimmed_period,
-        phase=phase_of_period(trimmed_period, settings.sf_freq, settings.season_length),
-        settings=settings.season_settings(), categories=cat_map, classes=pd.Series(classes, index=ids_all),
-    )
 
     mean = np.zeros((n, h))
     quant = np.zeros((n, h, n_levels))
     model = np.empty(n, dtype=object)
     strategy_of = np.full(n, "", dtype=object)
     band_of = np.full(n, "", dtype=object)
-    routes = route_series(profile, settings).to_numpy()
     dead = routes == "dead"
     model[dead] = "Zero (dead)"
 
@@ -626,11 +669,7 @@ def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings, categories: 
         band_of[rows] = "new"
 
     final = seasons.pooled(0)
-    season_source = final.source_of(ids_all)
-    profile = profile.assign(
-        route=routes, model=model, selection=strategy_of, band=band_of, category=category,
-        seasonal_source=np.where(profile["seasonal"].to_numpy(dtype=bool), "own", season_source),
-    )
+    profile = profile.assign(model=model, selection=strategy_of, band=band_of)
     forecast = pd.DataFrame(
         {
             "unique_id": np.repeat(ids_all, h),
@@ -670,13 +709,13 @@ def _short_rows(values: np.ndarray, season_length: int) -> np.ndarray:
 
 
 BACKTEST_COLUMNS = (
-    "unique_id", "demand_class", "route", "windows", "rmsse", "mase", "spl", "bias", "abs_actual", "covered80",
-    "points", "benchmark_rmsse", "recent_rmsse", "earlier_rmsse", "bias_factor",
+    "unique_id", "demand_class", "route", "segment", "windows", "rmsse", "mase", "spl", "bias", "abs_actual",
+    "covered80", "points", "benchmark_rmsse", "recent_rmsse", "earlier_rmsse", "bias_factor",
 )
 
 
 def _empty_backtest() -> pd.DataFrame:
-    text = ("unique_id", "demand_class", "route")
+    text = ("unique_id", "demand_class", "route", "segment")
     return pd.DataFrame({c: pd.Series(dtype=object if c in text else float) for c in BACKTEST_COLUMNS})
 
 

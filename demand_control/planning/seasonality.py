@@ -107,26 +107,30 @@ class PooledSeasonality:
     coefs: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # index per phase bin (season_length,)
     series_group: pd.DataFrame = field(default_factory=pd.DataFrame)  # unique_id, level, group, seasonal
     detected: set[tuple[str, str]] = field(default_factory=set)
+    # The harmonic shape of each detected group (`coefs` prefers the classical one where it exists).
+    harmonic: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
 
-    def index(self, key: tuple[str, str], phase: np.ndarray) -> np.ndarray:
-        """The multiplicative index (mean 1 over a cycle) of group `key` at `phase`; 1 where it has none."""
-        table = self.coefs.get(key)
+    def index(self, key: tuple[str, str], phase: np.ndarray, kind: str | None = None) -> np.ndarray:
+        """The multiplicative index (mean 1 over a cycle) of group `key` at `phase` (its `harmonic` shape
+        when asked for and fitted); 1 where it has none."""
+        table = self.harmonic.get(key) if kind == "harmonic" else self.coefs.get(key)
         if table is None:
             return np.ones(len(phase))
         return table[phase_bin(np.asarray(phase, dtype=float), len(table))]
 
     def series_index(
-        self, ids: np.ndarray, phase: np.ndarray, detected_only: bool = True, allowed: set[tuple[str, str]] | None = None
+        self, ids: np.ndarray, phase: np.ndarray, detected_only: bool = True,
+        allowed: dict[tuple[str, str], str] | None = None,
     ) -> np.ndarray:
         """Index of each (series, phase) pair (`ids`, `phase` of the same length, long format): the shape
         of the series' group where it was detected seasonal (all shapes unless `detected_only`), restricted
-        to the `allowed` groups when given; 1 elsewhere."""
+        to the `allowed` groups when given (group → the kind of shape to use); 1 elsewhere."""
         out = np.ones(len(ids))
         if self.series_group.empty:
             return out
         keys = set(self.detected if detected_only else self.coefs)
         if allowed is not None:
-            keys &= allowed
+            keys &= set(allowed)
         lookup = self.series_group.set_index("unique_id")
         pair = pd.Series(list(zip(lookup["level"], lookup["group"])), index=lookup.index)
         pair = pair[pair.isin(keys)]
@@ -135,7 +139,7 @@ class PooledSeasonality:
         mapped = pd.Series(ids).map(pair)
         for key in pd.unique(mapped.dropna()):
             rows = np.flatnonzero((mapped == key).to_numpy())
-            out[rows] = self.index(key, phase[rows])
+            out[rows] = self.index(key, phase[rows], allowed.get(key) if allowed is not None else None)
         return out
 
     def source_of(self, ids: np.ndarray) -> np.ndarray:
@@ -215,12 +219,12 @@ def _aicc(rss: float, n: int, p: int) -> float:
 
 def _fit_group(
     values: np.ndarray, phase: np.ndarray, settings: SeasonSettings
-) -> tuple[np.ndarray | None, bool, dict[str, Any]]:
+) -> tuple[dict[str, np.ndarray] | None, bool, dict[str, Any]]:
     """Harmonic regression of a group's mean normalised demand on the calendar phase (see module docstring).
 
     `values` is (series, periods) calendar-aligned with NaN where a series has no history; `phase` (periods,).
-    Returns the index per phase bin, mean 1 (None: no shape), whether the group is detected seasonal, and the
-    test figures. An undetected group keeps its classical shape when its history is long enough for one.
+    Returns the shapes (index per phase bin, mean 1) by kind — `harmonic` when detected, `classical` when
+    the history is long enough — whether the group is detected seasonal, and the test figures.
     """
     s = settings.season_length
     observed = ~np.isnan(values)
@@ -259,9 +263,8 @@ def _fit_group(
     k, beta, rss, p = fits[int(np.argmin(aicc))]
     if k == 0:
         classical = _classical_table(v, phase, s, settings.min_series)
-        if classical is not None:
-            stats["shape"] = "classical"
-        return classical, False, stats
+        stats["shape"] = "classical" if classical is not None else ""
+        return ({"classical": classical} if classical is not None else {}), False, stats
     from scipy.stats import f as f_dist  # imported on use: keeps the code location quick to load
 
     rss0 = fits[0][2]
@@ -286,17 +289,29 @@ def _fit_group(
     detected = p_value < settings.alpha and amplitude >= settings.min_amplitude and recurs
     # The harmonic fit detects; the shape comes from the classical per-bucket ratios where the history is
     # long enough for them (sharp weeks such as a holiday need more harmonics than the test can afford).
+    shapes: dict[str, np.ndarray] = {}
     classical = _classical_table(v, phase, s, settings.min_series)
     if classical is not None:
-        stats["shape"] = "classical"
-        return classical, detected, stats
-    if not detected:
-        return None, False, stats
-    stats["shape"] = "harmonic"
-    # Sample the harmonic fit where the group's buckets sit inside their phase bins (start of a month, mid-week).
-    offset = float(np.mean(phase[cols] * s - np.floor(phase[cols] * s)))
-    table = _index_from(coef, (np.arange(s) + offset) / s)
-    return table / table.mean(), True, stats
+        shapes["classical"] = classical
+    if detected:
+        # Sample the harmonic fit where the group's buckets sit inside their phase bins (month start, mid-week).
+        offset = float(np.mean(phase[cols] * s - np.floor(phase[cols] * s)))
+        table = _index_from(coef, (np.arange(s) + offset) / s)
+        shapes["harmonic"] = table / table.mean()
+    stats["shape"] = "classical" if classical is not None else ("harmonic" if detected else "")
+    if len(shapes) == 2:
+        # Both shapes: keep the one the group's mean series supports best (BIC; the classical shape spends a
+        # parameter per bucket, so it wins only where sharp weeks or months are real and well measured).
+        def bic(table: np.ndarray, n_shape: int) -> float:
+            shape = table[phase_bin(phase[cols], s)]
+            X = np.column_stack([b * shape for b in base])
+            beta_, *_ = np.linalg.lstsq(X * w[:, None], a * w, rcond=None)
+            rss_ = float(((X @ beta_ - a) * w) @ ((X @ beta_ - a) * w))
+            return n * np.log(max(rss_, 1e-12) / n) + (n_shape + len(base)) * np.log(n)
+
+        if bic(shapes["harmonic"], 2 * k) < bic(shapes["classical"], s - 1):
+            stats["shape"] = "harmonic"
+    return shapes, detected, stats
 
 
 def calendar_matrix(panel: pd.DataFrame, period: np.ndarray, phase: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -346,16 +361,20 @@ def pooled_seasonality(
     assigned_group = np.full(len(ids), "", dtype=object)
     testable: dict[tuple[str, str], bool] = {}
     detected: set[tuple[str, str]] = set()
+    harmonic: dict[tuple[str, str], np.ndarray] = {}
     for level, labels in label_sets:
         for name in pd.unique(labels):
             if name == "":
                 continue
             members = labels == name
-            table, is_seasonal, stats = _fit_group(values[members], col_phase, settings)
+            found, is_seasonal, stats = _fit_group(values[members], col_phase, settings)
+            shapes = found or {}
             key = (level, str(name))
             testable[key] = stats["series"] >= settings.min_series
-            if table is not None:
-                coefs[key] = table
+            if shapes:
+                coefs[key] = shapes.get(stats["shape"]) if stats["shape"] in shapes else next(iter(shapes.values()))
+            if "harmonic" in shapes:
+                harmonic[key] = shapes["harmonic"]
             if is_seasonal:
                 detected.add(key)
             rows.append({"level": level, "group": str(name), **stats, "seasonal": is_seasonal})
@@ -367,7 +386,7 @@ def pooled_seasonality(
     groups = pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
     series_group = pd.DataFrame({"unique_id": ids, "level": assigned_level, "group": assigned_group})
     series_group["seasonal"] = [(lv, g) in detected for lv, g in zip(assigned_level, assigned_group)]
-    return PooledSeasonality(settings, groups, coefs, series_group, detected)
+    return PooledSeasonality(settings, groups, coefs, series_group, detected, harmonic)
 
 
 def shrink_towards_pooled(own: np.ndarray, pooled: np.ndarray, level: np.ndarray, groups: np.ndarray) -> np.ndarray:

@@ -105,10 +105,13 @@ class ShortResult:
 
 
 def length_band(lengths: np.ndarray, season_length: int) -> np.ndarray:
-    """`under_1_season` or `1_to_2_seasons` (with no season: `short`)."""
+    """`under_1_season`, `1_to_2_seasons` or `2_seasons_or_more` (too short for the long backtest only);
+    with no season: `short`."""
     if season_length < 2:
         return np.full(len(lengths), "short", dtype=object)
-    return np.where(lengths < season_length, "under_1_season", "1_to_2_seasons").astype(object)
+    return np.select(
+        [lengths < season_length, lengths < 2 * season_length], ["under_1_season", "1_to_2_seasons"], "2_seasons_or_more"
+    ).astype(object)
 
 
 def _run(models: list[Any], values: np.ndarray, h: int, n_jobs: int) -> np.ndarray:
@@ -275,7 +278,6 @@ def forecast_short(
         # applied: only one season in all, so the index passed the one-season test on all data and every
         # candidate runs adjusted (the selection then only picks the level method); none: no seasonality.
         mode = "competed" if honest is not None else ("applied" if seasonal_rows.any() else "none")
-        backtest_index = honest if mode == "competed" else final_index
 
         F_list, Y_list = [], []
         for k in range(W, 0, -1):  # oldest window first
@@ -283,12 +285,14 @@ def forecast_short(
             train = v[:, : bw - cut]
             actual = v[:, bw - cut : bw - cut + w]
             if mode == "applied":
-                hist, fut = series_indices(train, ids[rows], ph[:, : bw - cut + w], backtest_index, groups[rows], s, w)  # type: ignore[index, arg-type]
+                # The pooled index of all data (one season cannot be held out); the series' own shape only
+                # where the training part holds a full season, as in the final fit.
+                hist, fut = series_indices(train, ids[rows], ph[:, : bw - cut + w], final_index, groups[rows], s, w)  # type: ignore[index, arg-type]
                 f = _adjusted_forecasts(base, train, hist, fut, w, settings.n_jobs)
             else:
                 f = _run(base, train, w, settings.n_jobs)
             if mode == "competed":
-                hist, fut = series_indices(train, ids[rows], ph[:, : bw - cut + w], backtest_index, groups[rows], s, w)  # type: ignore[index, arg-type]
+                hist, fut = series_indices(train, ids[rows], ph[:, : bw - cut + w], honest, groups[rows], s, w)  # type: ignore[index, arg-type]
                 f = np.concatenate([f, _adjusted_forecasts(adjustable, train, hist, fut, w, settings.n_jobs)], axis=2)
             F_list.append(f)
             Y_list.append(actual)
@@ -316,9 +320,8 @@ def forecast_short(
             fut_mean = np.maximum(np.einsum("shm,sm->sh", Ffut[m], weights), 0.0) * check.factor
             calib = cross_fitted_mean(Fm, Ym, sc, selection, check.factor)  # type: ignore[arg-type]
             qs = np.maximum(qscale[rows][m], 1e-9)
-            # The last window's model saw the most history, nearest the final fit's: its errors calibrate.
-            errors = (Ym[:, -1] - calib[:, -1]) / qs[:, None]
-            step_q = quantiles_by_step(errors, np.asarray(QUANTILE_LEVELS))
+            errors = (Ym - calib) / qs[:, None, None]
+            step_q = quantiles_by_step(errors.reshape(-1, w), np.asarray(QUANTILE_LEVELS))
             full_q = extend_steps(step_q, H)
             target = rows[m]
             mean[target] = fut_mean
@@ -333,11 +336,12 @@ def forecast_short(
             cv_q = np.stack([quantiles_from_errors(cv_scaled[:, k], qs, step_q) for k in range(cv_scaled.shape[1])], axis=1)
             bench = np.stack([_benchmark(v[m][:, : bw - k * w], w, s) for k in range(W, 0, -1)], axis=1)
             sc_out = _scores(v[m][:, : bw - W * w], cv_scaled, cv_q, Ym, bench, s)
-            frames.append(pd.DataFrame({"unique_id": ids[target], "demand_class": cls, "windows": W, **sc_out,
-                                        "bias_factor": check.factor}))
+            segment = f"short:{band}:{cls}"
+            frames.append(pd.DataFrame({"unique_id": ids[target], "demand_class": cls, "segment": segment, "windows": W,
+                                        **sc_out, "bias_factor": check.factor}))
             segments.append(
                 {
-                    "route": "short", "band": band, "demand_class": cls, "series": len(m), "window": w, "windows": W,
+                    "segment": segment, "route": "short", "band": band, "demand_class": cls, "series": len(m), "window": w, "windows": W,
                     "strategy": strategy, "model": label, "seasonality": mode,
                     "bias_pct_raw": check.bias_pct, "window_bias_pct": check.window_bias_pct, "bias_factor": check.factor, "bias_systematic": check.systematic,
                 }
