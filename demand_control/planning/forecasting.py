@@ -345,6 +345,9 @@ def route_series(profile: pd.DataFrame, settings: ForecastSettings) -> pd.Series
     """
     dead = profile["is_dead"].to_numpy(dtype=bool)
     history = profile["history_periods"].to_numpy()
+    # The history the models see: the whole record unless more than a season of zeros precedes the first sale
+    # (then the item launched inside the data); intermittent demand's early zeros are history too.
+    seen = profile["model_history"].to_numpy() if "model_history" in profile else history
     new = profile["is_new"].to_numpy(dtype=bool)
     if "launched" in profile:
         new = new | (
@@ -353,7 +356,7 @@ def route_series(profile: pd.DataFrame, settings: ForecastSettings) -> pd.Series
             & (history <= settings.season_length)
         )
     new &= ~dead
-    short = (history < settings.min_long_history) & ~dead & ~new
+    short = (seen < settings.min_long_history) & ~dead & ~new
     route = np.where(dead, "dead", np.where(new, "new", np.where(short, "short", profile["demand_class"].to_numpy())))
     return pd.Series(route, index=profile.index, name="route", dtype=object)
 
@@ -541,6 +544,9 @@ def _prepare(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Ser
     profile = profile.set_index("unique_id").loc[ids_all].reset_index()
     _, age, first_sale = since_launch(matrix.values)
     profile["launched"] = launched_inside(matrix.values, first_sale) & (age > 0)
+    start = matrix.values.shape[1] - matrix.lengths
+    lead = np.maximum(first_sale - start, 0)
+    profile["model_history"] = np.where(lead > max(settings.season_length, 1), matrix.lengths - lead, matrix.lengths)
     classes = profile["demand_class"].to_numpy()
     category = _labels(ids_all, categories)
     trimmed_period = period_number(trimmed["ds"], settings.freq)

@@ -19,7 +19,7 @@ a ratio falls with the series' level). No Dagster import; vectorised over series
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -344,6 +344,9 @@ def pooled_seasonality(
     if exclude_last > 0:
         keep = panel.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy() >= exclude_last
         panel, period, phase = panel[keep], period[keep], phase[keep]
+        # A backtest's index needs no proof that its shape recurs: the backtest windows, later than every
+        # bucket it was estimated on, are that proof (or refutation).
+        settings = replace(settings, one_season_strength=-np.inf)
     empty = PooledSeasonality(settings, pd.DataFrame(columns=list(GROUP_COLUMNS)))
     if settings.season_length < 2 or panel.empty:
         return empty
@@ -389,13 +392,20 @@ def pooled_seasonality(
     return PooledSeasonality(settings, groups, coefs, series_group, detected, harmonic)
 
 
-def shrink_towards_pooled(own: np.ndarray, pooled: np.ndarray, level: np.ndarray, groups: np.ndarray) -> np.ndarray:
+# One season is one draw of a series' shape: never trusted whole, so a forecast cannot repeat last year.
+MAX_OWN_WEIGHT = 0.9
+
+
+def shrink_towards_pooled(
+    own: np.ndarray, pooled: np.ndarray, level: np.ndarray, groups: np.ndarray, max_own_weight: float = MAX_OWN_WEIGHT
+) -> np.ndarray:
     """Empirical-Bayes blend of each series' own one-season indices with its group's pooled ones.
 
     `own` and `pooled` are (series, season) with mean 1 per row; `level` the series' mean demand. Across the
     series of a group, the mean squared gap own − pooled is regressed on 1 / level: the intercept is the
     spread of real shape differences (τ²), the slope the sampling noise of a ratio (φ / level, Poisson-like).
-    Each series keeps the weight τ² / (τ² + φ / level) on its own shape; the rest comes from the pool.
+    Each series keeps the weight τ² / (τ² + φ / level), at most `max_own_weight`, on its own shape; the
+    rest comes from the pool.
     Returns the blended indices, mean 1 per row.
     """
     out = pooled.copy()
@@ -408,7 +418,7 @@ def shrink_towards_pooled(own: np.ndarray, pooled: np.ndarray, level: np.ndarray
         X = np.column_stack([np.ones(m.sum()), 1.0 / level[m]])
         (tau2, phi), *_ = np.linalg.lstsq(X, gap[m], rcond=None)
         tau2, phi = max(float(tau2), 1e-6), max(float(phi), 0.0)
-        weight = tau2 / (tau2 + phi / level[m])
+        weight = np.minimum(tau2 / (tau2 + phi / level[m]), max_own_weight)
         out[m] = weight[:, None] * own[m] + (1.0 - weight[:, None]) * pooled[m]
     out = np.maximum(out, 0.0)
     mean = out.mean(axis=1, keepdims=True)
