@@ -502,11 +502,10 @@ def _forecast_long(
         label = pd.Series(["+".join(names[j] for j in np.flatnonzero(r > 0)) for r in w]).value_counts().index[0]
         segments.append({
             "segment": segment_of[rows[0]], "route": "long", "band": "2_seasons_or_more", "demand_class": demand_class,
-            "seasonal_categories": bool(seasonal_series[rows].all()) if len(rows) < S else bool(seasonal_series.any()),
-            "series": len(rows), "window": h, "windows": W, "strategy": strategy, "model": label,
-            **{f"validation_rmsse_{k}": v for k, v in scores.items()},
-            "bias_pct_raw": check.bias_pct, "window_bias_pct": check.window_bias_pct, "bias_factor": check.factor, "bias_systematic": check.systematic,
-            "candidates": ", ".join(names),
+            "seasonal_categories": bool(seasonal_series[rows].any()), "series": len(rows), "window": h, "windows": W,
+            "strategy": strategy, "model": label, **{f"validation_rmsse_{k}": v for k, v in scores.items()},
+            "bias_pct_raw": check.bias_pct, "window_bias_pct": check.window_bias_pct, "bias_factor": check.factor,
+            "bias_systematic": check.systematic, "candidates": ", ".join(names),
         })
     cv_mean = np.maximum(np.einsum("swhm,sm->swh", F, weights), 0.0) * factor[:, None, None]
     fut_mean = np.maximum(np.einsum("shm,sm->sh", Ffut, weights), 0.0) * factor[:, None]

@@ -287,12 +287,16 @@ def forecast_short(
             if mode == "applied":
                 # The pooled index of all data (one season cannot be held out); the series' own shape only
                 # where the training part holds a full season, as in the final fit.
-                hist, fut = series_indices(train, ids[rows], ph[:, : bw - cut + w], final_index, groups[rows], s, w)  # type: ignore[index, arg-type]
+                hist, fut = series_indices(
+                    train, ids[rows], ph[:, : bw - cut + w], final_index, groups[rows], s, w  # type: ignore[index, arg-type]
+                )
                 f = _adjusted_forecasts(base, train, hist, fut, w, settings.n_jobs)
             else:
                 f = _run(base, train, w, settings.n_jobs)
             if mode == "competed":
-                hist, fut = series_indices(train, ids[rows], ph[:, : bw - cut + w], honest, groups[rows], s, w)  # type: ignore[index, arg-type]
+                hist, fut = series_indices(
+                    train, ids[rows], ph[:, : bw - cut + w], honest, groups[rows], s, w  # type: ignore[index, arg-type]
+                )
                 f = np.concatenate([f, _adjusted_forecasts(adjustable, train, hist, fut, w, settings.n_jobs)], axis=2)
             F_list.append(f)
             Y_list.append(actual)
@@ -308,7 +312,9 @@ def forecast_short(
         if mode == "none":
             Ffut = _run(base, v, H, settings.n_jobs)
         else:
-            adjusted = _adjusted_forecasts(base if mode == "applied" else adjustable, v, final_hist, final_fut, H, settings.n_jobs)  # type: ignore[arg-type]
+            adjusted = _adjusted_forecasts(
+                base if mode == "applied" else adjustable, v, final_hist, final_fut, H, settings.n_jobs  # type: ignore[arg-type]
+            )
             Ffut = adjusted if mode == "applied" else np.concatenate([_run(base, v, H, settings.n_jobs), adjusted], axis=2)
 
         for cls in pd.unique(classes[rows]):
@@ -326,14 +332,13 @@ def forecast_short(
             target = rows[m]
             mean[target] = fut_mean
             quant[target] = quantiles_from_errors(fut_mean, qs, full_q)
-            picked = np.flatnonzero(weights[0] > 0)
-            label = "+".join(all_names[j] for j in picked)
+            labels = np.array(["+".join(all_names[j] for j in np.flatnonzero(r > 0)) for r in weights], dtype=object)
+            label = pd.Series(labels).value_counts().index[0]
             if mode == "applied":
-                model[target] = np.where(seasonal_rows[m], SEASONAL_PREFIX + "(" + label + ")", label)
-            else:
-                model[target] = label
+                labels = np.where(seasonal_rows[m], SEASONAL_PREFIX + "(" + labels + ")", labels)
+            model[target] = labels
             cv_scaled = cv_mean * check.factor
-            cv_q = np.stack([quantiles_from_errors(cv_scaled[:, k], qs, step_q) for k in range(cv_scaled.shape[1])], axis=1)
+            cv_q = np.stack([quantiles_from_errors(cv_scaled[:, k], qs, step_q) for k in range(W)], axis=1)
             bench = np.stack([_benchmark(v[m][:, : bw - k * w], w, s) for k in range(W, 0, -1)], axis=1)
             sc_out = _scores(v[m][:, : bw - W * w], cv_scaled, cv_q, Ym, bench, s)
             segment = f"short:{band}:{cls}"
@@ -341,9 +346,10 @@ def forecast_short(
                                         **sc_out, "bias_factor": check.factor}))
             segments.append(
                 {
-                    "segment": segment, "route": "short", "band": band, "demand_class": cls, "series": len(m), "window": w, "windows": W,
-                    "strategy": strategy, "model": label, "seasonality": mode,
-                    "bias_pct_raw": check.bias_pct, "window_bias_pct": check.window_bias_pct, "bias_factor": check.factor, "bias_systematic": check.systematic,
+                    "segment": segment, "route": "short", "band": band, "demand_class": cls, "series": len(m),
+                    "window": w, "windows": W, "strategy": strategy, "model": label, "seasonality": mode,
+                    "bias_pct_raw": check.bias_pct, "window_bias_pct": check.window_bias_pct,
+                    "bias_factor": check.factor, "bias_systematic": check.systematic,
                 }
             )
     backtest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
