@@ -4,8 +4,9 @@
     demand-control forecast --input PANEL --freq {D,W,MS} --horizon H --season-length S --output OUT
     demand-control forecast backtest --input PANEL --freq ... --horizon H --season-length S
 
-PANEL is a CSV or Parquet file with columns `unique_id, ds, y`; OUT gets `unique_id, ds, mean, q05, q10,
-q25, q50, q75, q90, q95, model` as CSV or Parquet by its extension.
+PANEL is a CSV or Parquet file with columns `unique_id, ds, y` and optionally `category` (the product
+category seasonality and launch profiles are pooled in); OUT gets `unique_id, ds, mean, q05, q10, q25, q50,
+q75, q90, q95, model` as CSV or Parquet by its extension.
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ def read_panel(path: Path) -> pd.DataFrame:
     if name.endswith((".csv", ".csv.gz", ".txt")):
         return pd.read_csv(path, keep_default_na=False, na_values=[""])
     raise ValueError(f"input {path}: use a .csv or .parquet file")
+
+
+def panel_categories(panel: pd.DataFrame) -> pd.Series | None:
+    """`unique_id → category` from the panel's optional `category` column (the first value per series)."""
+    if "category" not in panel.columns:
+        return None
+    first = panel.drop_duplicates("unique_id")
+    return pd.Series(first["category"].fillna("").astype(str).to_numpy(), index=first["unique_id"].astype(str).to_numpy())
 
 
 def write_forecast(frame: pd.DataFrame, path: Path) -> None:
@@ -101,7 +110,7 @@ def forecast(
         settings = _settings(freq, horizon, season_length, n_jobs, n_windows, selection)
         panel = read_panel(input)
         started = time.perf_counter()
-        result = forecast_panel(panel, settings)
+        result = forecast_panel(panel, settings, panel_categories(panel))
         out = result.forecast[OUTPUT_COLUMNS]
         write_forecast(out, output)
     except (PanelError, ValueError, FileNotFoundError) as exc:
@@ -131,12 +140,14 @@ def backtest(
         raise _fail("--input is required")
     try:
         settings = _settings(freq, horizon, season_length, n_jobs, n_windows, selection)
-        panel = validate_panel(read_panel(input), freq)
+        raw = read_panel(input)
+        categories = panel_categories(raw)
+        panel = validate_panel(raw, freq)
         train, test = holdout_split(panel, horizon)
         if train.empty:
             raise ValueError(f"every series is at most {horizon} periods long: nothing left to train on")
         started = time.perf_counter()
-        result = forecast_panel(train, settings)
+        result = forecast_panel(train, settings, categories)
         seconds = time.perf_counter() - started
     except (PanelError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
@@ -153,6 +164,10 @@ def backtest(
     summary = by_class.groupby("route").apply(lambda g: pd.Series(summarise(g)), include_groups=False).reset_index()
     typer.echo("\nby route:")
     typer.echo(summary[["route", "series", "rmsse", "mase", "spl", "bias_pct", "cover80"]].to_markdown(index=False, floatfmt=".3f"))
+    if len(result.selection):
+        cols = ["segment", "series", "model", "bias_pct_raw", "bias_factor", "bias_systematic"]
+        typer.echo("\nselection and bias check per segment (internal backtest):")
+        typer.echo(result.selection[[c for c in cols if c in result.selection]].to_markdown(index=False, floatfmt=".3f"))
 
 
 def _seasonal_naive(train: pd.DataFrame, settings) -> pd.DataFrame:  # noqa: ANN001

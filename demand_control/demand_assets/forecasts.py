@@ -1,10 +1,12 @@
 """Forecasts (group `forecasts`): the demand profile of every SKU-location, the demand forecast with its
 quantiles, and the backtest that says how far to trust it.
 
-Thin assets over `planning.forecasting`: they read the staged `demand_history`, fill missing buckets with
-zero demand, call the engine and replace the tables analysts read. `demand_forecast` and
-`forecast_accuracy` come from one engine run (the backtest that selects the models is the accuracy
-record), so they are one multi-asset that cannot be split.
+Thin assets over `planning.forecasting`: they read the staged `demand_history` (and each SKU's product
+category, which seasonality and launch profiles are pooled in), fill missing buckets with zero demand, call
+the engine and replace the tables analysts read. `demand_forecast` and `forecast_accuracy` come from one
+engine run (the backtest that selects the models is the accuracy record), so they are one multi-asset that
+cannot be split. The CRM pipeline adjusts the forecast only when the forecast settings switch it on; its
+units are always a column of their own (`pipeline_qty`) beside the statistical forecast (`base_mean`).
 """
 
 from typing import TYPE_CHECKING
@@ -16,7 +18,6 @@ import pandas as pd
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.metrics import QUANTILE_COLUMNS
-from demand_control.planning.profile import profile_panel
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
@@ -47,6 +48,13 @@ def history_panel(warehouse: Warehouse, settings: "ForecastSettings") -> tuple[p
     return panel, keys
 
 
+def series_categories(warehouse: Warehouse, keys: pd.DataFrame) -> pd.Series:
+    """Each series' product category (`unique_id → category`; empty where the product is unknown)."""
+    products = warehouse.read("product", columns=["sku", "category"]).drop_duplicates("sku")
+    category = keys[["unique_id", "sku"]].merge(products, on="sku", how="left")
+    return pd.Series(category["category"].fillna("").astype(str).to_numpy(), index=category["unique_id"].to_numpy())
+
+
 def _split_key(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     out = frame.merge(keys, on="unique_id", how="left").drop(columns=["unique_id"])
     first = ["sku", "location_id"]
@@ -67,32 +75,41 @@ def demand_profile(
 ) -> dg.MaterializeResult:
     settings = forecast_settings.engine_settings()
     panel, keys = history_panel(warehouse, settings)
-    profile = profile_panel(panel, settings.profile_settings())
-    from demand_control.planning.forecasting import route_series
+    from demand_control.planning.forecasting import profile_routes
 
-    profile["route"] = route_series(profile, settings)
+    profile = profile_routes(panel, settings, series_categories(warehouse, keys))
     profile["computed_at"] = clock.now()
-    rows = _split_key(profile, keys)
+    columns = [c.name for c in tables.demand_profile.columns if c.name not in ("sku", "location_id")]
+    rows = _split_key(profile[["unique_id", *columns]], keys)
     rows["adi"] = rows["adi"].replace(np.inf, np.finfo(float).max)
     count = warehouse.replace_rows("demand_profile", rows)
     mix = profile.groupby(["route"]).size().rename("series").reset_index()
+    seasonal = profile.groupby("seasonal_source").size().rename("series").reset_index()
     context.log.info(f"profiled {count} SKU-locations: " + ", ".join(f"{r.route} {r.series}" for r in mix.itertuples()))
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": count,
             "routes": preview(mix, rows=20),
             "classes": preview(profile.groupby("demand_class").size().rename("series").reset_index(), rows=10),
+            "seasonal_series": int(profile["seasonal"].sum()),
+            "seasonality_source": preview(seasonal, rows=10),
             "preview": preview(rows.drop(columns=["computed_at"])),
         }
     )
 
 
 def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
-    """forecast_accuracy rows: one per backtested series, one per demand class and one overall."""
+    """forecast_accuracy rows: one per backtested series, one per segment (the series selected and bias-checked
+    together), one per demand class and one overall; bias before and after the segment's correction."""
     per = result.backtest
     if per.empty:
         return pd.DataFrame(columns=[c.name for c in tables.forecast_accuracy.columns if c.name != "computed_at"])
+    factor = per["bias_factor"].astype(float).fillna(1.0).replace(0.0, 1.0)
+    # Demand is never negative, so Σ actual = Σ |actual|; the forecast before the correction is the
+    # corrected one divided by its factor.
+    per = per.assign(bias_raw=(per["bias"] + per["abs_actual"]) / factor - per["abs_actual"])
     series = _split_key(per, keys)
+    abs_actual = series["abs_actual"].where(series["abs_actual"] > 0)
     series_rows = pd.DataFrame(
         {
             "scope": "series",
@@ -105,16 +122,20 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
             "rmsse": series["rmsse"],
             "mase": series["mase"],
             "spl": series["spl"],
-            "bias_pct": 100.0 * series["bias"] / series["abs_actual"].where(series["abs_actual"] > 0),
+            "bias_pct": 100.0 * series["bias"] / abs_actual,
             "cover80": series["covered80"] / series["points"],
             "benchmark_rmsse": series["benchmark_rmsse"],
             "recent_rmsse": series["recent_rmsse"],
             "earlier_rmsse": series["earlier_rmsse"],
+            "route": series["route"],
+            "bias_pct_raw": 100.0 * series["bias_raw"] / abs_actual,
+            "bias_factor": series["bias_factor"],
+            "bias_systematic": None,
         }
     )
 
-    def summary(frame: pd.DataFrame, scope: str, subject: str, demand_class: str | None) -> dict:
-        abs_actual = frame["abs_actual"].sum()
+    def summary(frame: pd.DataFrame, scope: str, subject: str, demand_class: str | None, **extra: object) -> dict:
+        total = frame["abs_actual"].sum()
         return {
             "scope": scope,
             "subject": subject,
@@ -126,19 +147,55 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
             "rmsse": frame["rmsse"].mean(),
             "mase": frame["mase"].mean(),
             "spl": frame["spl"].mean(),
-            "bias_pct": 100.0 * frame["bias"].sum() / abs_actual if abs_actual else None,
+            "bias_pct": 100.0 * frame["bias"].sum() / total if total else None,
             "cover80": frame["covered80"].sum() / frame["points"].sum(),
             "benchmark_rmsse": frame["benchmark_rmsse"].mean(),
             "recent_rmsse": frame["recent_rmsse"].mean(),
             "earlier_rmsse": frame["earlier_rmsse"].mean(),
+            "route": None,
+            "bias_pct_raw": 100.0 * frame["bias_raw"].sum() / total if total else None,
+            "bias_factor": None,
+            "bias_systematic": None,
+            **extra,
         }
 
-    summaries = [summary(g, "class", str(c), str(c)) for c, g in per.groupby("demand_class", sort=True)]
+    summaries = []
+    for seg in result.selection.to_dict("records") if "segment" in result.selection else []:
+        frame = per[per["segment"] == seg["segment"]]
+        if len(frame):
+            summaries.append(summary(frame, "segment", seg["segment"], seg["demand_class"], route=seg["route"],
+                                     bias_factor=seg["bias_factor"], bias_systematic=bool(seg["bias_systematic"])))
+    summaries += [summary(g, "class", str(c), str(c)) for c, g in per.groupby("demand_class", sort=True)]
     summaries.append(summary(per, "overall", "all", None))
     out = pd.concat([series_rows, pd.DataFrame(summaries)], ignore_index=True)
-    numeric = ["rmsse", "mase", "spl", "bias_pct", "cover80", "benchmark_rmsse", "recent_rmsse", "earlier_rmsse"]
+    numeric = ["rmsse", "mase", "spl", "bias_pct", "cover80", "benchmark_rmsse", "recent_rmsse", "earlier_rmsse",
+               "bias_pct_raw", "bias_factor"]
     out[numeric] = out[numeric].astype(float).replace([np.inf, -np.inf], np.nan)
+    out["bias_systematic"] = out["bias_systematic"].astype(object)
     return out
+
+
+def pipeline_adjusted(
+    warehouse: Warehouse, forecast: pd.DataFrame, forecast_settings: ForecastSettingsResource
+) -> pd.DataFrame:
+    """`forecast` with `base_mean` and `pipeline_qty`; the open CRM pipeline read only when the signal is on."""
+    from demand_control.planning.pipeline_signal import PipelineSettings, apply_pipeline
+
+    settings = PipelineSettings(
+        enabled=forecast_settings.pipeline_signal,
+        max_uplift=forecast_settings.pipeline_max_uplift,
+        bucket_days={"D": 1, "MS": 31}.get(forecast_settings.freq, 7),
+    )
+    empty = pd.DataFrame()
+    if not settings.enabled:
+        return apply_pipeline(forecast, empty, empty, empty, settings)
+    return apply_pipeline(
+        forecast,
+        warehouse.read("pipeline_opportunity"),
+        warehouse.read("customer", columns=["customer_id", "region"]),
+        warehouse.read("location", columns=["location_id", "region"]),
+        settings,
+    )
 
 
 @dg.multi_asset(
@@ -149,7 +206,7 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
             deps=["demand_profile", "demand_history"],
             owners=[TEAM_PLANNING],
             kinds=FORECAST_KINDS,
-            description="Demand forecast per SKU-location and bucket over the horizon: mean, quantiles q05-q95, the model selected and the demand class.",
+            description="Demand forecast per SKU-location and bucket over the horizon: mean, quantiles q05-q95, the statistical forecast and the CRM pipeline added to it, the model selected and the demand class.",
             metadata={"dagster/column_schema": table_schema_of(tables.demand_forecast), "dagster/table_name": "demand_forecast"},
         ),
         dg.AssetSpec(
@@ -158,7 +215,7 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
             deps=["demand_profile", "demand_history"],
             owners=[TEAM_PLANNING],
             kinds=FORECAST_KINDS,
-            description="Rolling-origin backtest of the demand forecast per SKU-location, per demand class and overall: RMSSE, MASE, SPL, bias, 80% coverage.",
+            description="Rolling-origin backtest of the demand forecast per SKU-location, per segment, per demand class and overall: RMSSE, MASE, SPL, bias before and after its correction, 80% coverage.",
             metadata={"dagster/column_schema": table_schema_of(tables.forecast_accuracy), "dagster/table_name": "forecast_accuracy"},
         ),
     ],
@@ -171,10 +228,11 @@ def demand_forecast(
     panel, keys = history_panel(warehouse, settings)
     from demand_control.planning.forecasting import forecast_panel
 
-    result = forecast_panel(panel, settings)
+    result = forecast_panel(panel, settings, series_categories(warehouse, keys))
     now = pd.Timestamp(clock.now())
 
     forecast = _split_key(result.forecast, keys).rename(columns={"ds": "period_start"})
+    forecast = pipeline_adjusted(warehouse, forecast, forecast_settings)
     forecast["created_at"] = now
     count = warehouse.replace_rows("demand_forecast", forecast)
     accuracy = accuracy_rows(result, keys).assign(computed_at=now)
@@ -194,7 +252,11 @@ def demand_forecast(
             "cluster": settings.cluster_address or "local",
             "seconds": round(result.timings.get("total_s", 0.0), 2),
             "models": preview(result.profile["model"].value_counts().rename("series").reset_index(), rows=15),
-            "preview": preview(forecast[["sku", "location_id", "period_start", "mean", *QUANTILE_COLUMNS, "model"]]),
+            "routes": preview(result.profile.groupby(["route", "band"]).size().rename("series").reset_index(), rows=15),
+            "seasonal_series": int(result.profile["seasonal"].sum()),
+            "pipeline_signal": "on" if forecast_settings.pipeline_signal else "off",
+            "pipeline_units_added": float(forecast["pipeline_qty"].sum()),
+            "preview": preview(forecast[["sku", "location_id", "period_start", "mean", "base_mean", "pipeline_qty", *QUANTILE_COLUMNS, "model"]]),
         },
     )
     yield dg.MaterializeResult(
@@ -203,7 +265,8 @@ def demand_forecast(
             "dagster/row_count": accuracy_count,
             "overall_rmsse": float(overall["rmsse"].iloc[0]) if len(overall) else float("nan"),
             "benchmark_rmsse": float(overall["benchmark_rmsse"].iloc[0]) if len(overall) else float("nan"),
-            "selection": preview(result.selection.drop(columns=["candidates"], errors="ignore"), rows=10),
+            "selection": preview(result.selection.drop(columns=["candidates", "window_bias_pct"], errors="ignore"), rows=15),
+            "seasonality": preview(result.seasonality, rows=30),
             "by_class": preview(accuracy[accuracy["scope"] != "series"].drop(columns=["sku", "location_id", "computed_at"]), rows=10),
         },
     )

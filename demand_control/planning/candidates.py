@@ -52,11 +52,14 @@ class Deseasonalized(_TS):
     uses_exog = False  # the pooled column is optional; the future part is implied by its periodicity
 
     def __init__(self, base: Any, season_length: int, alias: str | None = None, min_seasons: int = 2,
-                 seasonal_acf: float = SEASONAL_ACF, pooled_fallback: bool = False) -> None:
+                 seasonal_acf: float = SEASONAL_ACF, pooled_fallback: bool = False, extra_history: int = 0) -> None:
         self.base = base
         self.pooled_fallback = pooled_fallback
         self.season_length = season_length
         self.min_seasons = min_seasons
+        # Own indices need this much more history than `min_seasons` seasons: the final forecast passes the
+        # backtest horizon here, so a series carries its own shape only where the last backtest window could.
+        self.extra_history = extra_history
         self.seasonal_acf = seasonal_acf
         self.alias = alias or f"SA_{base.alias}"
         self.prediction_intervals = None
@@ -67,7 +70,7 @@ class Deseasonalized(_TS):
         `pooled`, when given, holds the pooled indices in the same positions (length `season_length`).
         """
         s, n = self.season_length, len(y)
-        if s < 2 or n < self.min_seasons * s + 1:
+        if s < 2 or n < self.min_seasons * s + 1 + self.extra_history:
             return None
         kernel = np.ones(s) / s
         if s % 2 == 0:
@@ -128,6 +131,18 @@ def window_size(season_length: int, horizon: int) -> int:
     return season_length if season_length > 1 else max(horizon, 4)
 
 
+def for_final_forecast(models: list[Any], horizon: int) -> list[Any]:
+    """The same candidates for the final forecast: seasonally adjusted ones take their own indices only from
+    histories long enough that the last backtest window (one horizon shorter) took them too."""
+    out = []
+    for m in models:
+        if isinstance(m, Deseasonalized):
+            m = m.new()
+            m.extra_history = horizon
+        out.append(m)
+    return out
+
+
 def candidates_for(demand_class: str, season_length: int, horizon: int) -> list[Any]:
     """The small candidate set a Syntetos–Boylan class competes with (the seasonal-naive benchmark included).
 
@@ -139,7 +154,8 @@ def candidates_for(demand_class: str, season_length: int, horizon: int) -> list[
     1/5-of-AutoETS budget on stallion); erratic: the same without the adjusted naive (one spike would
     become the forecast);
     intermittent: Croston-family and aggregation models; lumpy: the same, plus the long-run average that
-    lumpy demand often regresses to.
+    lumpy demand often regresses to; both also in versions adjusted by the pooled index of their category
+    (`PSA_`), which is 1 where the category is not seasonal.
     """
     s = max(int(season_length), 1)
     w = window_size(s, horizon)
@@ -180,5 +196,13 @@ def candidates_for(demand_class: str, season_length: int, horizon: int) -> list[
             WindowAverage(window_size=w, alias="MovingAverage"),
         ]
         models.append(ses if demand_class == "intermittent" else HistoricAverage(alias="HistoricAverage"))
+        if s > 1:
+            # Slow movers of a seasonal category sell more often in season: the pooled index carries that
+            # shape, which no intermittent series shows clearly on its own.
+            models += [
+                Deseasonalized(CrostonSBA(), s, alias="PSA_CrostonSBA", pooled_fallback=True),
+                Deseasonalized(TSB(alpha_d=0.1, alpha_p=0.1), s, alias="PSA_TSB", pooled_fallback=True),
+                Deseasonalized(WindowAverage(window_size=w), s, alias="PSA_MovingAverage", pooled_fallback=True),
+            ]
         return models
     raise ValueError(f"unknown demand class {demand_class!r}; expected one of smooth, erratic, intermittent, lumpy")

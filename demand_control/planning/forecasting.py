@@ -1,38 +1,66 @@
 """The forecasting engine: validated panel in, selected forecasts with calibrated quantiles out.
 
-`forecast_panel` profiles every series, forecasts dead series as zero and new ones by their history,
-routes the others by Syntetos–Boylan class to a small set of fast statsforecast candidates, and runs one
-rolling-origin cross-validation per class. Seasonally adjusted candidates also see the class's pooled
-seasonal index (an exogenous column; for the backtest estimated without its windows), which they shrink
-their own indices towards or, as `PSA_` candidates, use where a series shows no seasonality of its own.
-From the backtest it selects per series or per class (single models or an equal-weight combination of the
-best few), whichever validates better on the last window after selecting on the earlier ones. A class's
-forecast is rescaled when its backtest bias persisted from the earlier windows into the last. Quantiles
-q05..q95 come from the backtest errors of the selected forecast, each window's forecast selected on the
-other windows (cross-fitted, so the errors are out of selection sample): empirical, scaled, pooled per class
-and horizon step; non-negative and monotone. New and short series borrow those pooled errors, in the unit
-of their own post-launch variability.
+`forecast_panel` profiles every series and routes it:
+- `dead` (no demand for a long stretch): zero;
+- `new` (a launch with few non-zero periods): its post-launch mean shaped by the launch profile of analogous
+  SKUs of its category (`planning.launch`);
+- `short` (under two seasons, or too little history for the long backtest): methods that need no seasonal
+  history, selected per length band and class by a backtest that fits the data available, seasonality only
+  borrowed from the category or class (`planning.short_history`);
+- else its Syntetos–Boylan class, whose small set of fast statsforecast candidates runs one rolling-origin
+  cross-validation per class.
+Seasonality is pooled by category (else class, else panel) and aligned on the calendar
+(`planning.seasonality`): seasonally adjusted candidates see the index (for the backtest estimated without
+its windows), shrink their own indices towards it or, as `PSA_` candidates, use it where a series shows no
+seasonality of its own; series of seasonal categories select apart from the others. From the backtest each
+segment selects single models or an equal-weight combination of the best few (`planning.selection`); a
+segment's forecast is rescaled when its backtest bias is systematic (the same sign, at least 1 %, in every
+window). Quantiles q05..q95 come from the cross-fitted backtest errors of the selected forecast, pooled per
+class (short series: per length band and class) and horizon step; non-negative and monotone.
 The same code runs on a Dask cluster through statsforecast's distributed backend when a scheduler address
 is given. No Dagster import: the assets and the CLI both call this module.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.candidates import BENCHMARK_MODEL, SEASON_INDEX_COLUMN, Deseasonalized, candidates_for
-from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS, score_series, series_scales
 from demand_control.infra.settings import FORECAST_CLUSTER_ENV
-from demand_control.planning.profile import DEMAND_CLASSES, ProfileSettings, pooled_season_index, profile_panel
+from demand_control.planning.candidates import (
+    BENCHMARK_MODEL,
+    SEASON_INDEX_COLUMN,
+    Deseasonalized,
+    candidates_for,
+    for_final_forecast,
+)
+from demand_control.planning.launch import launch_forecast, launched_inside, since_launch
+from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS, score_series, series_scales
+from demand_control.planning.profile import DEMAND_CLASSES, PanelMatrix, ProfileSettings, profile_panel, to_matrix
+from demand_control.planning.seasonality import (
+    PooledSeasonality,
+    SeasonSettings,
+    phase_of_period,
+    pooled_seasonality,
+    season_phase,
+)
+from demand_control.planning.selection import (
+    Selection,
+    bias_check,
+    cross_fitted_mean,
+    level_correction,
+    pooled_quantiles,
+    quantiles_from_errors,
+    select,
+)
+from demand_control.planning.short_history import IndexFn, ShortSettings, forecast_short
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +70,9 @@ FORECAST_COLUMNS = ("unique_id", "ds", "mean", *QUANTILE_COLUMNS, "model", "dema
 CLUSTER_ENV = FORECAST_CLUSTER_ENV
 # Below this many series a process pool costs more than it saves; statsforecast runs in-process.
 _PARALLEL_FROM_SERIES = 2_000
-# Pool backtest errors per (class, horizon step) only when each pool has this many; else per class, else all.
-_MIN_POOL = 60
-_COMBINE_TOP = 4
-# A class's backtest bias is corrected by at most this share of its forecast.
-_MAX_LEVEL_CORRECTION = 0.2
-_SERIES_CHUNK = 20_000
-
-Selection = Literal["auto", "series", "class"]
+# Kept for the callers and tests that knew them here.
+_cross_fitted_mean = cross_fitted_mean
+_level_correction = level_correction
 
 
 class PanelError(ValueError):
@@ -68,7 +91,11 @@ class ForecastSettings:
     n_jobs: int = 1
     cluster_address: str | None = None  # a Dask scheduler: run statsforecast on the cluster
     new_below_periods: int = 10
+    # A launch seen in the data with fewer non-zero periods than this (within a season of it) is new.
+    new_below_nonzero: int = 8
     dead_after_periods: int = 26
+    # With a single season of data a pooled shape must explain this much of its series (median R²).
+    one_season_strength: float = 0.5
 
     def __post_init__(self) -> None:
         if self.freq not in FREQ_ALIASES:
@@ -87,6 +114,14 @@ class ForecastSettings:
         """History a series needs for the backtest: the windows plus a training part of one horizon."""
         return (self.n_windows + 1) * self.horizon + 1
 
+    @property
+    def min_long_history(self) -> int:
+        """History (since the first sale) a series needs for the long route: two seasons and the backtest."""
+        return max(2 * self.season_length, self.min_cv_history)
+
+    def season_settings(self) -> SeasonSettings:
+        return SeasonSettings(season_length=self.season_length, one_season_strength=self.one_season_strength)
+
     def profile_settings(self) -> ProfileSettings:
         return ProfileSettings(
             season_length=self.season_length,
@@ -102,8 +137,9 @@ class ForecastResult:
     forecast: pd.DataFrame  # FORECAST_COLUMNS, one row per series and future period
     profile: pd.DataFrame  # profile columns + route, model, selection
     backtest: pd.DataFrame  # per series: rmsse, mase, spl, bias, abs_actual, covered80, points, benchmark, ...
-    selection: pd.DataFrame  # per class: strategy validation scores and the strategy chosen
+    selection: pd.DataFrame  # per segment (route, band, class): strategy, model, bias check and correction
     timings: dict[str, float] = field(default_factory=dict)
+    seasonality: pd.DataFrame = field(default_factory=pd.DataFrame)  # per pooled group: the seasonality test
 
 
 # Input validation ------------------------------------------------------------------------------------------
@@ -227,8 +263,10 @@ def _statsforecast(
     """One backtest (`n_windows` back-to-back windows of `horizon`) and one forecast of every model.
 
     `cv_df` (default `df`) is the panel the backtest runs on: the same series and values, but exogenous
-    columns may differ (the pooled seasonal index is estimated without the backtest windows there).
+    columns may differ (the pooled seasonal index is estimated without the backtest windows there). The
+    forecast runs the models of `for_final_forecast`.
     """
+    final = for_final_forecast(models, settings.horizon)
     from statsforecast import StatsForecast
 
     cv_df = df if cv_df is None else cv_df
@@ -244,32 +282,18 @@ def _statsforecast(
                 df=dd.from_pandas(cv_df, npartitions=npartitions), h=settings.horizon, n_windows=settings.n_windows,
                 step_size=settings.horizon,
             )
-            fc = sf.forecast(df=dd.from_pandas(df, npartitions=npartitions), h=settings.horizon)
+            fc = StatsForecast(models=final, freq=settings.sf_freq).forecast(
+                df=dd.from_pandas(df, npartitions=npartitions), h=settings.horizon
+            )
             cv, fc = _to_pandas(cv), _to_pandas(fc)
     else:
         n_jobs = settings.n_jobs if n_series >= _PARALLEL_FROM_SERIES else 1
         sf = StatsForecast(models=models, freq=settings.sf_freq, n_jobs=n_jobs)
         cv = sf.cross_validation(df=cv_df, h=settings.horizon, n_windows=settings.n_windows, step_size=settings.horizon)
-        fc = sf.forecast(df=df, h=settings.horizon)
+        fc = StatsForecast(models=final, freq=settings.sf_freq, n_jobs=n_jobs).forecast(df=df, h=settings.horizon)
     cv = cv.sort_values(["unique_id", "cutoff", "ds"]).reset_index(drop=True)
     fc = fc.sort_values(["unique_id", "ds"]).reset_index(drop=True)
     return cv, fc
-
-
-def with_season_index(group: pd.DataFrame, settings: ForecastSettings, exclude_last: int = 0) -> pd.DataFrame:
-    """`group` (validated, sorted by series and date) with the pooled seasonal index of each row's period as
-    column `SEASON_INDEX_COLUMN`, estimated without each series' last `exclude_last` periods (the backtest
-    windows, so the backtest does not see its own future); unchanged when nothing can be pooled."""
-    period = period_number(group["ds"], settings.freq)
-    keep = np.ones(len(group), dtype=bool)
-    if exclude_last > 0:
-        keep = group.groupby("unique_id", sort=False).cumcount(ascending=False).to_numpy() >= exclude_last
-    pooled = pooled_season_index(
-        group["unique_id"].to_numpy()[keep], period[keep], group["y"].to_numpy(dtype=float)[keep], settings.season_length
-    )
-    if pooled is None:
-        return group
-    return group.assign(**{SEASON_INDEX_COLUMN: pooled[period % settings.season_length]})
 
 
 def _to_pandas(frame: Any) -> pd.DataFrame:
@@ -281,152 +305,6 @@ def _to_pandas(frame: Any) -> pd.DataFrame:
         if col in frame:
             frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
     return frame
-
-
-# Selection ---------------------------------------------------------------------------------------------------
-
-
-def _combos(ranked: list[int]) -> list[tuple[int, ...]]:
-    top = ranked[:_COMBINE_TOP]
-    combos: list[tuple[int, ...]] = [(m,) for m in ranked]
-    for k in (2, 3):
-        combos += list(itertools.combinations(sorted(top), k))
-    return combos
-
-
-def _combo_scores(F: np.ndarray, Y: np.ndarray, scale: np.ndarray, combos: list[tuple[int, ...]], windows: slice) -> np.ndarray:
-    """Per series RMSSE (S, K) of each equal-weight combination over the chosen backtest windows."""
-    out = np.empty((F.shape[0], len(combos)))
-    for lo in range(0, F.shape[0], _SERIES_CHUNK):
-        f = F[lo : lo + _SERIES_CHUNK, windows]
-        y = Y[lo : lo + _SERIES_CHUNK, windows]
-        for k, combo in enumerate(combos):
-            pred = f[..., list(combo)].mean(axis=-1)
-            out[lo : lo + _SERIES_CHUNK, k] = np.sqrt(((pred - y) ** 2).mean(axis=(1, 2)) / scale[lo : lo + _SERIES_CHUNK])
-    return out
-
-
-def _weights_class(F: np.ndarray, Y: np.ndarray, scale: np.ndarray, windows: slice) -> tuple[np.ndarray, tuple[int, ...]]:
-    """One combination for the whole class: the single or equal-weight mix with the lowest mean RMSSE."""
-    singles = _combo_scores(F, Y, scale, [(m,) for m in range(F.shape[-1])], windows)
-    ranked = list(np.argsort(np.nanmean(singles, axis=0)))
-    combos = _combos([int(m) for m in ranked])
-    scores = np.nanmean(_combo_scores(F, Y, scale, combos, windows), axis=0)
-    best = combos[int(np.nanargmin(scores))]
-    w = np.zeros((F.shape[0], F.shape[-1]))
-    w[:, list(best)] = 1.0 / len(best)
-    return w, best
-
-
-def _weights_series(F: np.ndarray, Y: np.ndarray, scale: np.ndarray, windows: slice, top: int = 1) -> np.ndarray:
-    """Per series the best single model (top=1) or the equal mix of its `top` best, by backtest RMSSE."""
-    mse = ((F[:, windows] - Y[:, windows, :, None]) ** 2).mean(axis=(1, 2))
-    order = np.argsort(mse, axis=1, kind="stable")[:, :top]
-    w = np.zeros(mse.shape)
-    np.put_along_axis(w, order, 1.0 / top, axis=1)
-    return w
-
-
-STRATEGIES = ("class", "series", "series_top2")
-
-
-def _select(F: np.ndarray, Y: np.ndarray, scale: np.ndarray, selection: Selection) -> tuple[np.ndarray, str, dict[str, float]]:
-    """Weights (S, M) of the selected forecast per series, the strategy used and its validation scores.
-
-    With `auto` and two or more windows each strategy selects on all windows but the last and is scored
-    on the last (an honest out-of-sample comparison); the winner then re-selects on every window.
-    """
-    n_windows = F.shape[1]
-    every = slice(0, n_windows)
-
-    def weights(strategy: str, windows: slice) -> np.ndarray:
-        if strategy == "class":
-            return _weights_class(F, Y, scale, windows)[0]
-        return _weights_series(F, Y, scale, windows, top=2 if strategy == "series_top2" else 1)
-
-    scores: dict[str, float] = {}
-    if selection == "auto" and n_windows >= 2:
-        earlier, last = slice(0, n_windows - 1), slice(n_windows - 1, n_windows)
-        for strategy in STRATEGIES:
-            w = weights(strategy, earlier)
-            pred = np.einsum("swhm,sm->swh", F[:, last], w)
-            rmsse = np.sqrt(((pred - Y[:, last]) ** 2).mean(axis=(1, 2)) / scale)
-            scores[strategy] = float(np.nanmean(rmsse))
-        chosen = min(scores, key=lambda k: scores[k])
-    else:
-        chosen = "class" if selection in ("auto", "class") else "series"
-    return weights(chosen, every), chosen, scores
-
-
-def _level_factor(pred: np.ndarray, actual: np.ndarray) -> float:
-    total = float(np.nansum(pred))
-    return float(np.clip(np.nansum(actual) / total, 1 - _MAX_LEVEL_CORRECTION, 1 + _MAX_LEVEL_CORRECTION)) if total > 0 else 1.0
-
-
-def _level_correction(cv_mean: np.ndarray, Y: np.ndarray, scale: np.ndarray) -> float:
-    """One multiplicative factor for a class's selected forecast that removes its backtest bias, or 1.
-
-    The factor (Σ actual / Σ forecast, clipped) is learnt on the earlier windows and kept only when it lowers
-    the mean RMSSE on the last window, i.e. when the class's bias persisted out of sample; it is then
-    re-learnt on every window. With one window there is nothing to validate it on: no correction.
-    """
-    W = cv_mean.shape[1]
-    if W < 2:
-        return 1.0
-    factor = _level_factor(cv_mean[:, :-1], Y[:, :-1])
-
-    def rmsse(pred: np.ndarray) -> float:
-        return float(np.nanmean(np.sqrt(((pred - Y[:, -1]) ** 2).mean(axis=1) / scale)))
-
-    if rmsse(cv_mean[:, -1] * factor) >= rmsse(cv_mean[:, -1]):
-        return 1.0
-    return _level_factor(cv_mean, Y)
-
-
-def _cross_fitted_mean(F: np.ndarray, Y: np.ndarray, scale: np.ndarray, selection: Selection, factor: float) -> np.ndarray:
-    """The backtest forecast (S, W, H) with each window's weights selected on the other windows only, so the
-    errors quantiles are calibrated on are out of selection sample (with one window: the in-sample ones)."""
-    W = F.shape[1]
-    out = np.empty(Y.shape)
-    for w in range(W):
-        others = [k for k in range(W) if k != w] or [w]
-        wts = _select(F[:, others], Y[:, others], scale, selection)[0]
-        out[:, w] = np.maximum(np.einsum("shm,sm->sh", F[:, w], wts), 0.0) * factor
-    return out
-
-
-# Quantiles ---------------------------------------------------------------------------------------------------
-
-
-def _pooled_quantiles(errors: np.ndarray, groups: np.ndarray) -> dict[Any, np.ndarray]:
-    """Empirical quantiles (H, L) of scaled backtest errors per group; errors is (S, W, H)."""
-    out: dict[Any, np.ndarray] = {}
-    levels = np.asarray(QUANTILE_LEVELS)
-    overall = errors.reshape(-1, errors.shape[-1])
-    overall_q = _quantiles_by_step(overall, levels)
-    for g in np.unique(groups):
-        e = errors[groups == g].reshape(-1, errors.shape[-1])
-        out[g] = _quantiles_by_step(e, levels, fallback=overall_q)
-    out[None] = overall_q
-    return out
-
-
-def _quantiles_by_step(e: np.ndarray, levels: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
-    finite = np.isfinite(e)
-    if finite.sum(axis=0).min(initial=0) >= _MIN_POOL:
-        return np.stack([np.nanquantile(np.where(finite[:, h], e[:, h], np.nan), levels) for h in range(e.shape[1])])
-    if finite.sum() >= _MIN_POOL or fallback is None:
-        flat = e[finite]
-        q = np.quantile(flat, levels) if flat.size else np.zeros(len(levels))
-        return np.tile(q, (e.shape[1], 1))
-    return fallback
-
-
-def quantiles_from_errors(mean: np.ndarray, qscale: np.ndarray, scaled_error_quantiles: np.ndarray) -> np.ndarray:
-    """Quantile forecasts (S, H, L) = mean + scale · error quantile, clipped at zero and made monotone in q."""
-    q = mean[:, :, None] + qscale[:, None, None] * scaled_error_quantiles[None, :, :]
-    q = np.maximum(q, 0.0)
-    return np.maximum.accumulate(q, axis=2)
 
 
 # The engine --------------------------------------------------------------------------------------------------
@@ -443,7 +321,7 @@ def _quantile_scale(y: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     d = np.abs(np.diff(y, axis=1))
     with np.errstate(invalid="ignore"):
         scale = np.nanmean(d, axis=1)
-    level = np.nanmean(y, axis=1)
+        level = np.nanmean(y, axis=1)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.maximum(np.nan_to_num(level), 1e-9))
     return scale
 
@@ -458,143 +336,348 @@ def trim_leading_zeros(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def route_series(profile: pd.DataFrame, settings: ForecastSettings) -> pd.Series:
-    """Each series' route: `dead` (zero), `new` or `short` (too little history to backtest: moving average),
-    else its demand class, whose candidate set competes in the backtest."""
+    """Each series' route: `dead` (zero), `new` (launch profile), `short` (under two seasons, or too little
+    history for the long backtest: methods that need no seasonal history), else its demand class, whose
+    candidate set competes in the long backtest.
+
+    New: fewer than `new_below_periods` periods since the first sale, or a launch seen in the data (column
+    `launched`, when the profile has it) with fewer than `new_below_nonzero` non-zero periods within a season.
+    """
     dead = profile["is_dead"].to_numpy(dtype=bool)
-    short = (profile["history_periods"].to_numpy() < settings.min_cv_history) & ~dead
-    new = profile["is_new"].to_numpy(dtype=bool) & ~dead
+    history = profile["history_periods"].to_numpy()
+    # The history the models see: the whole record unless more than a season of zeros precedes the first sale
+    # (then the item launched inside the data); intermittent demand's early zeros are history too.
+    seen = profile["model_history"].to_numpy() if "model_history" in profile else history
+    new = profile["is_new"].to_numpy(dtype=bool)
+    if "launched" in profile:
+        new = new | (
+            profile["launched"].to_numpy(dtype=bool)
+            & (profile["nonzero_periods"].to_numpy() < settings.new_below_nonzero)
+            & (history <= settings.season_length)
+        )
+    new &= ~dead
+    short = (seen < settings.min_long_history) & ~dead & ~new
     route = np.where(dead, "dead", np.where(new, "new", np.where(short, "short", profile["demand_class"].to_numpy())))
     return pd.Series(route, index=profile.index, name="route", dtype=object)
 
 
-def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings) -> ForecastResult:
-    """Forecast every series of a long panel `unique_id, ds, y` (see the module docstring)."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
+def _phase_matrix(last_period: np.ndarray, before: int, after: int, settings: ForecastSettings) -> np.ndarray:
+    """Season phase of the `before` buckets up to each series' last one and the `after` buckets past it."""
+    offsets = np.arange(-(before - 1), after + 1)
+    return phase_of_period(last_period[:, None] + offsets[None, :], settings.sf_freq, settings.season_length)
+
+
+def _labels(ids: np.ndarray, mapping: pd.Series | None) -> np.ndarray:
+    if mapping is None:
+        return np.full(len(ids), "", dtype=object)
+    return pd.Series(ids).map(mapping).fillna("").astype(str).to_numpy(dtype=object)
+
+
+@dataclass
+class _Seasonality:
+    """The pooled seasonal indices of one run: on all data, and without each series' last k periods."""
+
+    panel: pd.DataFrame
+    period: np.ndarray
+    phase: np.ndarray
+    settings: SeasonSettings
+    categories: pd.Series | None
+    classes: pd.Series
+    cache: dict[int, PooledSeasonality] = field(default_factory=dict)
+
+    def pooled(self, exclude_last: int = 0) -> PooledSeasonality:
+        if exclude_last not in self.cache:
+            self.cache[exclude_last] = pooled_seasonality(
+                self.panel, self.period, self.phase, self.settings, self.categories, self.classes, exclude_last
+            )
+        return self.cache[exclude_last]
+
+    def honest(self, exclude_last: int) -> IndexFn | None:
+        """The index estimated without each series' last `exclude_last` periods, or None when nothing is seasonal."""
+        pooled = self.pooled(exclude_last)
+        return pooled.series_index if pooled.detected else None
+
+
+def with_season_index(
+    group: pd.DataFrame, settings: ForecastSettings, exclude_last: int = 0, categories: pd.Series | None = None,
+    pooled: PooledSeasonality | None = None, allowed: dict[tuple[str, str], str] | None = None,
+) -> pd.DataFrame:
+    """`group` (validated, sorted by series and date) with the pooled seasonal index of each row's bucket as
+    column `SEASON_INDEX_COLUMN`, estimated without each series' last `exclude_last` periods (the backtest
+    windows, so the backtest does not see its own future); every group shape counts (the backtest decides),
+    restricted to the `allowed` groups and shape kinds when given; unchanged when no series has a shape."""
+    phase = season_phase(group["ds"], settings.sf_freq, settings.season_length)
+    if pooled is None:
+        period = period_number(group["ds"], settings.freq)
+        pooled = pooled_seasonality(group, period, phase, settings.season_settings(), categories, None, exclude_last)
+    if not pooled.coefs:
+        return group
+    index = pooled.series_index(group["unique_id"].to_numpy(), phase, detected_only=False, allowed=allowed)
+    if np.allclose(index, 1.0):
+        return group
+    return group.assign(**{SEASON_INDEX_COLUMN: index})
+
+
+def _validated_shapes(honest: PooledSeasonality, final: PooledSeasonality) -> dict[tuple[str, str], str]:
+    """The groups whose final shape the backtest validated, each with the kind of shape to use. A group the
+    backtest saw a shape for keeps one while it is still detected seasonal on all data, of the kind the data
+    supports best (harmonic or classical, by BIC); a group not detected keeps its classical shape only where
+    the backtest saw a classical one too (long histories, where the backtest rather than the test decides).
+    A shape detected on a season and a half but gone on all data was noise, and a shape the backtest never
+    saw is not used."""
+    def kinds(pooled: PooledSeasonality) -> dict[tuple[str, str], str]:
+        return dict(zip(zip(pooled.groups["level"], pooled.groups["group"]), pooled.groups["shape"]))
+
+    seen, now = kinds(honest), kinds(final)
+    out: dict[tuple[str, str], str] = {}
+    for key in final.coefs:
+        if key not in honest.coefs:
+            continue
+        if key in final.detected:
+            out[key] = now.get(key) or "harmonic"
+        elif seen.get(key) == "classical" and now.get(key) == "classical":
+            out[key] = "classical"
+    return out
+
+
+def _segments_of(flags: np.ndarray, min_size: int = 50) -> list[np.ndarray]:
+    """Row sets for a per-segment selection: seasonal and non-seasonal series apart when both are big enough."""
+    on, off = np.flatnonzero(flags), np.flatnonzero(~flags)
+    if len(on) >= min_size and len(off) >= min_size:
+        return [on, off]
+    return [np.arange(len(flags))]
+
+
+def _forecast_long(
+    demand_class: str, ids: np.ndarray, panel: pd.DataFrame, seasons: _Seasonality, settings: ForecastSettings,
+    rmsse_scale: np.ndarray, qscale: np.ndarray,
+) -> dict[str, Any]:
+    """One class of long series: rolling-origin backtest of its candidates, selection per segment (seasonal
+    categories apart), bias check, cross-fitted quantiles."""
+    h, W = settings.horizon, settings.n_windows
+    models = candidates_for(demand_class, settings.season_length, h)
+    group = panel[panel["unique_id"].isin(set(ids))]
+    cv_group = None
+    seasonal_series = np.zeros(len(ids), dtype=bool)
+    if any(isinstance(m, Deseasonalized) for m in models):
+        honest = seasonals = None
+        if settings.season_length > 1:
+            honest = seasons.pooled(W * h)
+            seasonals = seasons.pooled(0)
+        cv_group = with_season_index(group, settings, pooled=honest) if honest is not None else group
+        if SEASON_INDEX_COLUMN in cv_group:
+            allowed = _validated_shapes(honest, seasonals)  # type: ignore[arg-type]
+            group = with_season_index(group, settings, pooled=seasonals, allowed=allowed)
+            if SEASON_INDEX_COLUMN not in group:
+                group = group.assign(**{SEASON_INDEX_COLUMN: 1.0})
+            sg = seasonals.series_group.set_index("unique_id").reindex(ids)  # type: ignore[union-attr]
+            keys = list(zip(sg["level"].fillna(""), sg["group"].fillna("")))
+            seasonal_series = np.array([k in seasonals.detected and k in allowed for k in keys], dtype=bool)  # type: ignore[union-attr]
+        else:
+            # No pooled index without the backtest windows: the final forecast must not use one the
+            # backtest never validated, and the pooled-fallback candidates are their base models.
+            models = [m for m in models if not getattr(m, "pooled_fallback", False)]
+            cv_group = None
+    names = [m.alias for m in models]
+    cv, fc = _statsforecast(models, group, settings, cv_df=cv_group)
+    S = len(ids)
+    F = np.nan_to_num(cv[names].to_numpy(dtype=float).reshape(S, W, h, len(names)), nan=0.0)
+    Y = cv["y"].to_numpy(dtype=float).reshape(S, W, h)
+    Ffut = np.nan_to_num(fc[names].to_numpy(dtype=float).reshape(S, h, len(names)), nan=0.0)
+    weights = np.zeros((S, len(names)))
+    factor = np.ones(S)
+    calib = np.zeros(Y.shape)
+    segments: list[dict[str, Any]] = []
+    strategy = settings.selection
+    segment_of = np.full(S, "", dtype=object)
+    parts = _segments_of(seasonal_series)
+    for rows in parts:
+        tag = "" if len(parts) == 1 else (":seasonal" if seasonal_series[rows].all() else ":non_seasonal")
+        segment_of[rows] = f"long:2_seasons_or_more:{demand_class}{tag}"
+        w, strategy, scores = select(F[rows], Y[rows], rmsse_scale[rows], settings.selection)
+        cv_mean = np.maximum(np.einsum("swhm,sm->swh", F[rows], w), 0.0)
+        check = bias_check(cv_mean, Y[rows])
+        weights[rows], factor[rows] = w, check.factor
+        calib[rows] = cross_fitted_mean(F[rows], Y[rows], rmsse_scale[rows], settings.selection, check.factor)
+        label = pd.Series(["+".join(names[j] for j in np.flatnonzero(r > 0)) for r in w]).value_counts().index[0]
+        segments.append({
+            "segment": segment_of[rows[0]], "route": "long", "band": "2_seasons_or_more", "demand_class": demand_class,
+            "seasonal_categories": bool(seasonal_series[rows].any()), "series": len(rows), "window": h, "windows": W,
+            "strategy": strategy, "model": label, **{f"validation_rmsse_{k}": v for k, v in scores.items()},
+            "bias_pct_raw": check.bias_pct, "window_bias_pct": check.window_bias_pct, "bias_factor": check.factor,
+            "bias_systematic": check.systematic, "candidates": ", ".join(names),
+        })
+    cv_mean = np.maximum(np.einsum("swhm,sm->swh", F, weights), 0.0) * factor[:, None, None]
+    fut_mean = np.maximum(np.einsum("shm,sm->sh", Ffut, weights), 0.0) * factor[:, None]
+    pooled_q = pooled_quantiles((Y - calib) / qscale[:, None, None], np.zeros(S))[0]
+    labels = np.array(["+".join(names[j] for j in np.flatnonzero(w > 0)) for w in weights], dtype=object)
+    cv_q = np.stack([quantiles_from_errors(cv_mean[:, k], qscale, pooled_q) for k in range(W)], axis=1)
+    backtest = _backtest_frame(ids, cv, cv_mean, cv_q, F[..., names.index(BENCHMARK_MODEL)], group, settings, demand_class)
+    return {
+        "mean": fut_mean, "quantiles": quantiles_from_errors(fut_mean, qscale, pooled_q), "model": labels,
+        "error_quantiles": pooled_q, "backtest": backtest.assign(route="long", bias_factor=factor, segment=segment_of),
+        "segments": segments, "strategy": strategy,
+    }
+
+
+@dataclass
+class _Prepared:
+    """A validated panel and everything routing needs: profile, dense matrix, routes, pooled seasonality."""
+
+    panel: pd.DataFrame
+    profile: pd.DataFrame  # in matrix order, with launched, route, category, seasonal_source
+    matrix: PanelMatrix
+    seasons: _Seasonality
+    routes: np.ndarray
+    category: np.ndarray
+
+
+def _prepare(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Series | None) -> _Prepared:
     panel = validate_panel(panel, settings.freq)
     # The class comes from the history since the first sale; the models see the whole history (measured:
     # trimming it too costs accuracy on stallion, where early zeros carry the launch level's scale).
-    profile = profile_panel(trim_leading_zeros(panel), settings.profile_settings())
+    trimmed = trim_leading_zeros(panel)
+    profile = profile_panel(trimmed, settings.profile_settings())
+    matrix = to_matrix(panel)
+    ids_all = matrix.ids
+    profile = profile.set_index("unique_id").loc[ids_all].reset_index()
+    _, age, first_sale = since_launch(matrix.values)
+    profile["launched"] = launched_inside(matrix.values, first_sale) & (age > 0)
+    start = matrix.values.shape[1] - matrix.lengths
+    lead = np.maximum(first_sale - start, 0)
+    profile["model_history"] = np.where(lead > max(settings.season_length, 1), matrix.lengths - lead, matrix.lengths)
+    classes = profile["demand_class"].to_numpy()
+    category = _labels(ids_all, categories)
+    trimmed_period = period_number(trimmed["ds"], settings.freq)
+    seasons = _Seasonality(
+        panel=trimmed, period=trimmed_period,
+        phase=phase_of_period(trimmed_period, settings.sf_freq, settings.season_length),
+        settings=settings.season_settings(),
+        categories=pd.Series(category, index=ids_all) if categories is not None else None,
+        classes=pd.Series(classes, index=ids_all),
+    )
+    routes = route_series(profile, settings).to_numpy()
+    own = profile["seasonal"].to_numpy(dtype=bool)
+    pooled = seasons.pooled(0).source_of(ids_all) if settings.season_length > 1 else np.full(len(ids_all), "", dtype=object)
+    profile = profile.assign(
+        route=routes, category=category, seasonal_source=np.where(own, "own", pooled), seasonal=own | (pooled != "")
+    )
+    return _Prepared(panel=panel, profile=profile, matrix=matrix, seasons=seasons, routes=routes, category=category)
+
+
+def profile_routes(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Series | None = None) -> pd.DataFrame:
+    """The demand profile of every series with the route the engine takes for it, its category and where
+    its seasonality comes from (own test, or the pooled index of its category, class or panel); no forecast."""
+    return _prepare(panel, settings, categories).profile
+
+
+def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings, categories: pd.Series | None = None) -> ForecastResult:
+    """Forecast every series of a long panel `unique_id, ds, y` (see the module docstring).
+
+    `categories` (optional) maps unique_id to a product category: seasonality is pooled there first (then
+    in the demand class, then the whole panel) and launch analogues are looked for there.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    prepared = _prepare(panel, settings, categories)
+    panel, profile, matrix, seasons = prepared.panel, prepared.profile, prepared.matrix, prepared.seasons
+    routes, category = prepared.routes, prepared.category
     timings["profile_s"] = time.perf_counter() - started
 
-    from demand_control.planning.profile import to_matrix
-
-    matrix = to_matrix(panel)
-    row_of = pd.Series(np.arange(len(matrix.ids)), index=matrix.ids)
-    profile = profile.set_index("unique_id").loc[matrix.ids].reset_index()
+    ids_all = matrix.ids
+    n, h, n_levels = len(ids_all), settings.horizon, len(QUANTILE_LEVELS)
+    row_of = pd.Series(np.arange(n), index=ids_all)
     qscale_all = _quantile_scale(matrix.values, matrix.lengths)
     rmsse_scale_all = np.nanmean(np.diff(matrix.values, axis=1) ** 2, axis=1)
     rmsse_scale_all = np.where(np.isfinite(rmsse_scale_all) & (rmsse_scale_all > 0), rmsse_scale_all, qscale_all**2)
-    last_ds = panel.groupby("unique_id", sort=False)["ds"].max().reindex(matrix.ids)
-    future_ds = _future_dates(last_ds.reset_index(drop=True), settings.horizon, settings.freq)
+    last_ds = panel.groupby("unique_id", sort=False)["ds"].max().reindex(ids_all)
+    future_ds = _future_dates(last_ds.reset_index(drop=True), h, settings.freq)
+    classes = profile["demand_class"].to_numpy()
 
-    n, h, n_levels = len(matrix.ids), settings.horizon, len(QUANTILE_LEVELS)
     mean = np.zeros((n, h))
     quant = np.zeros((n, h, n_levels))
     model = np.empty(n, dtype=object)
-    route = np.empty(n, dtype=object)
     strategy_of = np.full(n, "", dtype=object)
-
-    routes = route_series(profile, settings)
-    dead = (routes == "dead").to_numpy()
-    too_short = routes.isin(["new", "short"]).to_numpy()
-    new = (routes == "new").to_numpy()
-    route[:] = routes.to_numpy()
+    band_of = np.full(n, "", dtype=object)
+    dead = routes == "dead"
     model[dead] = "Zero (dead)"
 
-    selection_rows: list[dict[str, Any]] = []
+    segments: list[dict[str, Any]] = []
     backtests: list[pd.DataFrame] = []
-    pooled: dict[str, np.ndarray] = {}
+    pooled_errors: list[np.ndarray] = []
     cv_seconds = 0.0
     for demand_class in DEMAND_CLASSES:
-        members = (profile["demand_class"].to_numpy() == demand_class) & ~dead & ~too_short
+        members = routes == demand_class
         if not members.any():
             continue
-        ids = np.sort(matrix.ids[members])
+        ids = np.sort(ids_all[members])
         rows = row_of.loc[ids].to_numpy()
-        models = candidates_for(demand_class, settings.season_length, settings.horizon)
-        names = [m.alias for m in models]
-        group = panel[panel["unique_id"].isin(set(ids))]
         t0 = time.perf_counter()
-        cv_group = None
-        if any(isinstance(m, Deseasonalized) for m in models):
-            cv_group = with_season_index(group, settings, exclude_last=settings.n_windows * settings.horizon)
-            if SEASON_INDEX_COLUMN in cv_group:
-                group = with_season_index(group, settings)
-            else:
-                # No pooled index without the backtest windows: the final forecast must not use one the
-                # backtest never validated, and the pooled-fallback candidates are their base models.
-                models = [m for m in models if not getattr(m, "pooled_fallback", False)]
-                names = [m.alias for m in models]
-        cv, fc = _statsforecast(models, group, settings, cv_df=cv_group)
+        out = _forecast_long(demand_class, ids, panel, seasons, settings, rmsse_scale_all[rows], qscale_all[rows])
         cv_seconds += time.perf_counter() - t0
-        S, W = len(ids), settings.n_windows
-        F = cv[names].to_numpy(dtype=float).reshape(S, W, h, len(names))
-        Y = cv["y"].to_numpy(dtype=float).reshape(S, W, h)
-        Ffut = fc[names].to_numpy(dtype=float).reshape(S, h, len(names))
-        F = np.nan_to_num(F, nan=0.0)
-        Ffut = np.nan_to_num(Ffut, nan=0.0)
-        scale = rmsse_scale_all[rows]
-        weights, strategy, scores = _select(F, Y, scale, settings.selection)
-        strategy_of[rows] = strategy
-        cv_mean = np.maximum(np.einsum("swhm,sm->swh", F, weights), 0.0)
-        fut_mean = np.maximum(np.einsum("shm,sm->sh", Ffut, weights), 0.0)
-        level_factor = _level_correction(cv_mean, Y, scale)
-        cv_mean, fut_mean = cv_mean * level_factor, fut_mean * level_factor
-        calib_mean = _cross_fitted_mean(F, Y, scale, settings.selection, level_factor)
-        scaled_err = (Y - calib_mean) / qscale_all[rows][:, None, None]
-        pooled[demand_class] = _pooled_quantiles(scaled_err, np.zeros(S))[0]
-        mean[rows] = fut_mean
-        quant[rows] = quantiles_from_errors(fut_mean, qscale_all[rows], pooled[demand_class])
-        labels = np.array(["+".join(names[j] for j in np.flatnonzero(w > 0)) for w in weights], dtype=object)
-        model[rows] = labels
-
-        cv_q = np.stack(
-            [quantiles_from_errors(cv_mean[:, k], qscale_all[rows], pooled[demand_class]) for k in range(W)], axis=1
-        )
-        backtests.append(
-            _backtest_frame(ids, cv, cv_mean, cv_q, F[..., names.index(BENCHMARK_MODEL)], group, settings, demand_class)
-        )
-        selection_rows.append(
-            {
-                "demand_class": demand_class,
-                "series": S,
-                "strategy": strategy,
-                **{f"validation_rmsse_{k}": v for k, v in scores.items()},
-                "candidates": ", ".join(names),
-                "top_model": pd.Series(labels).value_counts().index[0],
-            }
-        )
+        mean[rows], quant[rows], model[rows] = out["mean"], out["quantiles"], out["model"]
+        strategy_of[rows], band_of[rows] = out["strategy"], "2_seasons_or_more"
+        backtests.append(out["backtest"])
+        segments += out["segments"]
+        pooled_errors.append(out["error_quantiles"])
     timings["statsforecast_s"] = cv_seconds
 
-    # New and short series: too little history since the first sale to backtest. The level is the mean of
-    # the last season (pre-launch zeros included: they damp a launch spike, which measured better on
-    # stallion's launches than the post-launch mean, +82% bias), the spread the pooled scaled
-    # backtest errors of the backtested series (a conformal pool borrowed from other series) in the unit of
-    # the series' own post-launch variability; with nothing backtested, the history's own quantiles.
-    simple = too_short
-    if simple.any():
-        vals = matrix.values[simple]
-        recent = np.arange(vals.shape[1])[None, :] >= vals.shape[1] - settings.season_length
-        level = np.nan_to_num(np.nanmean(np.where(recent, vals, np.nan), axis=1))
-        launched = np.maximum.accumulate(np.nan_to_num(vals) > 0, axis=1)
-        launched |= ~launched.any(axis=1, keepdims=True)
-        vals = np.where(launched, vals, np.nan)
-        mean[simple] = level[:, None]
-        if pooled:
-            pool = np.mean([pooled[c] for c in pooled], axis=0)  # (H, L)
-            quant[simple] = quantiles_from_errors(mean[simple], _quantile_scale(vals, matrix.lengths[simple]), pool)
-        else:
-            spread = np.nanquantile(vals, QUANTILE_LEVELS, axis=1).T - np.nanmean(vals, axis=1)[:, None] + level[:, None]
-            q = np.maximum(np.repeat(np.nan_to_num(spread)[:, None, :], h, axis=1), 0.0)
-            quant[simple] = np.maximum.accumulate(q, axis=2)
-        model[simple] = np.where(new[simple], "MovingAverage (new)", "MovingAverage (short history)")
+    short = routes == "short"
+    if short.any():
+        t0 = time.perf_counter()
+        rows = np.flatnonzero(short)
+        values = _short_rows(matrix.values[rows], settings.season_length)
+        width = values.shape[1]
+        last_period = period_number(pd.Series(last_ds.to_numpy()[rows]), settings.freq)
+        phase = _phase_matrix(last_period, width, h, settings) if settings.season_length > 1 else None
+        final = seasons.pooled(0)
+        out_s = forecast_short(
+            values, ids_all[rows], classes[rows], phase,
+            final.series_index if final.detected else None,
+            seasons.honest if settings.season_length > 1 else None,
+            np.asarray(final.series_group.set_index("unique_id")["group"].reindex(ids_all[rows]).fillna("").to_numpy(), dtype=object)
+            if not final.series_group.empty else np.full(len(rows), "", dtype=object),
+            qscale_all[rows],
+            ShortSettings(horizon=h, season_length=settings.season_length, n_windows=settings.n_windows,
+                          selection=settings.selection, n_jobs=settings.n_jobs),
+        )
+        mean[rows], quant[rows], model[rows], band_of[rows] = out_s.mean, out_s.quantiles, out_s.model, out_s.band
+        strategy_of[rows] = "class"
+        if not out_s.backtest.empty:
+            backtests.append(out_s.backtest.assign(route="short"))
+        segments += out_s.segments
+        timings["short_s"] = time.perf_counter() - t0
 
-    profile = profile.assign(route=route, model=model, selection=strategy_of)
-    classes = profile["demand_class"].to_numpy()
+    new = routes == "new"
+    if new.any():
+        # Analogues come from the SKU's category (another category's launches say little about this one's);
+        # without categories, from its demand class.
+        labels = [("category", category)] if categories is not None else [("class", classes.astype(object))]
+        launch = launch_forecast(matrix.values, new, labels, h, qscale_all, settings.season_length)
+        rows = np.flatnonzero(new)
+        mean[rows] = launch.mean
+        vals = matrix.values[rows]
+        post_launch = np.where(np.maximum.accumulate(np.nan_to_num(vals) > 0, axis=1), vals, np.nan)
+        spread_q = launch.error_quantiles
+        if spread_q is None and pooled_errors:
+            spread_q = np.mean(pooled_errors, axis=0)
+        if spread_q is not None:
+            quant[rows] = quantiles_from_errors(launch.mean, _quantile_scale(post_launch, matrix.lengths[rows]), spread_q)
+        else:
+            level = launch.mean.mean(axis=1)
+            spread = np.nanquantile(post_launch, QUANTILE_LEVELS, axis=1).T - np.nanmean(post_launch, axis=1)[:, None] + level[:, None]
+            q = np.maximum(np.repeat(np.nan_to_num(spread)[:, None, :], h, axis=1), 0.0)
+            quant[rows] = np.maximum.accumulate(q, axis=2)
+        model[rows] = np.where(
+            launch.profile_source != "", launch.method + " (new, " + launch.profile_source + " analogues)", "RecordTSB (new)"
+        )
+        band_of[rows] = "new"
+
+    final = seasons.pooled(0)
+    profile = profile.assign(model=model, selection=strategy_of, band=band_of)
     forecast = pd.DataFrame(
         {
-            "unique_id": np.repeat(matrix.ids, h),
+            "unique_id": np.repeat(ids_all, h),
             "ds": future_ds.reshape(-1),
             "mean": mean.reshape(-1),
             **{c: quant[:, :, i].reshape(-1) for i, c in enumerate(QUANTILE_COLUMNS)},
@@ -604,25 +687,41 @@ def forecast_panel(panel: pd.DataFrame, settings: ForecastSettings) -> ForecastR
     )
     forecast["ds"] = pd.to_datetime(forecast["ds"]).astype("datetime64[ns]")
     forecast = forecast.sort_values(["unique_id", "ds"]).reset_index(drop=True)
-    backtest = pd.concat(backtests, ignore_index=True) if backtests else _empty_backtest()
+    backtest = pd.concat(backtests, ignore_index=True)[list(BACKTEST_COLUMNS)] if backtests else _empty_backtest()
     timings["total_s"] = time.perf_counter() - started
     return ForecastResult(
         forecast=forecast,
         profile=profile,
         backtest=backtest,
-        selection=pd.DataFrame(selection_rows),
+        selection=pd.DataFrame(segments),
         timings=timings,
+        seasonality=final.groups,
     )
 
 
+def _short_rows(values: np.ndarray, season_length: int) -> np.ndarray:
+    """The history the short route sees: each row from its first sale when more than a season of zeros
+    precedes it (a launch, not intermittence), else whole; right-aligned on a common width."""
+    S, width = values.shape
+    sold = np.nan_to_num(values) > 0
+    observed = ~np.isnan(values)
+    start = np.argmax(observed, axis=1)
+    first = np.where(sold.any(axis=1), np.argmax(sold, axis=1), start)
+    cut = np.where(first - start > max(season_length, 1), first, start)
+    out = np.where(np.arange(width)[None, :] >= cut[:, None], values, np.nan)
+    keep = int(max(width - cut.min(), 1)) if S else 1
+    return out[:, width - keep :]
+
+
 BACKTEST_COLUMNS = (
-    "unique_id", "demand_class", "windows", "rmsse", "mase", "spl", "bias", "abs_actual", "covered80", "points",
-    "benchmark_rmsse", "recent_rmsse", "earlier_rmsse",
+    "unique_id", "demand_class", "route", "segment", "windows", "rmsse", "mase", "spl", "bias", "abs_actual",
+    "covered80", "points", "benchmark_rmsse", "recent_rmsse", "earlier_rmsse", "bias_factor",
 )
 
 
 def _empty_backtest() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object if c in ("unique_id", "demand_class") else float) for c in BACKTEST_COLUMNS})
+    text = ("unique_id", "demand_class", "route", "segment")
+    return pd.DataFrame({c: pd.Series(dtype=object if c in text else float) for c in BACKTEST_COLUMNS})
 
 
 def _backtest_frame(
@@ -660,4 +759,4 @@ def _backtest_frame(
     per["earlier_rmsse"] = np.sqrt(sq[:, :-1].mean(axis=(1, 2)) / scale) if W > 1 else np.nan
     per.insert(1, "demand_class", demand_class)
     per.insert(2, "windows", W)
-    return per[list(BACKTEST_COLUMNS)]
+    return per

@@ -1,5 +1,7 @@
 """The shared real demand panels (`../shared/data`) in long format `unique_id, ds, y`, by the conventions of
-that folder's README: which series key, which bucket, how much is held out and which season."""
+that folder's README: which series key, which bucket, how much is held out and which season; their
+truncated versions (a distributor's short history: only the last months or weeks of each series); and the
+category each series belongs to (the level above it in the panel's own hierarchy)."""
 
 from __future__ import annotations
 
@@ -18,18 +20,51 @@ class PanelSpec:
     freq: str
     horizon: int
     season_length: int
+    source: str = ""  # the full panel a truncated one is cut from ("" for a full panel)
+    keep_last: int = 0  # periods kept at the end of each series (0: all)
+
+    @property
+    def base(self) -> str:
+        return self.source or self.name
 
 
 PANELS: dict[str, PanelSpec] = {
     "stallion": PanelSpec("stallion", "stallion.parquet", "MS", 12, 12),
     "pasta": PanelSpec("pasta", "pasta_long.parquet", "W-MON", 13, 52),
     "pbs": PanelSpec("pbs", "PBS_long.parquet", "MS", 12, 12),
+    # A distributor's short history: 12 months to train and 12 to score; 52 weeks to train and 26 to score.
+    "stallion_24": PanelSpec("stallion_24", "stallion.parquet", "MS", 12, 12, source="stallion", keep_last=24),
+    "pbs_24": PanelSpec("pbs_24", "PBS_long.parquet", "MS", 12, 12, source="pbs", keep_last=24),
+    "pasta_78": PanelSpec("pasta_78", "pasta_long.parquet", "W-MON", 26, 52, source="pasta", keep_last=78),
 }
 
 
+def panel_categories(name: str, ids: pd.Series | list[str]) -> pd.Series:
+    """Each series' category: the level above it in the panel's hierarchy, as a distributor's product category
+    is above its SKU-locations: stallion the SKU (across agencies), pasta the brand, PBS concession and type
+    (the scheme that drives its seasonality)."""
+    ids = pd.Series(pd.unique(pd.Series(ids).astype(str)))
+    parts = ids.str.split("|", expand=True)
+    base = PANELS[name].base
+    if base == "stallion":
+        labels = parts[1]
+    elif base == "pbs":
+        labels = parts[0] + "|" + parts[1]
+    else:
+        labels = parts[0]
+    return pd.Series(labels.to_numpy(), index=ids.to_numpy(), name="category")
+
+
 def load_panel(name: str, data_dir: Path | str = DEFAULT_DATA_DIR) -> pd.DataFrame:
-    """One shared panel as `unique_id, ds, y`, sorted; raises FileNotFoundError when the data is absent."""
+    """One shared panel as `unique_id, ds, y`, sorted; raises FileNotFoundError when the data is absent.
+
+    A truncated panel keeps the last `keep_last` periods of each series of its source panel.
+    """
     spec = PANELS[name]
+    if spec.keep_last:
+        full = load_panel(spec.base, data_dir)
+        keep = full.groupby("unique_id", sort=False).cumcount(ascending=False) < spec.keep_last
+        return full[keep].reset_index(drop=True)
     path = Path(data_dir) / spec.file
     if not path.exists():
         raise FileNotFoundError(f"shared panel {path} not found")

@@ -4,9 +4,9 @@ The Syntetos–Boylan class (DOMAIN.md) comes from ADI (average interval between
 periods / non-zero periods) and CV² (squared coefficient of variation of the non-zero sizes, population
 variance). Seasonality is detected by autocorrelation at the season lag of the detrended series. Series
 with too little history are `new`; series without demand for a long stretch are `dead`. Everything is
-computed on a dense series × period matrix, so a 100k-series panel profiles in about a second. A group of
-series also has a pooled seasonal index (`pooled_season_index`) that the seasonally adjusted candidates
-borrow strength from.
+computed on a dense series × period matrix, so a 100k-series panel profiles in about a second. A series
+too short or noisy for its own test can still be seasonal through its category's pooled index
+(`planning.seasonality`; `pooled_season_index` gives one group's).
 """
 
 from __future__ import annotations
@@ -159,51 +159,23 @@ def profile_panel(panel: pd.DataFrame, settings: ProfileSettings) -> pd.DataFram
 def pooled_season_index(
     ids: np.ndarray, period: np.ndarray, y: np.ndarray, season_length: int, min_series: int = 10
 ) -> np.ndarray | None:
-    """The pooled multiplicative seasonal index of a group of series, by calendar phase (`period % s`).
+    """The pooled multiplicative seasonal index of one group of series, by calendar phase (`period % s`).
 
-    Each series' classical indices (ratio to a centred moving average of length s, 2×s for an even s,
-    averaged per phase, normalised to mean 1) are averaged with equal weight over the series that have a
-    positive trend throughout and every phase covered; the mean is normalised to 1 again. `period` numbers
-    consecutive buckets (`forecasting.period_number`), so series that end on different dates still align by
-    calendar. None when s < 2 or fewer than `min_series` series qualify: too few to pool.
+    `period` numbers consecutive buckets (`forecasting.period_number`), so series that end on different
+    dates still align by calendar. The index is the harmonic regression of `seasonality.pooled_seasonality`
+    evaluated at the s phases; None when s < 2, fewer than `min_series` series have history, or the group
+    shows no significant seasonality.
     """
+    from demand_control.planning.seasonality import SeasonSettings, pooled_seasonality
+
     s = int(season_length)
     if s < 2 or len(y) == 0:
         return None
-    codes, _ = pd.factorize(ids, sort=False)
-    first = int(period.min())
-    width = int(period.max()) - first + 1
-    if width < s + 1:
+    period = np.asarray(period, dtype=np.int64)
+    panel = pd.DataFrame({"unique_id": np.asarray(ids), "ds": period, "y": np.asarray(y, dtype=float)})
+    phase = (period % s) / s
+    pooled = pooled_seasonality(panel, period, phase, SeasonSettings(season_length=s, min_series=min_series))
+    key = ("panel", "all")
+    if key not in pooled.detected:
         return None
-    values = np.full((int(codes.max()) + 1, width), np.nan)
-    values[codes, period - first] = y
-    kernel = np.ones(s) / s
-    if s % 2 == 0:
-        kernel = np.convolve(kernel, [0.5, 0.5])
-    observed = ~np.isnan(values)
-    from scipy.ndimage import convolve1d
-
-    trend = convolve1d(np.where(observed, values, 0.0), kernel, axis=1, mode="constant")
-    covered = convolve1d(observed.astype(float), kernel, axis=1, mode="constant")
-    half = len(kernel) // 2
-    valid = np.isclose(covered, 1.0) & observed
-    valid[:, :half] = False
-    valid[:, width - half :] = False
-    usable = valid.any(axis=1) & ~(valid & (trend <= 0)).any(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(valid & usable[:, None], values / trend, np.nan)
-    phase = (np.arange(first, first + width)) % s
-    sums = np.zeros((len(values), s))
-    counts = np.zeros((len(values), s))
-    for p in range(s):
-        cols = phase == p
-        sums[:, p] = np.nansum(ratio[:, cols], axis=1)
-        counts[:, p] = (~np.isnan(ratio[:, cols])).sum(axis=1)
-    full = (counts > 0).all(axis=1)
-    if full.sum() < min_series:
-        return None
-    idx = sums[full] / counts[full]
-    idx = idx / idx.mean(axis=1, keepdims=True)
-    pooled = idx.mean(axis=0)
-    pooled = pooled / pooled.mean()
-    return pooled if np.all(pooled > 0) else None
+    return pooled.index(key, np.arange(s) / s)

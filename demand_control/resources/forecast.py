@@ -31,6 +31,14 @@ class ForecastSettingsResource(dg.ConfigurableResource):
     degradation_factor: float = Field(
         default=1.5, ge=1, description="A series is degraded when its recent RMSSE exceeds its earlier one by this factor."
     )
+    pipeline_signal: bool = Field(
+        default=False,
+        description="Add the probability-weighted open CRM pipeline to the forecast in its expected buckets (column "
+        "pipeline_qty). Off by default: no history of pipeline snapshots exists to backtest it on.",
+    )
+    pipeline_max_uplift: float = Field(
+        default=1.0, ge=0, description="The pipeline adds at most this multiple of a bucket's statistical forecast."
+    )
 
     def engine_settings(self) -> "ForecastSettings":
         # Imported here: statsforecast takes seconds to import, and most runs (replan) never forecast.
