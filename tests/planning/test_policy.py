@@ -425,3 +425,15 @@ def test_missing_and_empty_files(tmp_path):
         load_policy(tmp_path / "nowhere.yaml")
     assert "is empty" in _load_error(tmp_path, "# only a comment\n")
     assert "required, missing" in _load_error(tmp_path, "version: 1\n")
+
+
+def test_currency_defaults_to_eur_and_takes_an_iso_code(tmp_path):
+    assert "currency" not in POLICY_YAML and parse_policy(POLICY_YAML, "no-currency.yaml").currency == "EUR"
+    assert load_policy().currency == "EUR"  # the packaged default says so explicitly
+    assert parse_policy(POLICY_YAML.replace("version: 1\n", "version: 1\ncurrency: CHF\n"), "chf.yaml").currency == "CHF"
+
+
+@pytest.mark.parametrize("bad", ["eur", "EURO", "EUX", "€", "XAU", "978"])
+def test_a_currency_that_is_not_an_iso_code_is_refused_naming_it(tmp_path, bad):
+    message = _load_error(tmp_path, POLICY_YAML.replace("version: 1\n", f"version: 1\ncurrency: '{bad}'\n"))
+    assert "currency at line 2" in message and repr(bad) in message and "ISO 4217" in message

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from demand_control.planning.policy.currencies import ISO_4217
 from demand_control.planning.vocabulary import SEVERITIES, ActionType, ExceptionType, Severity, Tier
 
 MATCH_CRITERIA: tuple[str, ...] = ("exception_types", "category", "region", "supplier_id", "customer_tier")
@@ -42,8 +43,16 @@ def _team(value: str) -> str:
     return value
 
 
+def _currency(value: str) -> str:
+    if value not in ISO_4217:
+        raise ValueError("a currency is its three-letter ISO 4217 code in capitals, e.g. EUR, USD, GBP, CHF")
+    return value
+
+
 SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
 TeamName = Annotated[str, AfterValidator(_team)]
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
+DEFAULT_CURRENCY = "EUR"
 
 
 class PolicyError(ValueError):
@@ -260,6 +269,8 @@ class Tolerances(_Strict):
 
 class Policy(_Strict):
     version: Literal[1]
+    # The company currency the warehouse's money is in: what planners read beside every amount.
+    currency: CurrencyCode = DEFAULT_CURRENCY
     owners: Owners
     sla: Sla
     escalation: Escalation = Escalation()
