@@ -1,5 +1,6 @@
-"""Slack for the owners' messages: slack-sdk's `WebClient` when `SLACK_BOT_TOKEN` is set, the console
-otherwise (the embedded default; `ops/notify.py` then records the same messages in `notifications`).
+"""Slack for the owners' messages and their App Home tabs: slack-sdk's `WebClient` when `SLACK_BOT_TOKEN` is
+set, the console otherwise (the embedded default; `ops/notify.py` then records the same messages in
+`notifications`).
 
 The client retries 429s after `Retry-After` (slack-sdk's `RateLimitErrorRetryHandler`, off by default) and
 connection errors and 5xx — but never for `chat.postMessage`: a post whose answer was lost may have been
@@ -177,6 +178,12 @@ class SlackNotifier(dg.ConfigurableResource):
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         """chat.update: idempotent, so retried on connection errors like any read."""
         self.client.chat_update(channel=self.channel_id(channel), ts=ts, text=text, blocks=blocks)
+
+    def publish_home(self, user_id: str, blocks: list[dict[str, Any]]) -> str:
+        """views.publish: replace the App Home tab of one user (a Slack user id) with these blocks; returns the
+        view id. Publishing replaces the whole view, so a retry after a lost answer is harmless."""
+        answer = self.client.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks})
+        return str((answer.get("view") or {}).get("id", ""))
 
     def _history(self, channel: str, since: datetime | None, thread_ts: str | None = None) -> list[dict[str, Any]]:
         channel_id = self.channel_id(channel)

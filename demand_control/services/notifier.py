@@ -1,6 +1,7 @@
 """Notify owners: one Slack parent message per planning exception (medium severity and above) in the owner's
 channel, later changes through `chat.update` plus a "what changed" reply in its thread, auto-resolution the
-same way, and one digest of the low-severity exceptions per channel and day.
+same way, one digest of the low-severity cases a person must act on per channel and day (in the worklist's
+order), and the App Home tab of every policy user (`services.app_home`).
 
 No message is ever posted twice (RELIABILITY.md §10): the intent (`slack_messages` row, or a pending
 `notifications` row for digests and replies) is committed before the call, its ts after; an intent without
@@ -35,8 +36,11 @@ from demand_control.messages.slack import (
     is_notified,
     resolved_reply,
 )
+from demand_control.planning.policy import Policy, load_policy
 from demand_control.resources.slack import Posted, SlackNotifier, definitive_refusal, describe
 from demand_control.resources.warehouse import Warehouse, to_records
+from demand_control.services.app_home import publish_app_homes
+from demand_control.services.worklist import party_names, read_worklist
 
 DEFAULT_CHANNEL = "#planning-exceptions"
 # Notices the notifier delivers from the outbox: its own thread replies and digests, and the answers to
@@ -59,6 +63,7 @@ class NotifySummary:
     resolved: int = 0  # of which marked resolved
     replies: int = 0  # thread replies delivered
     digests: int = 0  # low-severity digests delivered
+    homes: int = 0  # App Home tabs published (or printed) because what they show changed
     other_notices: int = 0  # e.g. approval results answered in a thread
     unchanged: int = 0
     failed: int = 0
@@ -282,17 +287,18 @@ class _Notifier:
 
     # Digests and the notice outbox
 
-    def queue_digests(self, lows: list[dict[str, Any]]) -> None:
+    def queue_digests(self, lows: list[dict[str, Any]], currency: str, names: Mapping[str, str]) -> None:
+        """One digest per channel of the day; `lows` in the worklist's order, which each digest keeps."""
         by_channel: dict[str, list[dict[str, Any]]] = {}
         for exc in lows:
             by_channel.setdefault(self.slack.target(str(exc.get("owner_channel") or DEFAULT_CHANNEL)), []).append(exc)
         day = self.now.date()
         for channel, items in sorted(by_channel.items()):
-            msg = digest_message(channel, day, items)
+            msg = digest_message(channel, day, items, currency, names)
             with self.warehouse.engine.begin() as conn:
                 conn.execute(insert_ignoring_conflicts(conn, tables.notifications, ["notification_id"]).values(
                     notification_id=digest_id(channel, day.isoformat()), kind="digest", channel=channel[:128], subject=f"digest {day.isoformat()}",
-                    text=msg.text, payload=canonical_json({"channel": channel, "blocks": msg.blocks, "exception_keys": sorted(str(e["exception_key"]) for e in items)}),
+                    text=msg.text, payload=canonical_json({"channel": channel, "blocks": msg.blocks, "exception_keys": [str(e["exception_key"]) for e in items]}),
                     status="pending", created_at=self.now,
                 ))
 
@@ -348,11 +354,15 @@ def _severity_order(exc: Mapping[str, Any]) -> tuple[int, float, str]:
 
 
 def notify_exceptions(warehouse: Warehouse, notifier: SlackNotifier, now: datetime, keys: list[str] | None = None,
-                      actor: str = "notifier", log: Callable[[str], None] = print) -> NotifySummary:
+                      actor: str = "notifier", log: Callable[[str], None] = print, policy: Policy | None = None) -> NotifySummary:
     """Bring Slack (or the console) in line with the exception tables; `keys` limits it to those exceptions
     (the replan path). Low-severity digests go out only on a full run (keys None): a scoped run would send a
-    channel's one digest of the day with a fraction of its exceptions."""
+    channel's one digest of the day with a fraction of its exceptions. Every run then refreshes the App Home
+    tabs whose worklist changed. `policy`: for the currency and the App Home's people (default: the policy
+    file the environment names, as the planning runs read it)."""
     now = as_utc(now) or planning_clock.now()
+    policy = policy or load_policy()
+    names = party_names(warehouse)
     if keys is None:
         active = warehouse.read("planning_exceptions")
         rows = warehouse.read("slack_messages")
@@ -386,9 +396,15 @@ def notify_exceptions(warehouse: Warehouse, notifier: SlackNotifier, now: dateti
         is_closed = exc.get("state") in CLOSED_STATES
         action = None if is_closed else best.get((key, int(exc["occurrence"])))
         shown = [] if is_closed else scenarios.get((str(exc.get("sku")), str(exc.get("location_id"))), [])
-        run.exception(exc, row_records.get(key), exception_message(exc, action, shown))
+        run.exception(exc, row_records.get(key), exception_message(exc, action, shown, policy.currency, names))
+    cases = read_worklist(warehouse)
     if keys is None:
-        lows = [r for k, r in active_records.items() if for_person[k] and not is_notified(r.get("severity")) and k not in row_records]
-        run.queue_digests(lows)
+        # The digest lists the worklist's low-severity cases (those without a parent message), in its order.
+        lows = [r for r in _records(cases) if not is_notified(r.get("severity")) and str(r["exception_key"]) not in row_records]
+        run.queue_digests(lows, policy.currency, names)
     run.drain()
+    homes = publish_app_homes(warehouse, notifier, policy, now, actor, log, cases=cases, names=names)
+    run.summary.homes = homes.published
+    run.summary.failed += homes.failed
+    run.summary.errors += homes.errors
     return run.summary

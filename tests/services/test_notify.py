@@ -169,7 +169,7 @@ def test_a_change_is_one_chat_update_and_one_thread_reply(warehouse: Warehouse, 
     assert new_calls[[c.method for c in new_calls].index("chat.update")].params["ts"] == ts
     replies = fake.replies(ts)
     assert len(replies) == 1
-    assert "money at risk: 12,000 → 18,000" in replies[0]["text"] and "units at risk: 1,200 → 1,800" in replies[0]["text"]
+    assert "money at risk: EUR 12,000 → EUR 18,000" in replies[0]["text"] and "units at risk: 1,200 → 1,800" in replies[0]["text"]
     parent = next(m for m in fake.messages if m["ts"] == ts)
     assert parent.get("edited") and "18,000" in json.dumps(parent["blocks"])
 
@@ -281,7 +281,9 @@ def test_without_a_token_console_and_notifications_rows_no_http(warehouse: Wareh
     assert "[slack → #buying-fresh] [critical]" in out and rows["crit"]["exception_key"] in out
     notices = warehouse.read("notifications")
     assert set(notices["status"]) == {"console"}
-    assert sorted(notices["kind"]) == ["digest", "exception", "exception", "exception"]
+    assert sorted(notices.loc[notices["kind"] != "app_home", "kind"]) == ["digest", "exception", "exception", "exception"]
+    # The App Home of the people the critical case waits for (the policy's buyers), printed and kept too.
+    assert sorted(notices.loc[notices["kind"] == "app_home", "subject"]) == ["carla.buyer", "dev.buyer"]
     stored = slack_rows(warehouse)
     assert stored["state"].eq("console").all() and stored["ts"].isna().all()
 
@@ -294,7 +296,7 @@ def test_without_a_token_console_and_notifications_rows_no_http(warehouse: Wareh
                [action_row(rows["crit"], "A-00000000000000c1"), action_row(rows["high"], "A-00000000000000b2", "auto_approved")], scenario_rows("SKU-1", "DC-1"))
     third = run(warehouse, base_url, token="")
     assert (third.updated, third.replies) == (1, 1)
-    assert "money at risk: 900 → 1,900" in capsys.readouterr().out
+    assert "money at risk: EUR 900 → EUR 1,900" in capsys.readouterr().out
     assert fake.calls == []
 
 
