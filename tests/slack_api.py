@@ -4,7 +4,9 @@ stored (the answer is lost, the post is not). slack-sdk's `WebClient(base_url=se
 like to slack.com.
 
 Methods: auth.test, conversations.list, chat.postMessage, chat.update, conversations.history,
-conversations.replies. Every request is recorded in `calls` (method, parameters, arrival time).
+conversations.replies, views.publish (App Home tabs, kept per user in `homes`, checked against Slack's limit
+of 100 blocks per view and unique block ids). Every request is recorded in `calls` (method, parameters,
+arrival time).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Call:
 class FakeSlack:
     channels: dict[str, str] = field(default_factory=dict)  # id -> name
     messages: list[dict[str, Any]] = field(default_factory=list)
+    homes: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> the published home view
     calls: list[Call] = field(default_factory=list)
     faults: list[tuple[str, str, int]] = field(default_factory=list)  # (method, kind, retry_after), used once each
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,6 +79,20 @@ class FakeSlack:
 
     # The methods: each takes the parameters and returns the JSON answer.
 
+    def _publish_home(self, params: dict[str, Any]) -> dict[str, Any]:
+        user, view = str(params.get("user_id", "")), params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        if not user.startswith(("U", "W")):
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": ["invalid `user_id`"]}}
+        error = _publish_home_check(view)
+        if error:
+            return {"ok": False, "error": error}
+        self._ts += 1
+        stored = {**view, "id": f"V{self._ts:08d}", "hash": f"{int(time.time())}.{self._ts}"}
+        self.homes[user] = stored
+        return {"ok": True, "view": stored}
+
     def _channel(self, params: dict[str, Any]) -> str | None:
         value = str(params.get("channel", ""))
         if value in self.channels:
@@ -91,6 +108,8 @@ class FakeSlack:
                 return {"ok": True, "url": "https://fake.slack/", "team": "Fake", "user": "demand-control", "team_id": "T0000001", "user_id": "U0BOT0001", "bot_id": "B0000001"}
             if method == "conversations.list":
                 return {"ok": True, "channels": [{"id": cid, "name": name, "is_private": False} for cid, name in self.channels.items()], "response_metadata": {"next_cursor": ""}}
+            if method == "views.publish":
+                return self._publish_home(params)
             channel = self._channel(params)
             if channel is None:
                 return {"ok": False, "error": "channel_not_found"}
@@ -129,6 +148,17 @@ class FakeSlack:
                 found = [m for m in self.messages if m["channel"] == channel and (m["ts"] == ts or m.get("thread_ts") == ts) and float(m["ts"]) >= oldest]
                 return {"ok": True, "messages": [shown(m) for m in found], "has_more": False, "response_metadata": {"next_cursor": ""}}
             return {"ok": False, "error": "unknown_method"}
+
+
+def _publish_home_check(view: Any) -> str | None:
+    """Slack's validation of a home view, the parts the notifier could get wrong; the error code, or None."""
+    if not isinstance(view, dict) or view.get("type") != "home" or not isinstance(view.get("blocks"), list):
+        return "invalid_arguments"
+    blocks = view["blocks"]
+    ids = [b["block_id"] for b in blocks if isinstance(b, dict) and "block_id" in b]
+    if len(blocks) > 100 or len(ids) != len(set(ids)) or any(len(i) > 255 for i in ids):
+        return "invalid_blocks"
+    return None
 
 
 def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:

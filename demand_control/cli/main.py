@@ -15,6 +15,7 @@ from demand_control.cli.erp import erp_app, parse_as_of
 from demand_control.cli.forecast import forecast_app
 from demand_control.cli.gateway import events_app, gateway
 from demand_control.cli.simulate import simulate
+from demand_control.cli.worklist import worklist_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
 landscape_app = typer.Typer(no_args_is_help=True, help="The sample distributor: generate its exports.")
@@ -27,6 +28,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(events_app, name="events")
 app.command("gateway")(gateway)
 app.command("simulate")(simulate)
+app.command("worklist")(worklist_command)
 register_approvals(app)
 
 AS_OF_HELP = "Plan as of this date (ISO): every 'today' of the command and the processes it starts; default: DEMAND_CONTROL_AS_OF, else today (UTC)."
