@@ -37,6 +37,7 @@ class FakeSlack:
     channels: dict[str, str] = field(default_factory=dict)  # id -> name
     messages: list[dict[str, Any]] = field(default_factory=list)
     homes: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> the published home view
+    refuse_users: set[str] = field(default_factory=set)  # views.publish answers user_not_found for these
     calls: list[Call] = field(default_factory=list)
     faults: list[tuple[str, str, int]] = field(default_factory=list)  # (method, kind, retry_after), used once each
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -83,6 +84,8 @@ class FakeSlack:
         user, view = str(params.get("user_id", "")), params.get("view")
         if isinstance(view, str):
             view = json.loads(view)
+        if user in self.refuse_users:
+            return {"ok": False, "error": "user_not_found"}
         if not user.startswith(("U", "W")):
             return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": ["invalid `user_id`"]}}
         error = _publish_home_check(view)
