@@ -9,9 +9,11 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from demand_control.cli.main import app
@@ -219,3 +221,9 @@ def test_a_person_with_nothing_to_do_gets_no_home_until_they_had_one(warehouse: 
     write_plan(warehouse, [r for k, r in rows.items() if k != "safety"], warehouse.read("recommended_actions").to_dict("records"))
     notify(warehouse, base_url)
     assert home_keys(fake.homes[FRESH_LEAD]) == [] and "Nothing needs you right now" in json.dumps(fake.homes[FRESH_LEAD])
+
+
+def test_the_app_manifest_enables_the_home_tab() -> None:
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "slack" / "manifest.yaml").read_text())
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "chat:write" in manifest["oauth_config"]["scopes"]["bot"]
