@@ -5,11 +5,11 @@ written here by hand."""
 
 from __future__ import annotations
 
-import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from demand_control.planning.policy import Policy, parse_policy
 from demand_control.resources.warehouse import Warehouse
@@ -17,45 +17,24 @@ from tests.services.test_notify import T0, action_row, exception_row, write_plan
 
 FRESH, GROCERY = "#buying-fresh", "#buying-grocery"
 FRESH_LEAD, BUYER, GROCERY_LEAD = "U0FRESH01", "U0BUYER01", "grocery.lead"
-POLICY_YAML = textwrap.dedent(
-    f"""\
-    version: 1
-    currency: CHF
-    owners:
-      fallback:
-        team: team:planning
-        channel: "#planning-exceptions"
-      rules:
-        - name: fresh
-          match:
-            category: [fresh]
-          owner:
-            team: team:buying-fresh
-            channel: "{FRESH}"
-            user: {FRESH_LEAD}
-        - name: grocery
-          match:
-            category: [grocery]
-          owner:
-            team: team:buying-grocery
-            channel: "{GROCERY}"
-            user: {GROCERY_LEAD}
-    sla:
-      critical: 4
-      high: 24
-      medium: 72
-      low: 168
-    autonomy:
-      min_confidence: 0.8
-    roles:
-      buyer:
-        members: [{BUYER}]
-        may_approve: [replenish, expedite]
-      planner:
-        members: [ana.planner]
-        may_approve: [reschedule_out]
-    """
-)
+POLICY = {
+    "version": 1,
+    "currency": "CHF",
+    "owners": {
+        "fallback": {"team": "team:planning", "channel": "#planning-exceptions"},
+        "rules": [
+            {"name": "fresh", "match": {"category": ["fresh"]}, "owner": {"team": "team:buying-fresh", "channel": FRESH, "user": FRESH_LEAD}},
+            {"name": "grocery", "match": {"category": ["grocery"]}, "owner": {"team": "team:buying-grocery", "channel": GROCERY, "user": GROCERY_LEAD}},
+        ],
+    },
+    "sla": {"critical": 4, "high": 24, "medium": 72, "low": 168},
+    "autonomy": {"min_confidence": 0.8},
+    "roles": {
+        "buyer": {"members": [BUYER], "may_approve": ["replenish", "expedite"]},
+        "planner": {"members": ["ana.planner"], "may_approve": ["reschedule_out"]},
+    },
+}
+POLICY_YAML = yaml.safe_dump(POLICY, sort_keys=False)
 NAMES = {"SUP-1": "Acme Dairy", "CUST-0028": "Northwind Foods"}
 ACT_BY = datetime(2026, 12, 7, tzinfo=UTC)  # a Monday: "Mon 7 Dec"
 

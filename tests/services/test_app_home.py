@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -23,7 +21,7 @@ from demand_control.resources.slack import SlackNotifier
 from demand_control.resources.warehouse import Warehouse
 from demand_control.services.app_home import HOME_KIND, home_notification_id
 from demand_control.services.notifier import notify_exceptions
-from tests.slack_api import TOKEN, FakeSlack, slack_api_server
+from tests.slack_api import TOKEN
 from tests.services.test_notify import T0, write_plan
 from tests.worklist_cases import (
     BUYER,
@@ -31,7 +29,6 @@ from tests.worklist_cases import (
     FRESH,
     FRESH_LEAD,
     FRESH_ORDER,
-    GROCERY,
     GROCERY_LEAD,
     action,
     case,
@@ -41,21 +38,6 @@ from tests.worklist_cases import (
 )
 
 CASE_LINE = re.compile(r"^\s*\d+\. \w+\s+(\S+)", re.MULTILINE)
-
-
-@pytest.fixture
-def warehouse(tmp_path) -> Warehouse:  # noqa: ANN001
-    warehouse = Warehouse(home=str(tmp_path / "state"))
-    warehouse.migrate()
-    return warehouse
-
-
-@pytest.fixture
-def slack() -> Iterator[tuple[FakeSlack, str]]:
-    with slack_api_server() as (fake, base_url):
-        for name in (FRESH, GROCERY):
-            fake.add_channel(name)
-        yield fake, base_url
 
 
 def notify(warehouse: Warehouse, base_url: str, token: str = TOKEN, keys: list[str] | None = None, log: list[str] | None = None):  # noqa: ANN201

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pytest
 import yaml
 
 from demand_control.infra import clock
@@ -25,9 +23,9 @@ from demand_control.messages.slack import change_reply, exception_message, parse
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.slack import SlackNotifier
 from demand_control.resources.warehouse import Warehouse
-from tests.slack_api import TOKEN, FakeSlack, slack_api_server
+from tests.services.conftest import CHANNELS
+from tests.slack_api import TOKEN
 
-CHANNELS = ("#buying-fresh", "#buying-grocery")
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 CHAT = ("chat.postMessage", "chat.update")
 
@@ -91,21 +89,6 @@ def seed(warehouse: Warehouse) -> dict[str, dict]:
     actions = [action_row(rows["crit"], "A-00000000000000c1"), action_row(rows["high"], "A-00000000000000b2", "auto_approved")]
     write_plan(warehouse, list(rows.values()), actions, scenario_rows("SKU-1", "DC-1"))
     return rows
-
-
-@pytest.fixture
-def warehouse(tmp_path) -> Warehouse:  # noqa: ANN001
-    warehouse = Warehouse(home=str(tmp_path / "state"))
-    warehouse.migrate()
-    return warehouse
-
-
-@pytest.fixture
-def slack() -> Iterator[tuple[FakeSlack, str]]:
-    with slack_api_server() as (fake, base_url):
-        for name in CHANNELS:
-            fake.add_channel(name)
-        yield fake, base_url
 
 
 def notifier(base_url: str, token: str = TOKEN, interval: float = 0.05) -> SlackNotifier:
