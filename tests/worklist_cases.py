@@ -72,9 +72,10 @@ def seed_cases(warehouse: Warehouse, severity: str = "low") -> dict[str, dict]:
     team's high case awaiting a buyer (priority 5,000)."""
     rows = {
         "stockout": case("projected_stockout:SKU-11@DC-1", severity, 900.0, last_change="opened",
-                         sentence="SKU-11 at DC-1: stockout week of 30 Nov, 2 order lines of CUST-0028 short 96.4 units."),
+                         sentence="SKU-11 at DC-1: stockout week of 30 Nov, 2 order lines of CUST-0028 short 96 units."),
         "excess": case("excess_stock:SKU-12@DC-1", severity, 300.0, loss_kind="excess", expected_loss=300.0, last_change="updated",
-                       act_by=T0 + timedelta(days=7)),
+                       act_by=T0 + timedelta(days=7), sentence="SKU-12 at DC-1: available 1,450 against forecast 20/wk = 507 days of cover "
+                       "(threshold 120); 1,110 units worth 4,400 beyond need, costing about 300 to hold until used."),
         "order": case("order_at_risk:SKU-13@DC-1", severity, 300.0),
         "safety": case("below_safety_stock:SKU-14@DC-1", severity, 50.0, act_by=T0 - timedelta(days=1)),
         "held": case("supplier_delay:SKU-15@DC-1", severity, 4_000.0, for_person=False),
@@ -84,7 +85,8 @@ def seed_cases(warehouse: Warehouse, severity: str = "low") -> dict[str, dict]:
     }
     actions = [
         action(rows["stockout"], "A-0000000000000011", expected_impact="orders 480 from SUP-1 today to land by 30 Nov"),
-        action(rows["excess"], "A-0000000000000012", approver="planner", action_type="reschedule_out"),
+        action(rows["excess"], "A-0000000000000012", approver="planner", action_type="reschedule_out",
+               expected_impact="moves PO PO-7000072/1 (400 units) from 30 Nov to 29 Jan, freeing 1,600 of working capital meanwhile"),
         action(rows["order"], "A-0000000000000013", approver="manager", action_type="notify_customer",
                expected_impact="tells CUST-0028 that 12 of 40 units of order SO-9/1 promised 30 Nov will ship by 7 Dec"),
         action(rows["decided"], "A-0000000000000016"),
