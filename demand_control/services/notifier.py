@@ -361,7 +361,7 @@ def notify_exceptions(warehouse: Warehouse, notifier: SlackNotifier, now: dateti
     tabs whose worklist changed. `policy`: for the currency and the App Home's people (default: the policy
     file the environment names, as the planning runs read it)."""
     now = as_utc(now) or planning_clock.now()
-    policy = policy or load_policy()
+    policy = load_policy() if policy is None else policy
     names = party_names(warehouse)
     if keys is None:
         active = warehouse.read("planning_exceptions")

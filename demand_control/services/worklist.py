@@ -38,7 +38,7 @@ def read_worklist(warehouse: Warehouse, owner_team: str | None = None, limit: in
     actions = warehouse.read("recommended_actions", where=tables.recommended_actions.c.rank == 1)
     ordered = worklist(cases, actions, owner_team=owner_team)
     decided = set(warehouse.read("action_decisions", columns=["action_id"])["action_id"])
-    ordered = ordered[~ordered["action_id"].isin(decided)]
+    ordered = ordered[~ordered["action_id"].isin(decided)].copy()
     details = cases.drop_duplicates("exception_key").set_index("exception_key")
     for col in CASE_DETAIL_COLUMNS:
         ordered[col] = ordered["exception_key"].map(details[col]) if len(ordered) else None
