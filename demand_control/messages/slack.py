@@ -147,8 +147,8 @@ def exception_facts(exception: Mapping[str, Any], action: Mapping[str, Any] | No
     }
     if not missing(exception.get("loss_kind")):
         facts["expected loss"] = loss_text(exception.get("loss_kind"), exception.get("expected_loss"), currency)
-    if not missing(exception.get("act_by")):
-        facts["act by"] = fmt_when(exception.get("act_by"))
+    # Not the act-by date: a routine order's is the plan's own day, so it would move (and post a "what changed"
+    # reply) every day the case stays open. The worklist surfaces show it; the parent shows the SLA.
     if not missing(exception.get("supplier_id")):
         facts["supplier"] = name_beside_id(exception.get("supplier_id"), names)
     customers = _customers(exception, names)
@@ -214,8 +214,6 @@ def exception_message(exception: Mapping[str, Any], action: Mapping[str, Any] | 
     ]
     if "expected loss" in facts:
         fields.append({"type": "mrkdwn", "text": f"*Expected loss*\n{facts['expected loss']}"})
-    if "act by" in facts and not closed:
-        fields.append({"type": "mrkdwn", "text": f"*Act by*\n{facts['act by']}"})
     fields += [
         {"type": "mrkdwn", "text": f"*SLA due*\n{facts['SLA due']}"},
         {"type": "mrkdwn", "text": f"*Owner*\n{facts['owner']}"},
