@@ -5,7 +5,6 @@ worklist ranks by expected loss × urgency."""
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import pytest
@@ -14,7 +13,7 @@ from demand_control.planning.policy.schema import Tolerances
 from demand_control.planning.vocabulary import AWAITING_APPROVAL
 from demand_control.planning.worklist import rank_cases, worklist
 from tests.planning.test_actions import actions_for
-from tests.planning.test_exceptions import START, detect, forecast, of_type, scenario
+from tests.planning.test_exceptions import START, detect, of_type, scenario
 
 
 def case(found: pd.DataFrame, kind: str) -> pd.Series:
