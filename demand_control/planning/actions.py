@@ -33,6 +33,7 @@ from demand_control.planning.exceptions import PO_SCHEDULED, SKU_LOCATION
 from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json_rows
 from demand_control.planning.inventory_common import as_datetime_column, as_timestamp
 from demand_control.planning.inventory_policy import round_order_quantity
+from demand_control.planning.projection import inventory_position
 from demand_control.planning.vocabulary import TIER_RANK
 
 
@@ -113,21 +114,6 @@ def _surplus(projection: pd.DataFrame) -> pd.DataFrame:
     s = projection.assign(_free=projection["closing"] - projection["safety_stock"]).groupby(SKU_LOCATION, as_index=False)["_free"].min()
     s["surplus"] = s["_free"].clip(lower=0)
     return s[[*SKU_LOCATION, "surplus"]]
-
-
-def inventory_position(projection: pd.DataFrame, through_bucket: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per SKU-location the inventory position: available stock now (on hand − allocated) plus every receipt
-    (in transit, scheduled and planned) due up to `through_bucket` (sku, location_id, bucket; default the
-    whole horizon) — what a buyer compares with the order-up-to level before ordering."""
-    proj = projection[[*SKU_LOCATION, "bucket", "opening", "receipts"]]
-    if through_bucket is not None:
-        proj = proj.merge(through_bucket.rename(columns={"bucket": "_through"}), on=SKU_LOCATION, how="inner")
-        proj = proj[proj["bucket"] <= proj["_through"]]
-    first = projection.loc[projection["bucket"] == 0, [*SKU_LOCATION, "opening"]].drop_duplicates(SKU_LOCATION)
-    receipts = proj.groupby(SKU_LOCATION, as_index=False)["receipts"].sum()
-    out = first.merge(receipts, on=SKU_LOCATION, how="left")
-    out["position"] = out["opening"].astype(float) + out["receipts"].astype(float).fillna(0.0)
-    return out[[*SKU_LOCATION, "position"]]
 
 
 def _routine_orders(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFrame, accuracy: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:

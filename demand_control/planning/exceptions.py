@@ -27,6 +27,7 @@ from demand_control.planning.inventory_common import (
 from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json_rows
 from demand_control.planning.order_supply import open_orders, order_lines_at_risk
 from demand_control.planning.policy.schema import Tolerances
+from demand_control.planning.projection import inventory_position
 from demand_control.planning.vocabulary import EXCEPTION_COLUMNS, TIER_RANK
 
 RANK_TIER = {v: k for k, v in TIER_RANK.items()}
@@ -197,7 +198,12 @@ def replenishment_due(inputs: PlanningInputs, ctx: pd.DataFrame, arrival: pd.Dat
     to when the next review's order could land. The routine case of a replenishment plan: its action is the
     order; a person sees it only when the policy does not approve it. Units at risk = the net requirement
     (safety stock less the lowest balance over those buckets); money = margin of the units that would be
-    short of zero without it."""
+    short of zero without it.
+
+    Where the inventory position by the need date (stock and every receipt due by then) already reaches the
+    order-up-to level, the order's premise is false (`_routine_orders` refuses it): the dip is the end of a
+    weekly bucket the next review's order still reaches. The case is recorded with that `suppressed_reason`,
+    not sent to a person with nothing to do."""
     sourced = ctx[ctx["supplier_id"].notna() & ctx["active"]] if "active" in ctx else ctx[ctx["supplier_id"].notna()]
     proj = inputs.projection.merge(arrival, on=SKU_LOCATION, how="inner").merge(sourced[SKU_LOCATION], on=SKU_LOCATION, how="inner")
     reach = proj[(proj["bucket"] >= proj["arrival_bucket"]) & (proj["bucket"] <= proj["cover_bucket"])].copy()
@@ -214,6 +220,14 @@ def replenishment_due(inputs: PlanningInputs, ctx: pd.DataFrame, arrival: pd.Dat
     hits["units_at_risk"] = (hits["safety_stock"] - hits["lowest"]).clip(lower=0)
     hits["money_at_risk"] = (-hits["lowest"]).clip(lower=0) * hits["margin"]
     hits["window_start"] = hits["need_date"].dt.date
+    through = inputs.projection.assign(_start=as_datetime_column(inputs.projection["period_start"])).merge(hits[[*SKU_LOCATION, "need_date"]], on=SKU_LOCATION)
+    through = through[through["_start"] <= through["need_date"]].groupby(SKU_LOCATION, as_index=False)["bucket"].max()
+    hits = hits.merge(inventory_position(inputs.projection, through), on=SKU_LOCATION, how="left")
+    reached = hits["position"].astype(float).fillna(0.0) >= hits["order_up_to"].astype(float).fillna(np.inf)
+    hits["suppressed_reason"] = np.where(
+        reached, "the inventory position by " + fmt_day(hits["need_date"]) + " (" + fmt_qty(hits["position"].fillna(0.0))
+        + ") already reaches the order-up-to level " + fmt_qty(hits["order_up_to"].fillna(0.0)) + ": no order is due", None,
+    )
     hits["customer_tier"] = hits["tier"]
     sentence = (
         hits["sku"] + " at " + hits["location_id"] + ": order now — an order placed today lands about " + fmt_day(hits["arrival"])
@@ -553,13 +567,36 @@ def degraded_forecasts(accuracy: pd.DataFrame, ratio: float) -> pd.DataFrame:
     return series.loc[bad.fillna(False), cols].sort_values("recent_rmsse", ascending=False).reset_index(drop=True)
 
 
-def forecast_degradation(inputs: PlanningInputs, ctx: pd.DataFrame, ratio: float, horizon_start: pd.Timestamp) -> pd.DataFrame:
+def forecast_value_share(projection: pd.DataFrame, ctx: pd.DataFrame) -> pd.DataFrame:
+    """Per SKU-location the share of the horizon's forecast value (forecast units × unit price) held by the
+    SKU-locations worth more than it: sku, location_id, value, share_before. ABC by value: class A is where
+    share_before < 0.8."""
+    units = projection.groupby(SKU_LOCATION, as_index=False)["forecast"].sum()
+    value = units.merge(ctx[[*SKU_LOCATION, "unit_price"]], on=SKU_LOCATION, how="left")
+    value["value"] = value["forecast"].astype(float) * value["unit_price"].astype(float).fillna(0.0)
+    value = value.sort_values(["value", *SKU_LOCATION], ascending=[False, True, True], kind="mergesort")
+    total = float(value["value"].sum())
+    value["share_before"] = (value["value"].cumsum() - value["value"]) / total if total > 0 else 0.0
+    return value[[*SKU_LOCATION, "value", "share_before"]]
+
+
+def forecast_degradation(
+    inputs: PlanningInputs, ctx: pd.DataFrame, ratio: float, horizon_start: pd.Timestamp, tolerances: Tolerances | None = None
+) -> pd.DataFrame:
     """forecast_degradation: see `degraded_forecasts`. Money at risk: none directly; the consequence is that
-    actions on the item stop being auto-approved."""
+    actions on the item stop being auto-approved. Outside class A (the tolerance
+    `forecast_degradation_value_share`) the case is recorded with its `suppressed_reason`."""
+    tolerances = tolerances or Tolerances()
     hits = degraded_forecasts(inputs.accuracy, ratio)
     if hits.empty:
         return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
     hits = hits.merge(ctx, on=SKU_LOCATION, how="left")
+    hits = hits.merge(forecast_value_share(inputs.projection, ctx), on=SKU_LOCATION, how="left")
+    minor = hits["share_before"].astype(float).fillna(1.0) >= tolerances.forecast_degradation_value_share
+    hits["suppressed_reason"] = np.where(
+        minor, "outside the SKU-locations making up " + f"{100 * tolerances.forecast_degradation_value_share:g}"
+        + "% of forecast value: recorded; its actions wait for a person while the forecast is degraded", None,
+    )
     hits["units_at_risk"], hits["money_at_risk"] = 0.0, 0.0
     hits["window_start"] = horizon_start.date()
     hits["customer_tier"] = hits["tier"]
@@ -675,7 +712,7 @@ def detect_exceptions(
         supplier_delays(inputs, ctx, orders, now, start),
         orders_at_risk(inputs, ctx, orders, bucket_days),
         excess_stock(inputs, ctx, thresholds.excess_days_of_cover, bucket_days, tolerances.holding_cost_rate),
-        forecast_degradation(inputs, ctx, thresholds.forecast_degradation_ratio, start),
+        forecast_degradation(inputs, ctx, thresholds.forecast_degradation_ratio, start, tolerances),
         feed_exceptions(inputs.feeds, thresholds.data_quality_quarantine_share, start),
     ]
     parts = [p for p in parts if not p.empty]

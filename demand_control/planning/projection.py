@@ -229,3 +229,18 @@ def days_of_cover(projection: pd.DataFrame, horizon_start: date | pd.Timestamp |
     hits = hits.assign(days_to_stockout=np.maximum((runs_out - start) / pd.Timedelta(days=1), 0.0))
     summary = summary.merge(hits[[*SKU_LOCATION, "days_to_stockout"]], on=SKU_LOCATION, how="left")
     return summary[[*SKU_LOCATION, "days_of_cover", "days_to_stockout"]]
+
+
+def inventory_position(projection: pd.DataFrame, through_bucket: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per SKU-location the inventory position: available stock now (on hand − allocated) plus every receipt
+    (in transit, scheduled and planned) due up to `through_bucket` (sku, location_id, bucket; default the
+    whole horizon) — what a buyer compares with the order-up-to level before ordering."""
+    proj = projection[[*SKU_LOCATION, "bucket", "opening", "receipts"]]
+    if through_bucket is not None:
+        proj = proj.merge(through_bucket.rename(columns={"bucket": "_through"}), on=SKU_LOCATION, how="inner")
+        proj = proj[proj["bucket"] <= proj["_through"]]
+    first = projection.loc[projection["bucket"] == 0, [*SKU_LOCATION, "opening"]].drop_duplicates(SKU_LOCATION)
+    receipts = proj.groupby(SKU_LOCATION, as_index=False)["receipts"].sum()
+    out = first.merge(receipts, on=SKU_LOCATION, how="left")
+    out["position"] = out["opening"].astype(float) + out["receipts"].astype(float).fillna(0.0)
+    return out[[*SKU_LOCATION, "position"]]

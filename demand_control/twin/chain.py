@@ -8,8 +8,10 @@ assets and the `replan` job call: the inventory policy (`inventory_policy` with
 `refresh_exceptions`, `refresh_allocations`, `refresh_actions` and `auto_approve`, with `clock.use(now)`.
 Auto-approved actions are executed in the twin at once; the rest go to the planner model.
 
-`control_weekly` plans every Monday. `control_event` does too, and on the day a disruption becomes known
-re-plans only the SKU-locations it touches (`scope`), as the inbox sensor's `replan` run does.
+`control_weekly` plans every Monday. `control_event` does too, and every other morning re-plans only the
+SKU-locations something happened to (`scope`): those a disruption that became known touches, as the inbox
+sensor's `replan` run does, and those customers ordered since the last morning, as the ERP change sensor's
+`sync_erp_orders` run and the `replan` after it do.
 """
 
 from __future__ import annotations
@@ -138,9 +140,11 @@ class ControlArm:
         twin = self.twin
         if day == 0 or twin.is_monday(day):
             self.plan(day, None)
-        elif self.event_driven and known:
-            series = np.unique(np.concatenate([k.series for k in known])) if known else np.zeros(0, dtype=np.int64)
-            self.plan(day, series)
+        elif self.event_driven:
+            touched = [k.series for k in known] + [twin.ordered_series(day)]
+            series = np.unique(np.concatenate(touched))
+            if len(series):
+                self.plan(day, series)
 
     def plan(self, day: int, series: np.ndarray | None) -> None:
         """A full plan (series None) or a scoped re-plan of these SKU-locations, at 06:00 of `day`."""

@@ -220,6 +220,11 @@ class Twin:
             self.open_lines = np.concatenate([self.open_lines, np.arange(self._next_line, end)])
             self._next_line = end
 
+    def ordered_series(self, day: int) -> np.ndarray:
+        """The SKU-locations customers ordered on `day` (lines are sorted by order day)."""
+        lo, hi = np.searchsorted(self.l_order_day, [day - 1, day], side="right")
+        return np.unique(self.l_series[lo:hi])
+
     def ship(self, day: int) -> None:
         open_ = self.open_lines
         due = open_[self.l_first_promise[open_] <= day]

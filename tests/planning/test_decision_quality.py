@@ -5,7 +5,6 @@ worklist ranks by expected loss × urgency."""
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import pytest
@@ -14,7 +13,7 @@ from demand_control.planning.policy.schema import Tolerances
 from demand_control.planning.vocabulary import AWAITING_APPROVAL
 from demand_control.planning.worklist import rank_cases, worklist
 from tests.planning.test_actions import actions_for
-from tests.planning.test_exceptions import START, detect, forecast, of_type, scenario
+from tests.planning.test_exceptions import START, detect, of_type, scenario
 
 
 def case(found: pd.DataFrame, kind: str) -> pd.Series:
@@ -90,8 +89,27 @@ def test_the_premise_check_refuses_an_order_above_the_order_up_to_level() -> Non
     assert len(acts[acts["action_type"] == "replenish"]) == 1
     # The same need, but a policy whose order-up-to level (10) the position (15) already reaches.
     inputs.policy["order_up_to"] = 10.0
-    _, refused = actions_for(inputs)
+    found, refused = actions_for(inputs)
     assert refused[refused["action_type"] == "replenish"].empty
+    # ... and the case is recorded, not sent to a person with no action to take.
+    assert case(found, "replenishment_due")["suppressed_reason"].startswith("the inventory position by")
+    assert case(found, "replenishment_due")["suppressed_reason"].endswith("already reaches the order-up-to level 10: no order is due")
+
+
+def test_a_degraded_forecast_reaches_a_person_on_class_a_items_only() -> None:
+    from tests.planning.test_exceptions import forecast
+
+    # S1 sells 100/wk, S2 2/wk at the same price: S1 is 98% of the forecast value, S2 the tail.
+    fc = pd.concat([forecast(100.0, "S1"), forecast(2.0, "S2", spread=1.0)], ignore_index=True)
+    acc = pd.DataFrame({"scope": "series", "sku": ["S1", "S2"], "location_id": "DC1", "demand_class": "smooth",
+                        "rmsse": 1.4, "recent_rmsse": 2.0, "earlier_rmsse": 1.0, "benchmark_rmsse": 1.5})
+    found = of_type(detect(scenario(on_hand=5000, fc=fc, accuracy=acc)), "forecast_degradation").set_index("sku")
+    assert pd.isna(found.loc["S1", "suppressed_reason"])
+    assert found.loc["S2", "suppressed_reason"].startswith("outside the SKU-locations making up 80% of forecast value")
+    from demand_control.planning.exceptions import ExceptionThresholds, detect_exceptions
+
+    every = detect_exceptions(scenario(on_hand=5000, fc=fc, accuracy=acc), ExceptionThresholds(), START, tolerances=Tolerances(forecast_degradation_value_share=1.0))
+    assert of_type(every, "forecast_degradation")["suppressed_reason"].isna().all()
 
 
 def test_the_worklist_ranks_by_expected_loss_times_urgency_and_skips_what_needs_nobody() -> None:

@@ -1,10 +1,12 @@
-"""The control arms run the product's chain: an injected delay triggers a same-day scoped re-plan in
-control_event and none in control_weekly; the same seed gives the same scorecard."""
+"""The control arms run the product's chain: an injected delay, or a customer's new order, triggers a same-day
+scoped re-plan in control_event and none in control_weekly; the same seed gives the same scorecard."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from demand_control.twin import forecasts as fc
@@ -34,6 +36,25 @@ def test_an_injected_delay_is_replanned_the_same_day_only_on_the_event_path(tmp_
     delays = event.cases[event.cases["exception_key"] == "supplier_delay:PO-1/1"]
     assert len(delays) == 1 and delays.iloc[0]["opened_at"].day == AS_OF.day + ANNOUNCE_DAY
     assert weekly.cases[weekly.cases["exception_type"] == "supplier_delay"].empty
+
+
+def test_a_new_customer_order_is_replanned_the_morning_it_arrives_only_on_the_event_path(tmp_path: Path) -> None:
+    # B has 200 on hand and sells 10 a day; on day 3 a customer orders 400 more for day 5, which the stock
+    # and a 7-day lead time cannot meet: the event path re-plans B that morning and raises the order at risk.
+    tiny = world(7, on_hand=[300.0, 200.0], lead=[7.0, 7.0], daily=[10.0, 10.0], history_per_week=[70.0, 70.0])
+    big = tiny.lines.iloc[[0]].assign(series=1, qty=400.0, promise_day=5, order_day=3, order_id="SO-BIG")
+    lines = pd.concat([tiny.lines, big], ignore_index=True).sort_values(["order_day", "promise_day", "series"], kind="mergesort").reset_index(drop=True)
+    lines["line"] = np.arange(len(lines))
+    tiny = replace(tiny, lines=lines)
+    sc = scenario(weeks=1, disruptions=[])
+    forecasts = fc.precompute(tiny, 1, tmp_path / "forecasts", log=lambda m: None)
+    event = run_arm("control_event", tiny, sc, work=tmp_path, forecasts=forecasts)
+    weekly = run_arm("control_weekly", tiny, sc, work=tmp_path, forecasts=forecasts)
+    assert [(p["day"], p["scope"], p["sku_locations"]) for p in event.plans] == [(0, "full", 2), (3, "scoped", 1)]
+    assert [(p["day"], p["scope"]) for p in weekly.plans] == [(0, "full")]
+    at_risk = event.cases[event.cases["exception_type"] == "order_at_risk"]
+    assert len(at_risk) == 1 and at_risk.iloc[0]["sku"] == "SKU-000002" and at_risk.iloc[0]["opened_at"].day == AS_OF.day + 3
+    assert weekly.cases[weekly.cases["exception_type"] == "order_at_risk"].empty
 
 
 SMALL = """

@@ -265,6 +265,10 @@ class Tolerances(_Strict):
     excess_stock_min_holding_cost: float = Field(default=250.0, ge=0, allow_inf_nan=False)
     # Yearly holding cost as a share of unit cost: the money of excess is what holding it costs until used.
     holding_cost_rate: float = Field(default=0.25, gt=0, le=5, allow_inf_nan=False)
+    # A degraded forecast is for a person on the class-A SKU-locations: those making up this share of the
+    # horizon's forecast value, largest first. Elsewhere it is recorded, and the item's actions still wait
+    # for a person while its forecast is degraded (the autonomy rule), so nothing it affects goes unseen.
+    forecast_degradation_value_share: float = Field(default=0.8, ge=0, le=1, allow_inf_nan=False)
 
 
 class Policy(_Strict):
