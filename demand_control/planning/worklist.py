@@ -72,7 +72,9 @@ def rank_cases(exceptions: pd.DataFrame, actions: pd.DataFrame, as_of: pd.Timest
     out["cause_key"] = out["cause_key"].astype(object).where(~(only_the_order & out["cause_key"].isna()), out["_routine"])
     out = out.drop(columns="_routine")
     held_back = out["suppressed_reason"].notna() | out["cause_key"].notna()
-    out["for_person"] = ~held_back & (awaits | nothing_automatic)
+    # A snoozed case waits for its snooze to end (the lifecycle reopens it), not for a person.
+    snoozed = (out["state"] == "snoozed").to_numpy() if "state" in out else np.zeros(len(out), dtype=bool)
+    out["for_person"] = ~held_back & (awaits | nothing_automatic) & ~snoozed
 
     sla = pd.to_datetime(out["sla_due_at"], utc=True)
     act_by = pd.to_datetime(out["_act_by"], utc=True)

@@ -33,6 +33,7 @@ from demand_control.planning.vocabulary import CASE_PRIORITY_COLUMNS
 from demand_control.planning.worklist import rank_cases
 from demand_control.resources.warehouse import Warehouse
 from demand_control.services.approvals import auto_approve
+from demand_control.services.worklist import settled_action_ids
 
 # The objects a plan reads: a stale one among them means the plan rests on old facts (no auto-approval).
 PLAN_INPUTS = (
@@ -322,8 +323,7 @@ def _rank_cases(warehouse: Warehouse, exceptions: pd.DataFrame, actions: pd.Data
     recommended for: the active snapshot and their lifecycle records."""
     if exceptions.empty:
         return
-    decided = set(warehouse.read("action_decisions", columns=["action_id"])["action_id"])
-    ranked = rank_cases(exceptions, actions, now, decided).set_index("exception_key")[["cause_key", *CASE_PRIORITY_COLUMNS]]
+    ranked = rank_cases(exceptions, actions, now, settled_action_ids(warehouse)).set_index("exception_key")[["cause_key", *CASE_PRIORITY_COLUMNS]]
     for name in ("planning_exceptions", "exception_lifecycle"):
         table = tables.metadata.tables[name]
         where = table.c.exception_key.in_(list(ranked.index))

@@ -27,6 +27,14 @@ ACTION_DETAIL_COLUMNS: tuple[str, ...] = ("policy_decision", "confidence", "poli
 COLUMNS: tuple[str, ...] = (*WORKLIST_COLUMNS, *CASE_DETAIL_COLUMNS, *ACTION_DETAIL_COLUMNS)
 
 
+def settled_action_ids(warehouse: Warehouse) -> set[str]:
+    """Actions a person approved or rejected: they await nobody any more. A snooze is not among them: while it
+    lasts its case is `snoozed` (and off the worklist); when it ends the case is open and the action awaits
+    again."""
+    decisions = warehouse.read("action_decisions", columns=["action_id", "decision"])
+    return set(decisions.loc[decisions["decision"] != "snoozed", "action_id"])
+
+
 def read_worklist(warehouse: Warehouse, owner_team: str | None = None, limit: int | None = None) -> pd.DataFrame:
     """The cases a person must act on, in the worklist's order (columns COLUMNS); `owner_team` keeps one
     team's, `limit` the first N."""
@@ -34,11 +42,10 @@ def read_worklist(warehouse: Warehouse, owner_team: str | None = None, limit: in
     if cases.empty:
         return pd.DataFrame(columns=list(COLUMNS))
     # Cases stored before they were ranked count as for a person (as the notifier treats them).
-    cases["for_person"] = cases["for_person"].astype("boolean").fillna(True)
+    cases["for_person"] = cases["for_person"].astype("boolean").fillna(True) & (cases["state"] != "snoozed")
     actions = warehouse.read("recommended_actions", where=tables.recommended_actions.c.rank == 1)
     ordered = worklist(cases, actions, owner_team=owner_team)
-    decided = set(warehouse.read("action_decisions", columns=["action_id"])["action_id"])
-    ordered = ordered[~ordered["action_id"].isin(decided)].copy()
+    ordered = ordered[~ordered["action_id"].isin(settled_action_ids(warehouse))].copy()
     details = cases.drop_duplicates("exception_key").set_index("exception_key")
     for col in CASE_DETAIL_COLUMNS:
         ordered[col] = ordered["exception_key"].map(details[col]) if len(ordered) else None

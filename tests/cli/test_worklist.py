@@ -103,3 +103,22 @@ def test_bad_input_is_one_line_and_exit_code_2(warehouse: Warehouse, env, args, 
     assert result.stdout == ""
     assert result.stderr == f"demand-control worklist: {message}\n"
     assert "Traceback" not in result.output
+
+
+def test_a_snoozed_case_leaves_the_worklist_while_snoozed_and_comes_back_after(warehouse: Warehouse, env) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    from tests.worklist_cases import T0
+
+    seed_cases(warehouse)
+    snooze = pd.DataFrame([{"action_id": "A-0000000000000011", "decision": "snoozed", "decided_by": "U0BUYER01", "role": "buyer",
+                            "decided_at": T0 + pd.Timedelta(minutes=5)}])
+    warehouse.replace_rows("action_decisions", pd.concat([warehouse.read("action_decisions"), snooze], ignore_index=True))
+    stockout = tables.planning_exceptions.c.exception_key == "projected_stockout:SKU-11@DC-1"
+    with warehouse.engine.begin() as conn:
+        conn.execute(tables.planning_exceptions.update().where(stockout).values(state="snoozed", snoozed_until=T0 + pd.Timedelta(hours=24)))
+    assert listed(worklist_cli(env, "--owner", "team:buying-fresh").stdout) == FRESH_ORDER[1:]
+    # The snooze ended: the lifecycle reopened the case, and its action (snoozed, not decided) awaits again.
+    with warehouse.engine.begin() as conn:
+        conn.execute(tables.planning_exceptions.update().where(stockout).values(state="open", snoozed_until=None))
+    assert listed(worklist_cli(env, "--owner", "team:buying-fresh").stdout) == FRESH_ORDER
