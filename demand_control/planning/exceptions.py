@@ -25,7 +25,7 @@ from demand_control.planning.inventory_common import (
     require_columns,
 )
 from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json_rows
-from demand_control.planning.order_supply import open_orders, order_lines_at_risk
+from demand_control.planning.order_supply import dated_receipts, open_orders, order_lines_at_risk
 from demand_control.planning.policy.schema import Tolerances
 from demand_control.planning.projection import inventory_position
 from demand_control.planning.vocabulary import EXCEPTION_COLUMNS, TIER_RANK
@@ -491,10 +491,16 @@ def supplier_delays(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFr
     return _finish(hits, "supplier_delay", entity, trigger, sentence)
 
 
-def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
+def risky_order_lines(inputs: PlanningInputs, orders: pd.DataFrame, bucket_days: int, today: pd.Timestamp | date) -> pd.DataFrame:
+    """The open order lines the projected supply cannot meet on their promise date (`order_lines_at_risk`),
+    each scheduled receipt counted from its own day: what the order_at_risk rule and its actions both read."""
+    return order_lines_at_risk(inputs.projection, orders, bucket_days, dated_receipts(inputs.purchase_lines, pd.Timestamp(today)), pd.Timestamp(today))
+
+
+def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, bucket_days: int, today: pd.Timestamp) -> pd.DataFrame:
     """order_at_risk: one exception per SKU-location with open order lines that projected supply cannot meet
-    on their promise dates (see `order_lines_at_risk`); money = short units × margin."""
-    risky = order_lines_at_risk(inputs.projection, orders, bucket_days)
+    on their promise dates (see `risky_order_lines`); money = short units × margin."""
+    risky = risky_order_lines(inputs, orders, bucket_days, today)
     if risky.empty:
         return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
     risky["_json"] = json_rows(risky[["order_id", "line_no", "customer_id", "tier", "qty_open", "short", "promise_date", "revised_date"]])
@@ -595,7 +601,7 @@ def forecast_degradation(
     minor = hits["share_before"].astype(float).fillna(1.0) >= tolerances.forecast_degradation_value_share
     hits["suppressed_reason"] = np.where(
         minor, "outside the SKU-locations making up " + f"{100 * tolerances.forecast_degradation_value_share:g}"
-        + "% of forecast value: recorded; its actions wait for a person while the forecast is degraded", None,
+        + "% of forecast value: recorded; its actions stay within the autonomy limits", None,
     )
     hits["units_at_risk"], hits["money_at_risk"] = 0.0, 0.0
     hits["window_start"] = horizon_start.date()
@@ -710,7 +716,7 @@ def detect_exceptions(
         below_safety_stock(inputs, selling, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys, tolerances),
         demand_spikes(inputs, ctx, orders, start, thresholds, tolerances),
         supplier_delays(inputs, ctx, orders, now, start),
-        orders_at_risk(inputs, ctx, orders, bucket_days),
+        orders_at_risk(inputs, ctx, orders, bucket_days, now),
         excess_stock(inputs, ctx, thresholds.excess_days_of_cover, bucket_days, tolerances.holding_cost_rate),
         forecast_degradation(inputs, ctx, thresholds.forecast_degradation_ratio, start, tolerances),
         feed_exceptions(inputs.feeds, thresholds.data_quality_quarantine_share, start),

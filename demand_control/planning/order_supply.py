@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.inventory_common import SKU_LOCATION, as_datetime_column, require_columns
+from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES, SKU_LOCATION, as_datetime_column, require_columns
 from demand_control.planning.vocabulary import TIER_RANK
 
 
@@ -34,11 +34,35 @@ def cumulative_supply(projection: pd.DataFrame) -> pd.DataFrame:
     return proj[[*SKU_LOCATION, "bucket", "period_start", "supply_to_date"]]
 
 
-def served_order_lines(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
+def _day(today: pd.Timestamp | object) -> pd.Timestamp:
+    """Midnight of `today`, as the naive timestamps the planning frames hold."""
+    stamp = pd.Timestamp(today)
+    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp).normalize()
+
+
+def dated_receipts(purchase_lines: pd.DataFrame, today: pd.Timestamp) -> pd.DataFrame:
+    """The scheduled purchase lines the projection receives, each on its day: sku, location_id, due (the
+    confirmed date, else the expected one; overdue lines today) and qty."""
+    if purchase_lines is None or purchase_lines.empty:
+        return pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object), "due": pd.Series(dtype="datetime64[ns]"), "qty": pd.Series(dtype=float)})
+    po = purchase_lines[purchase_lines["status"].isin(SCHEDULED_PO_STATUSES)] if "status" in purchase_lines else purchase_lines
+    due = as_datetime_column(po["expected_date"])
+    if "confirmed_date" in po:
+        due = as_datetime_column(po["confirmed_date"]).fillna(due)
+    return pd.DataFrame({"sku": po["sku"], "location_id": po["location_id"], "due": due.clip(lower=_day(today)), "qty": po["qty_open"].astype(float)})
+
+
+def served_order_lines(
+    projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int, receipts: pd.DataFrame | None = None, today: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Every open order line promised within the horizon, in the order supply serves them: promise date,
     then tier, order, line. Adds cum_orders (the line and all served before it), supply_to_date (at its
-    promise bucket), supply_by_horizon_end and short (what cum_orders exceeds that supply by, at most the
-    line's quantity)."""
+    promise date), supply_by_horizon_end and short (what cum_orders exceeds that supply by, at most the
+    line's quantity).
+
+    Supply at the promise date is the available stock plus the receipts up to the promise's bucket; with
+    `receipts` (`dated_receipts`) a receipt due later in that same bucket than the promise (a line promised
+    Monday, its supply landing Friday) does not serve it. Lines promised before `today` are due today."""
     supply = cumulative_supply(projection)
     span = supply.groupby(SKU_LOCATION, as_index=False).agg(first=("period_start", "min"), last=("period_start", "max"), supply_by_horizon_end=("supply_to_date", "last"))
     lines = orders.merge(span, on=SKU_LOCATION, how="inner")
@@ -50,20 +74,35 @@ def served_order_lines(projection: pd.DataFrame, orders: pd.DataFrame, bucket_da
     supply = supply[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort")
     lines = pd.merge_asof(
         lines.sort_values("_bucket_date", kind="mergesort"), supply, left_on="_bucket_date", right_on="period_start", by=SKU_LOCATION, direction="backward"
-    ).drop(columns="period_start")
+    )
+    if receipts is not None and not receipts.empty and not lines.empty:
+        promised = lines["promise_date"] if today is None else lines["promise_date"].clip(lower=_day(today))
+        probe = lines[[*SKU_LOCATION, "order_id", "line_no", "period_start"]].assign(_promised=promised.to_numpy())
+        pairs = probe.merge(receipts[[*SKU_LOCATION, "due", "qty"]], on=SKU_LOCATION, how="inner")
+        end = pairs["period_start"] + pd.Timedelta(days=float(bucket_days))
+        later = pairs[(pairs["due"] > pairs["_promised"]) & (pairs["due"] >= pairs["period_start"]) & (pairs["due"] < end)]
+        if not later.empty:
+            landing = later.groupby([*SKU_LOCATION, "order_id", "line_no"], as_index=False)["qty"].sum().rename(columns={"qty": "_later"})
+            lines = lines.merge(landing, on=[*SKU_LOCATION, "order_id", "line_no"], how="left")
+            lines["supply_to_date"] = lines["supply_to_date"] - lines["_later"].fillna(0.0)
+            lines = lines.drop(columns="_later")
+    lines = lines.drop(columns="period_start")
     lines["short"] = np.clip(lines["cum_orders"] - lines["supply_to_date"].clip(lower=0), 0, lines["qty_open"])
     return lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort").reset_index(drop=True)
 
 
-def order_lines_at_risk(projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int) -> pd.DataFrame:
+def order_lines_at_risk(
+    projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int, receipts: pd.DataFrame | None = None, today: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Open order lines whose promise cannot be met from projected supply. Lines are served in promise-date
     order (then tier, order, line) from the available stock plus receipts scheduled up to their promise
-    bucket; a line is short by what the orders ahead of it and itself exceed that supply. Columns: the
-    order line's, tier, short, supply_to_date (at its promise bucket), supply_by_horizon_end and
+    date (see `served_order_lines` for `receipts` and `today`); a line is short by what the orders ahead of
+    it and itself exceed that supply. Columns: the order line's, tier, short, supply_to_date (at its promise
+    date), supply_by_horizon_end and
     revised_date (the first bucket whose cumulative supply covers it, NaT if none within the horizon)."""
     if orders.empty or projection.empty:
         return pd.DataFrame(columns=[*SKU_LOCATION, "order_id", "line_no", "customer_id", "tier", "qty_open", "promise_date", "short", "supply_to_date", "supply_by_horizon_end", "revised_date"])
-    lines = served_order_lines(projection, orders, bucket_days)
+    lines = served_order_lines(projection, orders, bucket_days, receipts, today)
     supply = cumulative_supply(projection)
     risky = lines[lines["short"] > 1e-9].copy()
     if risky.empty:

@@ -122,9 +122,10 @@ def _one(frame: pd.DataFrame, sku: str, location_id: str) -> pd.DataFrame:
 
 
 def _project(inputs: ScenarioInputs, sku: str, location_id: str, order_lines: pd.DataFrame, purchase_lines: pd.DataFrame,
-             today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One SKU-location's projection and its open orders (with tiers), as the replan computes them."""
-    from demand_control.planning.order_supply import open_orders
+             today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One SKU-location's projection, its open orders (with tiers) and its receipts on their days
+    (`dated_receipts`), as the replan computes them."""
+    from demand_control.planning.order_supply import dated_receipts, open_orders
     from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
     from demand_control.planning.projection import projected_inventory
 
@@ -134,17 +135,18 @@ def _project(inputs: ScenarioInputs, sku: str, location_id: str, order_lines: pd
         _one(inputs.inventory, sku, location_id), _one(inputs.forecast, sku, location_id), order_lines, purchases, 0.0,
         horizon_start=today, bucket_days=bucket_days, planned_purchases=planned,
     )
-    return projection, open_orders(order_lines, inputs.customer)
+    return projection, open_orders(order_lines, inputs.customer), dated_receipts(purchases, pd.Timestamp(today))
 
 
-def _spike_bounds(projection: pd.DataFrame, orders: pd.DataFrame, order_id: str, line_no: int, bucket_days: int) -> tuple[float, float] | None:
+def _spike_bounds(projection: pd.DataFrame, orders: pd.DataFrame, receipts: pd.DataFrame, today: date, order_id: str, line_no: int,
+                  bucket_days: int) -> tuple[float, float] | None:
     """The spike sizes (s_min, s_max) that leave the order line short on its promise date yet covered within
     the horizon, given the delayed supply: served after the spike, the line is short when the orders through
     it plus s exceed the supply at its promise bucket, and gets a revised date while they stay within the
     most supply the horizon brings."""
     from demand_control.planning.order_supply import cumulative_supply, served_order_lines
 
-    served = served_order_lines(projection, orders, bucket_days)
+    served = served_order_lines(projection, orders, bucket_days, receipts, pd.Timestamp(today))
     line = served[(served["order_id"] == order_id) & (served["line_no"] == line_no)]
     if line.empty:
         return None
@@ -154,7 +156,8 @@ def _spike_bounds(projection: pd.DataFrame, orders: pd.DataFrame, order_id: str,
     return max(1.0, float(np.floor(at_promise - through)) + 1.0), float(np.floor(most - through))
 
 
-def _spike_served_up_to(projection: pd.DataFrame, orders: pd.DataFrame, customer: pd.DataFrame, target: Target, bucket_days: int) -> float | None:
+def _spike_served_up_to(projection: pd.DataFrame, orders: pd.DataFrame, receipts: pd.DataFrame, today: date, customer: pd.DataFrame, target: Target,
+                        bucket_days: int) -> float | None:
     """The largest spike the supply at its promise date still serves in full. The spike order exists only in
     the event that brought it, not in the ERP: were it late, its customer notice could not revise an ERP
     order line."""
@@ -163,7 +166,7 @@ def _spike_served_up_to(projection: pd.DataFrame, orders: pd.DataFrame, customer
     tier = customer.drop_duplicates("customer_id").set_index("customer_id")["tier"].get(target.spike_customer_id)
     probe = pd.DataFrame([{"order_id": "SO-SPIKE-probe", "line_no": 1, "customer_id": target.spike_customer_id, "sku": target.sku,
                            "location_id": target.location_id, "qty_open": 1e-6, "promise_date": pd.Timestamp(target.spike_promise), "tier": tier}])
-    served = served_order_lines(projection, pd.concat([orders, probe], ignore_index=True), bucket_days)
+    served = served_order_lines(projection, pd.concat([orders, probe], ignore_index=True), bucket_days, receipts, pd.Timestamp(today))
     spike = served[served["order_id"] == "SO-SPIKE-probe"]
     if spike.empty:
         return None
@@ -244,9 +247,9 @@ def _sized(inputs: ScenarioInputs, pick: Any, delay: int, spike_customer: str, s
         spike_promise=spike_promise,
     )
     delayed_po, _ = _applied(target, today, po_lines, order_lines, spike=False)
-    projection, orders = _project(inputs, sku, location_id, order_lines, delayed_po, today, bucket_days)
-    bounds = _spike_bounds(projection, orders, target.order_id, target.order_line_no, bucket_days)
-    served = _spike_served_up_to(projection, orders, inputs.customer, target, bucket_days)
+    projection, orders, receipts = _project(inputs, sku, location_id, order_lines, delayed_po, today, bucket_days)
+    bounds = _spike_bounds(projection, orders, receipts, today, target.order_id, target.order_line_no, bucket_days)
+    served = _spike_served_up_to(projection, orders, receipts, today, inputs.customer, target, bucket_days)
     if bounds is None or served is None or bounds[0] > min(bounds[1], served):
         return None
     bounds = (bounds[0], min(bounds[1], served))
@@ -299,8 +302,8 @@ def scenario_outcome(inputs: ScenarioInputs, target: Target, today: date, bucket
     (`planning.exceptions.order_lines_at_risk`, with revised dates): what the replan will find."""
     from demand_control.planning.order_supply import order_lines_at_risk
 
-    projection, orders = _after_events(inputs, target, today, bucket_days)
-    return order_lines_at_risk(projection, orders, bucket_days)
+    projection, orders, receipts = _after_events(inputs, target, today, bucket_days)
+    return order_lines_at_risk(projection, orders, bucket_days, receipts, pd.Timestamp(today))
 
 
 def short_of_supply(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int = 7) -> float:
@@ -309,12 +312,12 @@ def short_of_supply(inputs: ScenarioInputs, target: Target, today: date, bucket_
     allocation scenarios."""
     from demand_control.planning.order_supply import supply_for_open_orders
 
-    projection, orders = _after_events(inputs, target, today, bucket_days)
+    projection, orders, _ = _after_events(inputs, target, today, bucket_days)
     supply = supply_for_open_orders(projection, orders, bucket_days)
     return float(orders["qty_open"].sum() - (supply["supply"].sum() if len(supply) else 0.0))
 
 
-def _after_events(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _after_events(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     po_lines, order_lines = _applied(
         target, today, _one(inputs.purchase_lines, target.sku, target.location_id), _one(inputs.order_lines, target.sku, target.location_id)
     )

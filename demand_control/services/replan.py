@@ -23,8 +23,15 @@ from demand_control.services.audit import AuditEntry, append
 from demand_control.planning.actions import ActionSettings, recommend_actions
 from demand_control.planning.event_effects import ORDER_KEY, PO_KEY, AppliedEvents, apply_events
 from demand_control.planning.allocation import allocation_scenarios
-from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, degraded_forecasts, detect_exceptions, sku_location_context
-from demand_control.planning.order_supply import open_orders, order_lines_at_risk, supply_for_open_orders
+from demand_control.planning.exceptions import (
+    ExceptionThresholds,
+    PlanningInputs,
+    degraded_forecasts,
+    detect_exceptions,
+    risky_order_lines,
+    sku_location_context,
+)
+from demand_control.planning.order_supply import open_orders, supply_for_open_orders
 from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
 from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at
@@ -260,6 +267,22 @@ def refresh_allocations(
     return summary
 
 
+def forecasts_holding_autonomy(degraded: pd.DataFrame, exceptions: pd.DataFrame, reviewed: pd.DataFrame) -> pd.DataFrame:
+    """The SKU-locations (sku, location_id) whose degraded forecast keeps their actions from auto-approval:
+    the degraded ones (`degraded_forecasts`) less those whose forecast_degradation case a tolerance recorded
+    instead of sending (outside class A nobody reviews it, so it holds nothing: the tail stays within the
+    autonomy limits) and less those a person reviewed (`reviewed`: approved the review_forecast, which lifts
+    the block for the rest of that degradation — one review, not every routine order of the item)."""
+    keys = ["sku", "location_id"]
+    out = degraded[keys].drop_duplicates()
+    tail = exceptions.loc[(exceptions["exception_type"] == "forecast_degradation") & exceptions["suppressed_reason"].notna(), keys]
+    for drop in (tail, reviewed[keys] if not reviewed.empty else reviewed):
+        if not drop.empty:
+            out = out.merge(drop.drop_duplicates().assign(_drop=True), on=keys, how="left")
+            out = out[out["_drop"].isna()].drop(columns="_drop")
+    return out.reset_index(drop=True)
+
+
 def refresh_actions(
     warehouse: Warehouse,
     policy: Policy,
@@ -280,7 +303,7 @@ def refresh_actions(
         exceptions = exceptions[~exceptions["exception_type"].isin(FEED_TYPES)]
         feed_level = warehouse.read("planning_exceptions", where=tables.planning_exceptions.c.exception_type.in_(FEED_TYPES))
     ctx = sku_location_context(inputs, thresholds)
-    risky = order_lines_at_risk(inputs.projection, open_orders(inputs.order_lines, inputs.customer), settings.bucket_days)
+    risky = risky_order_lines(inputs, open_orders(inputs.order_lines, inputs.customer), settings.bucket_days, settings.horizon_start)
     actions = recommend_actions(
         exceptions, ctx, inputs.projection, inputs.purchase_lines, risky, inputs.product, inputs.supplier, inputs.accuracy,
         _read(warehouse, "allocation_scenarios", scope), as_of=settings.horizon_start,
@@ -288,14 +311,9 @@ def refresh_actions(
     )
     # Stale feeds are themselves exceptions: while one is active, nothing is auto-approved.
     stale = feed_level[feed_level["exception_type"] == "stale_feed"]
-    degraded = degraded_forecasts(inputs.accuracy, thresholds.forecast_degradation_ratio)[["sku", "location_id"]]
-    # A person who reviewed the degraded forecast (approved its review_forecast) lifts the block for the rest
-    # of that degradation: one review, not every routine order of the item, goes to a person.
-    reviewed = _reviewed_forecasts(warehouse)
-    if not reviewed.empty:
-        degraded = degraded.merge(reviewed.assign(_reviewed=True), on=["sku", "location_id"], how="left")
-        degraded = degraded[degraded["_reviewed"].isna()].drop(columns="_reviewed")
-    degraded = degraded.assign(forecast_degraded=True)
+    degraded = forecasts_holding_autonomy(
+        degraded_forecasts(inputs.accuracy, thresholds.forecast_degradation_ratio), exceptions, _reviewed_forecasts(warehouse)
+    ).assign(forecast_degraded=True)
     actions = actions.merge(degraded, on=["sku", "location_id"], how="left")
     actions["forecast_degraded"] = actions["forecast_degraded"].astype("boolean").fillna(False).astype(bool)
     actions["data_fresh"] = stale.empty

@@ -8,8 +8,8 @@ import pytest
 
 from demand_control.planning.actions import recommend_actions
 from demand_control.planning.allocation import allocation_scenarios
-from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, sku_location_context
-from demand_control.planning.order_supply import open_orders, order_lines_at_risk, supply_for_open_orders
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, risky_order_lines, sku_location_context
+from demand_control.planning.order_supply import open_orders, supply_for_open_orders
 from tests.planning.test_exceptions import START, forecast, scenario
 
 
@@ -18,7 +18,7 @@ def actions_for(inputs: PlanningInputs, occurrence: int = 1, with_allocation: bo
     found = detect_exceptions(inputs, thresholds, START).assign(occurrence=occurrence)
     ctx = sku_location_context(inputs, thresholds)
     orders = open_orders(inputs.order_lines, inputs.customer)
-    risky = order_lines_at_risk(inputs.projection, orders, 7)
+    risky = risky_order_lines(inputs, orders, 7, START)
     summary = pd.DataFrame()
     if with_allocation:
         priced = orders.merge(inputs.product[["sku", "unit_price"]], on="sku")

@@ -5,6 +5,7 @@ worklist ranks by expected loss × urgency."""
 
 from __future__ import annotations
 
+import json
 
 import pandas as pd
 import pytest
@@ -148,3 +149,17 @@ def test_the_worklist_ranks_by_expected_loss_times_urgency_and_skips_what_needs_
     assert order == ["excess_stock:C@D", "order_at_risk:B@D", "projected_stockout:A@D"]
     # A decided action awaits nobody: its case leaves the worklist.
     assert "order_at_risk:B@D" not in set(worklist(rank_cases(cases, actions, now, decided={"a2"}), actions)["exception_key"])
+
+
+def test_a_receipt_later_in_the_promise_week_does_not_serve_the_line() -> None:
+    # 5 on hand; a customer line of 20 promised Tuesday 10 Mar; PO1's 50 land Friday 13 Mar, the same week.
+    tuesday = detect(scenario(on_hand=5, orders=[("SO1", 1, "C-KEY", 20, "2026-03-10")], purchases=[("PO1", 1, 50, "2026-03-13", "2026-03-13", "confirmed")]))
+    at_risk = case(tuesday, "order_at_risk")
+    line = json.loads(at_risk["affected_orders"])[0]
+    assert line["order_id"] == "SO1" and line["short"] == pytest.approx(15.0)
+    # Promised the Friday the receipt lands (or later): served, nothing at risk.
+    friday = detect(scenario(on_hand=5, orders=[("SO1", 1, "C-KEY", 20, "2026-03-13")], purchases=[("PO1", 1, 50, "2026-03-13", "2026-03-13", "confirmed")]))
+    assert of_type(friday, "order_at_risk").empty
+    # The customer hears the same: the notice for SO1 exists on the Tuesday promise.
+    _, acts = actions_for(scenario(on_hand=5, orders=[("SO1", 1, "C-KEY", 20, "2026-03-10")], purchases=[("PO1", 1, 50, "2026-03-13", "2026-03-13", "confirmed")]))
+    assert (acts["action_type"] == "notify_customer").sum() == 1

@@ -194,3 +194,19 @@ def test_action_status_reads_what_happened_to_each_action(tmp_path) -> None:  # 
     with warehouse.engine.connect() as conn:
         status = dict(conn.execute(text("SELECT action_id, status FROM action_status")).all())
     assert status == {"A-wait": "awaiting_approval", "A-done": "written_to_erp", "A-queued": "queued_for_erp"}
+
+
+def test_a_degraded_forecast_holds_autonomy_only_where_a_person_is_asked_to_review_it() -> None:
+    from demand_control.services.replan import forecasts_holding_autonomy
+
+    degraded = pd.DataFrame({"sku": ["A", "B", "C"], "location_id": "DC1", "recent_rmsse": [2.0, 2.0, 2.0]})
+    cases = pd.DataFrame({
+        "exception_type": ["forecast_degradation", "forecast_degradation", "forecast_degradation", "projected_stockout"],
+        "sku": ["A", "B", "C", "B"], "location_id": "DC1",
+        # B is outside class A: recorded, not sent; the stockout on B is another case and changes nothing.
+        "suppressed_reason": [None, "outside the SKU-locations making up 80% of forecast value", None, None],
+    })
+    reviewed = pd.DataFrame({"sku": ["C"], "location_id": ["DC1"]})  # a person approved C's review_forecast
+    held = forecasts_holding_autonomy(degraded, cases, reviewed)
+    assert held.to_dict("records") == [{"sku": "A", "location_id": "DC1"}]
+    assert forecasts_holding_autonomy(degraded, cases.assign(suppressed_reason=None), reviewed.iloc[:0])["sku"].tolist() == ["A", "B", "C"]

@@ -266,8 +266,8 @@ class Tolerances(_Strict):
     # Yearly holding cost as a share of unit cost: the money of excess is what holding it costs until used.
     holding_cost_rate: float = Field(default=0.25, gt=0, le=5, allow_inf_nan=False)
     # A degraded forecast is for a person on the class-A SKU-locations: those making up this share of the
-    # horizon's forecast value, largest first. Elsewhere it is recorded, and the item's actions still wait
-    # for a person while its forecast is degraded (the autonomy rule), so nothing it affects goes unseen.
+    # horizon's forecast value, largest first. Elsewhere it is recorded and does not hold the item's actions:
+    # the tail runs on the policy within the autonomy limits (1.0: every degraded forecast to a person).
     forecast_degradation_value_share: float = Field(default=0.8, ge=0, le=1, allow_inf_nan=False)
 
 
