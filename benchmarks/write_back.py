@@ -43,6 +43,9 @@ from demand_control.services.outbox import WriteBackSettings, drain_outbox
 from demand_control.infra.circuit import CircuitBreaker
 from demand_control.resources.erp.base import ACTION_MARKER, ReplenishOrder
 from demand_control.resources.erp.client import TrytonClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.lossy_proxy import read_request  # noqa: E402  (the fault proxy's request reader, shared with the tests)
 from demand_control.resources.erp.write import TrytonErp
 from demand_control.resources.warehouse import Warehouse
 
@@ -77,15 +80,10 @@ class FaultProxy:
                     proxy.count("outage_cut")
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                request_line = self.rfile.readline()
-                if not request_line:
+                request = read_request(self.rfile)
+                if request is None:
                     return
-                method, path, _ = request_line.decode().split(" ", 2)
-                headers: dict[str, str] = {}
-                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
-                    name, value = line.decode().split(":", 1)
-                    headers[name.strip()] = value.strip()
-                body = self.rfile.read(int(headers.get("Content-Length", "0")))
+                method, path, headers, body = request
                 fault = proxy.pick(body)
                 if fault == "http_500":
                     self._answer(500, "Internal Server Error", [], b"injected fault")

@@ -11,6 +11,19 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 
+def read_request(rfile) -> tuple[str, str, dict[str, str], bytes] | None:
+    """One HTTP/1.1 request off a socket file: method, path, headers and body (None on a closed connection)."""
+    request_line = rfile.readline()
+    if not request_line:
+        return None
+    method, path, _ = request_line.decode().split(" ", 2)
+    headers: dict[str, str] = {}
+    while (line := rfile.readline()) not in (b"\r\n", b"\n", b""):
+        name, value = line.decode().split(":", 1)
+        headers[name.strip()] = value.strip()
+    return method, path, headers, rfile.read(int(headers.get("Content-Length", "0")))
+
+
 class LossyProxy:
     def __init__(self, upstream: str) -> None:
         parts = urlsplit(upstream)
@@ -25,15 +38,10 @@ class LossyProxy:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                request_line = self.rfile.readline()
-                if not request_line:
+                request = read_request(self.rfile)
+                if request is None:
                     return
-                method, path, _ = request_line.decode().split(" ", 2)
-                headers: dict[str, str] = {}
-                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
-                    name, value = line.decode().split(":", 1)
-                    headers[name.strip()] = value.strip()
-                body = self.rfile.read(int(headers.get("Content-Length", "0")))
+                method, path, headers, body = request
                 proxy.seen.append(body)
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
                 forward = {k: v for k, v in headers.items() if k.lower() not in ("connection", "keep-alive")}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.exceptions import PO_SCHEDULED, SKU_LOCATION
+from demand_control.planning.exception_frame import PO_SCHEDULED, SKU_LOCATION
 from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json_rows
 from demand_control.planning.inventory_common import as_datetime_column, as_timestamp
 from demand_control.planning.inventory_policy import round_order_quantity

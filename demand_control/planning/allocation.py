@@ -36,21 +36,7 @@ ORDER_LINE_COLUMNS: tuple[str, ...] = (
 )
 SUPPLY_COLUMNS: tuple[str, ...] = ("sku", "location_id", "supply")
 
-ALLOCATION_COLUMNS: tuple[str, ...] = (
-    "scenario",
-    "sku",
-    "location_id",
-    "order_id",
-    "line_no",
-    "customer_id",
-    "tier",
-    "qty_open",
-    "allocated",
-    "short",
-    "fill_rate",
-    "promise_date",
-    "unit_price",
-)
+ALLOCATION_COLUMNS: tuple[str, ...] = ("scenario", *ORDER_LINE_COLUMNS[:7], "allocated", "short", "fill_rate", *ORDER_LINE_COLUMNS[7:])
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "scenario",
     "sku",

@@ -11,7 +11,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.exceptions import degraded_forecasts
+from demand_control.planning.signal_exceptions import degraded_forecasts
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.schema.asset_metadata import preview

@@ -11,16 +11,23 @@ import dagster as dg
 import pandas as pd
 from sqlalchemy import func, select
 
-from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.infra import clock, settings
-from demand_control.schema import tables
-from demand_control.schema.contracts import FILE_DROP_OBJECTS
-from demand_control.sample import generate_landscape, write_landscape
-from demand_control.sample.defects import plant_defects
+from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.quality.feeds import latest_load
-from demand_control.sample.tryton import TrytonSite, database_exists, is_serving, restore_or_init, serve, stop
 from demand_control.resources import FileDropSource, resources_from_env
 from demand_control.resources.erp.base import ReplenishOrder
+from demand_control.sample import generate_landscape, write_landscape
+from demand_control.sample.defects import plant_defects
+from demand_control.sample.tryton import (
+    TrytonSite,
+    database_exists,
+    is_serving,
+    restore_or_init,
+    serve,
+    stop,
+)
+from demand_control.schema import tables
+from demand_control.schema.contracts import FILE_DROP_OBJECTS
 
 
 def run_demo(
@@ -220,15 +227,15 @@ def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today,
 
     from starlette.testclient import TestClient
 
+    from demand_control.gateway.app import create_app
+    from demand_control.ops.replan import REPLAN_JOB_NAME
+    from demand_control.planning.policy import load_policy
+    from demand_control.resources.mail import Mailer
     from demand_control.sample import seed_scenario as scenario
     from demand_control.services.approvals import auto_approve
     from demand_control.services.audit import verify_chain
-    from demand_control.gateway.app import create_app
     from demand_control.services.notices import notify_customers_for
-    from demand_control.ops.replan import REPLAN_JOB_NAME
     from demand_control.services.outbox import drain_outbox
-    from demand_control.planning.policy import load_policy
-    from demand_control.resources.mail import Mailer
 
     echo("10. Seed scenario: a demand spike and a supplier delay through the whole loop")
     target = scenario.pick_target(warehouse, today)

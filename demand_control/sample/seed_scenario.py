@@ -32,8 +32,8 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from demand_control.schema import tables
 from demand_control.resources.warehouse import Warehouse
+from demand_control.schema import tables
 
 SOURCE = "acme-portal"
 SPIKE_FACTOR = 4.0  # the spike order is about this many weeks of forecast demand, more if that would not bite
@@ -125,8 +125,8 @@ def _project(inputs: ScenarioInputs, sku: str, location_id: str, order_lines: pd
              today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One SKU-location's projection, its open orders (with tiers) and its receipts on their days
     (`dated_receipts`), as the replan computes them."""
-    from demand_control.planning.order_supply import dated_receipts, open_orders
     from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
+    from demand_control.planning.order_supply import dated_receipts, open_orders
     from demand_control.planning.projection import projected_inventory
 
     purchases = purchase_lines[purchase_lines["status"].isin(SCHEDULED_PO_STATUSES)]
@@ -144,7 +144,10 @@ def _spike_bounds(projection: pd.DataFrame, orders: pd.DataFrame, receipts: pd.D
     the horizon, given the delayed supply: served after the spike, the line is short when the orders through
     it plus s exceed the supply at its promise bucket, and gets a revised date while they stay within the
     most supply the horizon brings."""
-    from demand_control.planning.order_supply import cumulative_supply, served_order_lines
+    from demand_control.planning.order_supply import (
+        cumulative_supply,
+        served_order_lines,
+    )
 
     served = served_order_lines(projection, orders, bucket_days, receipts, pd.Timestamp(today))
     line = served[(served["order_id"] == order_id) & (served["line_no"] == line_no)]

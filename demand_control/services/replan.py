@@ -23,14 +23,8 @@ from demand_control.services.audit import AuditEntry, append
 from demand_control.planning.actions import ActionSettings, recommend_actions
 from demand_control.planning.event_effects import ORDER_KEY, PO_KEY, AppliedEvents, apply_events
 from demand_control.planning.allocation import allocation_scenarios
-from demand_control.planning.exceptions import (
-    ExceptionThresholds,
-    PlanningInputs,
-    degraded_forecasts,
-    detect_exceptions,
-    risky_order_lines,
-    sku_location_context,
-)
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, risky_order_lines, sku_location_context
+from demand_control.planning.signal_exceptions import degraded_forecasts
 from demand_control.planning.order_supply import open_orders, supply_for_open_orders
 from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle

@@ -25,13 +25,16 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import event, update
 
-from demand_control.schema.tables import erp_outbox
 from demand_control.infra import clock
-from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
+from demand_control.planning.inventory_policy import (
+    inventory_policy,
+    sku_location_service_levels,
+)
 from demand_control.planning.policy import load_policy
 from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
+from demand_control.schema.tables import erp_outbox
 from demand_control.services.approvals import auto_approve
 from demand_control.services.replan import (
     PlanSettings,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from demand_control.sample.generator import (
+from demand_control.sample.catalogue import (
     CATEGORIES,
     CLASS_MIX,
     HOME_DC_SHARE,
@@ -25,11 +25,15 @@ from demand_control.sample.generator import (
     PRIORITY_RANGE,
     PROMISE_DAYS,
     UNITS,
+)
+from demand_control.sample.demand_process import (
     DemandProcess,
-    landscape_with_demand_process,
     promotions,
     series_traits,
     weekly_demand,
+)
+from demand_control.sample.generator import (
+    landscape_with_demand_process,
 )
 from demand_control.twin.scenario import DemandSpike, NewSku, Scenario
 

@@ -30,7 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from demand_control.planning.inventory_policy import round_order_quantity, sku_location_service_levels
+from demand_control.planning.inventory_policy import (
+    round_order_quantity,
+    sku_location_service_levels,
+)
 from demand_control.twin.demand import weekly_history
 from demand_control.twin.engine import Twin
 

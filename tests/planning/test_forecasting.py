@@ -9,21 +9,31 @@ import pytest
 from typer.testing import CliRunner
 
 from demand_control.cli.forecast import OUTPUT_COLUMNS, forecast_app
-from demand_control.planning.candidates import SEASON_INDEX_COLUMN, Deseasonalized, candidates_for
+from demand_control.planning.candidates import (
+    SEASON_INDEX_COLUMN,
+    Deseasonalized,
+    candidates_for,
+)
+from demand_control.planning.forecast_seasons import with_season_index
 from demand_control.planning.forecasting import (
     ForecastSettings,
-    _cross_fitted_mean,
-    _level_correction,
     PanelError,
     complete_buckets,
     forecast_panel,
-    quantiles_from_errors,
     route_series,
     validate_panel,
-    with_season_index,
 )
 from demand_control.planning.metrics import QUANTILE_COLUMNS, score_series, summarise
-from demand_control.planning.profile import ProfileSettings, pooled_season_index, profile_panel
+from demand_control.planning.profile import (
+    ProfileSettings,
+    pooled_season_index,
+    profile_panel,
+)
+from demand_control.planning.selection import (
+    cross_fitted_mean,
+    level_correction,
+    quantiles_from_errors,
+)
 from demand_control.quality.forecast_checks import (
     accuracy_vs_benchmark,
     degraded_series,
@@ -244,20 +254,20 @@ def test_level_correction_only_when_the_bias_persists() -> None:
     actual = 10 + rng.normal(0, 1, (30, 2, 6))
     scale = np.ones(30)
     # 25% over-forecast in both windows: corrected to within the cap (0.8 = 1 - 0.2).
-    factor = _level_correction(actual * 1.25, actual, scale)
+    factor = level_correction(actual * 1.25, actual, scale)
     assert factor == pytest.approx(0.8)
     # Over in the first window, under in the last: the learnt factor would hurt out of sample, so none.
     flipped = np.concatenate([actual[:, :1] * 1.1, actual[:, 1:] * 0.9], axis=1)
-    assert _level_correction(flipped, actual, scale) == 1.0
+    assert level_correction(flipped, actual, scale) == 1.0
     # One window: nothing to validate on.
-    assert _level_correction(actual[:, :1] * 1.25, actual[:, :1], scale) == 1.0
+    assert level_correction(actual[:, :1] * 1.25, actual[:, :1], scale) == 1.0
 
 
 def test_cross_fitted_backtest_selects_each_window_on_the_others() -> None:
     Y = np.full((4, 2, 3), 10.0)
     # Model 0 is right in window 0 only, model 1 in window 1 only: each window gets the other's pick.
     F = np.stack([np.stack([Y[:, 0], Y[:, 1] + 5], axis=1), np.stack([Y[:, 0] + 5, Y[:, 1]], axis=1)], axis=-1)
-    out = _cross_fitted_mean(F, Y, np.ones(4), "class", 1.0)
+    out = cross_fitted_mean(F, Y, np.ones(4), "class", 1.0)
     assert out.shape == Y.shape
     assert np.allclose(out, 15.0)
 

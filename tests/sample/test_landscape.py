@@ -9,9 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from demand_control.schema.contracts import CONTRACTS, EARLIEST_PLAUSIBLE_DATE, FILE_DROP_OBJECTS, MAX_FUTURE_DAYS
 from demand_control.sample import generate_landscape, write_landscape
-from demand_control.sample.generator import CATEGORIES
+from demand_control.sample.catalogue import CATEGORIES
+from demand_control.schema.contracts import (
+    CONTRACTS,
+    EARLIEST_PLAUSIBLE_DATE,
+    FILE_DROP_OBJECTS,
+    MAX_FUTURE_DAYS,
+)
 
 AS_OF = dt.date(2025, 6, 4)  # a Wednesday
 SKUS, LOCATIONS, WEEKS = 200, 3, 110

@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from demand_control.sample import generate_landscape
-from demand_control.sample.seed_scenario import NoTarget, ScenarioInputs, Target, choose_target, scenario_outcome
+from demand_control.sample.seed_scenario import (
+    NoTarget,
+    ScenarioInputs,
+    Target,
+    choose_target,
+    scenario_outcome,
+)
 
 AS_OF_DATES = [date(2025, 12, 1) + timedelta(days=12 * i) for i in range(61)]  # 12 ≡ 5 (mod 7): every weekday
 HORIZON_WEEKS = 13

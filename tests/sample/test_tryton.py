@@ -28,7 +28,13 @@ from demand_control.sample.tryton import (
     restore_or_init,
     serve,
 )
-from tests.tryton_fixtures import TRYTON_AS_OF, TrytonRpc, TrytonServer, tryton_rpc, tryton_server# noqa: F401
+from tests.tryton_fixtures import (  # noqa: F401
+    TRYTON_AS_OF,
+    TrytonRpc,
+    TrytonServer,
+    tryton_rpc,
+    tryton_server,
+)
 
 
 def _date(value: dict | None) -> dt.date | None:

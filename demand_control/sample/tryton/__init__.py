@@ -8,7 +8,11 @@ seeds it from the sample landscape; `restore_or_init` restores a cached seeded c
 lives in Tryton is in `demand_control.resources.erp.mapping`.
 """
 
-from demand_control.sample.tryton.database import InitReport, init_database, restore_or_init
+from demand_control.sample.tryton.database import (
+    InitReport,
+    init_database,
+    restore_or_init,
+)
 from demand_control.sample.tryton.server import (
     TrytonSetupError,
     TrytonSite,

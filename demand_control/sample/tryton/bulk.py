@@ -3,7 +3,6 @@ done stock moves inserted as SQL rows shaped like one the ORM made."""
 
 from __future__ import annotations
 
-
 # trytond checks unique constraints on SQLite with one OR-chain over all records written in a call, and
 # SQLite's parser gives up past ~100 nested terms; creating in slices of this many stays below that.
 SQLITE_SAFE_BATCH = 40

@@ -22,7 +22,11 @@ from demand_control.resources.erp.mapping import (
     UOM_XML_ID_BY_UNIT,
     format_tags,
 )
-from demand_control.sample.tryton.bulk import create_in_batches, insert_done_moves, write_in_batches
+from demand_control.sample.tryton.bulk import (
+    create_in_batches,
+    insert_done_moves,
+    write_in_batches,
+)
 
 
 def _money(value: float) -> Decimal:

@@ -15,7 +15,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from demand_control.infra.settings import DEFAULT_ERP_PORT, ERP_DATABASE_URI_ENV, ERP_PASSWORD_ENV, ERP_PORT_ENV, state_home
+from demand_control.infra.settings import (
+    DEFAULT_ERP_PORT,
+    ERP_DATABASE_URI_ENV,
+    ERP_PASSWORD_ENV,
+    ERP_PORT_ENV,
+    state_home,
+)
 
 DEFAULT_DATABASE = "demand_control"
 
