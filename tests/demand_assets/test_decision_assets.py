@@ -1,6 +1,11 @@
 """From staged tables to decisions on the embedded warehouse: ingest, forecast, then the plan_decisions job
 raises exceptions, routes them, recommends actions with a policy decision, compares allocations and
-refreshes the KPIs; a re-run on unchanged data duplicates nothing, and cleared data auto-resolves."""
+refreshes the KPIs; a re-run on unchanged data duplicates nothing, and cleared data auto-resolves.
+
+Besides the general properties, the first plan is checked case by case where its numbers follow from the
+landscape's facts rather than from the forecast: a strategic customer's order planted at a SKU-location
+with no other orders and no purchase order (it cannot be met in full from the stock there), a purchase line
+the landscape has confirmed late, and a routine order whose MOQ binds."""
 
 from __future__ import annotations
 
@@ -20,13 +25,22 @@ from tests.demand_assets.test_ingestion import run_ingestion
 
 HORIZON = 13
 PLAN_OPS = ("inventory_policy", "projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions")
+# SKU-000026 at DC-01 holds 170 on hand, 31 allocated, nothing in transit, and has no open order and no purchase
+# line in the landscape (seed 11): 139 can serve this strategic customer's 164 promised tomorrow, 25 cannot.
+PLANTED_ORDER = pd.DataFrame([{
+    "order_id": "SO-PLANTED", "line_no": 1, "customer_id": "CUST-0001", "sku": "SKU-000026", "location_id": "DC-01", "qty_open": 164.0,
+    "promise_date": pd.Timestamp("2026-11-24"), "priority": 1, "status": "open",
+}])
 
 
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory, small_landscape_frames):  # noqa: ANN001, ANN201
     tmp = tmp_path_factory.mktemp("decisions")
     file_drop = tmp / "drop"
-    write_landscape({k: v.copy() for k, v in small_landscape_frames.items()}, file_drop, "parquet")
+    frames = {k: v.copy() for k, v in small_landscape_frames.items()}
+    orders = frames["customer_order_line"]
+    frames["customer_order_line"] = pd.concat([orders, PLANTED_ORDER.astype(orders.dtypes.to_dict())], ignore_index=True)
+    write_landscape(frames, file_drop, "parquet")
     warehouse = Warehouse(home=str(tmp / "state"))
     instance = dg.DagsterInstance.ephemeral()
     assert run_ingestion(file_drop, warehouse, instance=instance).success
@@ -40,7 +54,10 @@ def planned(tmp_path_factory, small_landscape_frames):  # noqa: ANN001, ANN201
         assert result.success
         return result
 
-    return warehouse, plan, plan()
+    plan()
+    # What the first plan decided, before the tests below re-plan on changed data.
+    first = {name: warehouse.read(name) for name in ("planning_exceptions", "recommended_actions", "allocation_scenarios", "erp_outbox")}
+    return warehouse, plan, first
 
 
 def test_exceptions_are_typed_routed_and_explained(planned) -> None:  # noqa: ANN001
@@ -129,3 +146,77 @@ def test_every_plan_records_its_as_of(planned) -> None:  # noqa: ANN001
     assert {str(d) for d in plans["as_of"]} == {AS_OF.isoformat()} and {str(d) for d in plans["horizon_start"]} == {AS_OF.isoformat()}
     assert (plans["sku_locations"] == warehouse.read("projected_inventory")[["sku", "location_id"]].drop_duplicates().shape[0]).all()
     assert plans["run_id"].notna().all()
+
+
+def test_the_planted_order_is_at_risk_told_to_a_person_and_allocated(planned, small_landscape_frames) -> None:  # noqa: ANN001
+    _, _, first = planned
+    stock = small_landscape_frames["inventory_position"].set_index(["sku", "location_id"]).loc[("SKU-000026", "DC-01")]
+    assert (stock["on_hand"], stock["allocated"], stock["in_transit"]) == (170.0, 31.0, 0.0)
+    price = float(small_landscape_frames["product"].set_index("sku").loc["SKU-000026", "unit_price"])
+    exceptions = first["planning_exceptions"]
+    here = exceptions[(exceptions["sku"] == "SKU-000026") & (exceptions["location_id"] == "DC-01")]
+    assert list(here["exception_key"]) == ["order_at_risk:SKU-000026@DC-01"]
+    case = here.iloc[0]
+    assert (case["customer_tier"], case["units_at_risk"], case["affected_order_count"]) == ("strategic", 25.0, 1)
+    assert [(o["order_id"], o["line_no"], o["customer_id"], o["qty_open"], o["short"], o["promise_date"], o["revised_date"])
+            for o in json.loads(case["affected_orders"])] == [("SO-PLANTED", 1, "CUST-0001", 164.0, 25.0, "2026-11-24", None)]
+    assert case["sentence"] == (
+        "SKU-000026 at DC-01: 1 order lines of 1 customers (strategic first) cannot be met on their promise dates from 24 Nov; 25 units short of supply."
+    )
+
+    actions = first["recommended_actions"]
+    mine = actions[actions["exception_key"] == case["exception_key"]].sort_values("rank")
+    assert list(mine["action_type"]) == ["notify_customer", "allocate"]
+    notice, allocate = mine.iloc[0], mine.iloc[1]
+    assert (notice["order_id"], notice["order_line_no"], notice["customer_id"], notice["quantity"]) == ("SO-PLANTED", 1, "CUST-0001", 25.0)
+    assert notice["value"] == pytest.approx(25 * price)
+    assert str(notice["needed_by"]) == "2026-11-24" and pd.isna(notice["new_date"])
+    assert (notice["policy_decision"], notice["policy_reasons"]) == ("awaiting_approval", "a strategic customer's order: a person decides")
+    assert (allocate["quantity"], allocate["policy_decision"]) == (139.0, "awaiting_approval")
+    assert json.loads(allocate["details"])["scenario"] == "fair_share"
+    scenarios = first["allocation_scenarios"]
+    mine = scenarios[(scenarios["sku"] == "SKU-000026") & (scenarios["location_id"] == "DC-01")]
+    assert set(mine["supply"]) == {139.0} and set(mine["demand"]) == {164.0} and mine["recommended"].sum() == 1
+    assert set(mine.loc[mine["recommended"], "scenario"]) == {"fair_share"}
+    # A person decides it: nothing of it was queued for the ERP.
+    assert not set(first["erp_outbox"]["action_id"]) & set(actions.loc[actions["exception_key"] == case["exception_key"], "action_id"])
+
+
+def test_a_purchase_line_confirmed_late_is_a_supplier_delay_with_a_drafted_follow_up(planned, small_landscape_frames) -> None:  # noqa: ANN001
+    _, _, first = planned
+    line = small_landscape_frames["purchase_order_line"].set_index(["po_id", "line_no"]).loc[("PO-7000003", 1)]
+    assert (line["sku"], line["location_id"], line["qty_open"], line["supplier_id"]) == ("SKU-000005", "DC-01", 4.0, "SUP-002")
+    assert (str(line["expected_date"].date()), str(line["confirmed_date"].date())) == ("2026-12-07", "2026-12-24")
+    exceptions = first["planning_exceptions"].set_index("exception_key")
+    case = exceptions.loc["supplier_delay:PO-7000003/1"]
+    assert (case["exception_type"], case["sku"], case["location_id"], case["po_id"], case["po_line_no"]) == (
+        "supplier_delay", "SKU-000005", "DC-01", "PO-7000003", 1)
+    trigger = json.loads(case["trigger_values"])
+    assert (trigger["expected_date"], trigger["confirmed_date"], trigger["slip_days"], trigger["qty_open"]) == ("2026-12-07", "2026-12-24", 17.0, 4.0)
+    actions = first["recommended_actions"]
+    [followup] = actions[(actions["exception_key"] == "supplier_delay:PO-7000003/1") & (actions["action_type"] == "supplier_followup")].to_dict("records")
+    assert (followup["rank"], followup["po_id"], followup["po_line_no"], followup["supplier_id"], followup["quantity"]) == (
+        1, "PO-7000003", 1, "SUP-002", 4.0)
+    assert followup["message"].startswith(
+        "Hello Greenleaf Snacks Industries, PO PO-7000003/1 (4 × SKU-000005 to DC-01) is now due 24 Dec instead of 7 Dec."
+    )
+    # A chaser within the limits, on facts: the policy sends it by itself, and there is no ERP write for it.
+    assert followup["policy_decision"] == "auto_approved"
+    assert followup["action_id"] not in set(first["erp_outbox"]["action_id"])
+
+
+def test_routine_orders_are_whole_lots_of_their_lane_and_the_moq_binds_where_it_should(planned, small_landscape_frames) -> None:  # noqa: ANN001
+    _, _, first = planned
+    actions = first["recommended_actions"]
+    orders = actions[actions["action_type"] == "replenish"]
+    lanes = small_landscape_frames["sourcing"]
+    lanes = lanes[lanes["primary"]].set_index(["sku", "location_id"])
+    assert len(orders) > 10
+    for order in orders.itertuples():
+        lane = lanes.loc[(order.sku, order.location_id)]
+        assert order.quantity >= lane["moq"] and order.quantity / lane["pack_size"] == pytest.approx(round(order.quantity / lane["pack_size"])), order
+    # SKU-000002 at DC-01: MOQ 60 in packs of 6 against 20 on hand and a few units a week: the MOQ is the order.
+    [moq_bound] = orders[(orders["sku"] == "SKU-000002") & (orders["location_id"] == "DC-01")].to_dict("records")
+    assert (lanes.loc[("SKU-000002", "DC-01"), "moq"], moq_bound["quantity"], moq_bound["supplier_id"]) == (60.0, 60.0, "SUP-005")
+    assert moq_bound["exception_key"] == "replenishment_due:SKU-000002@DC-01"
+    assert moq_bound["policy_decision"] == "auto_approved" and moq_bound["action_id"] in set(first["erp_outbox"]["action_id"])

@@ -103,6 +103,16 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
         assert defs.resolve_job_def(DECISION_JOB_NAME).execute_in_process(instance=instance, run_config=config).success
     target = scenario.pick_target(warehouse, today)
     assert isinstance(target, scenario.Target), target.reason
+    # The scenario this landscape (the Tryton fixture's, seed 5, as of 23 Nov 2026) plays: PO-7000006/1 brings
+    # 792 × SKU-000001 to DC-01 on 7 Dec and slips 28 days; a strategic customer's spike of 896 (four weeks
+    # of forecast) promised 26 Nov is served from stock, which leaves SO-4000009/1 (CUST-0003, strategic,
+    # 319 promised 24 Dec) 252 short until the bucket of 28 Dec.
+    assert (target.sku, target.location_id, target.po_id, target.po_line_no, target.supplier_id, target.po_due, target.delay_days) == (
+        "SKU-000001", "DC-01", "PO-7000006", 1, "SUP-008", date(2026, 12, 7), 28)
+    assert (target.order_id, target.order_line_no, target.customer_id, target.notice_order_id, target.notice_line_no) == (
+        "SO-4000009", 1, "CUST-0003", "SO-4000009", 1)
+    assert (target.spike_customer_id, target.spike_qty, target.spike_promise, target.revised_date) == (
+        "CUST-0002", 896.0, date(2026, 11, 26), date(2026, 12, 28))
 
     with slack_api_server() as (slack, slack_url):
         policy = load_policy()
@@ -141,15 +151,38 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
             scenario.wait_for(processed, 180, "the daemon's replan run to process the inbox", poll=0.5)
             po = warehouse.read("purchase_order_line").set_index(["po_id", "line_no"]).loc[(target.po_id, target.po_line_no)]
             assert str(po["confirmed_date"]) == target.new_po_date.isoformat()
-            found = scenario.exceptions_of(warehouse, target)
-            assert f"supplier_delay:{target.po_id}/{target.po_line_no}" in set(found["exception_key"])
-            assert "order_at_risk" in set(found["exception_type"])
+            assert str(po["confirmed_date"]) == "2027-01-04" and po["qty_open"] == 792.0
+            spike = warehouse.read("customer_order_line").set_index(["order_id", "line_no"]).loc[("SO-SPIKE-e2e", 1)]
+            assert (spike["customer_id"], spike["sku"], spike["location_id"], spike["qty_open"], str(spike["promise_date"])) == (
+                "CUST-0002", "SKU-000001", "DC-01", 896.0, "2026-11-26")
+            found = scenario.exceptions_of(warehouse, target).set_index("exception_key")
+            delay = found.loc["supplier_delay:PO-7000006/1"]
+            assert (delay["exception_type"], delay["sku"], delay["location_id"], delay["po_id"], delay["po_line_no"]) == (
+                "supplier_delay", "SKU-000001", "DC-01", "PO-7000006", 1)
+            trigger = json.loads(delay["trigger_values"])
+            assert (trigger["qty_open"], trigger["expected_date"], trigger["confirmed_date"], trigger["slip_days"]) == (792.0, "2026-12-07", "2027-01-04", 28.0)
+            at_risk = found.loc["order_at_risk:SKU-000001@DC-01"]
+            assert (at_risk["exception_type"], at_risk["customer_tier"], at_risk["units_at_risk"]) == ("order_at_risk", "strategic", 252.0)
+            # The spike itself is served in full: only the order that relied on the PO is late.
+            assert [(o["order_id"], o["line_no"], o["customer_id"], o["qty_open"], o["short"], o["promise_date"], o["revised_date"])
+                    for o in json.loads(at_risk["affected_orders"])] == [("SO-4000009", 1, "CUST-0003", 319.0, 252.0, "2026-12-24", "2026-12-28")]
+            actions = warehouse.read("recommended_actions")
+            [followup] = actions[(actions["exception_key"] == "supplier_delay:PO-7000006/1") & (actions["action_type"] == "supplier_followup")].to_dict("records")
+            assert (followup["rank"], followup["po_id"], followup["po_line_no"], followup["supplier_id"], followup["quantity"]) == (
+                1, "PO-7000006", 1, "SUP-008", 792.0)
+            assert followup["message"].startswith(
+                "Hello Greenleaf Garden Manufacturing, PO PO-7000006/1 (792 × SKU-000001 to DC-01) is now due 4 Jan instead of 7 Dec."
+            )
             allocations = warehouse.read("allocation_scenarios")
             mine = allocations[(allocations["sku"] == target.sku) & (allocations["location_id"] == target.location_id)]
             assert len(mine) >= 3 and mine["recommended"].sum() == 1
 
             # 3. The owner hears about it on Slack: one parent message per exception, with buttons.
             action = scenario.action_to_approve(warehouse, target)
+            assert (action["exception_key"], action["action_type"], action["rank"], action["order_id"], action["order_line_no"]) == (
+                "order_at_risk:SKU-000001@DC-01", "notify_customer", 1, "SO-4000009", 1)
+            assert (action["customer_id"], action["quantity"], str(action["new_date"]), action["policy_decision"]) == (
+                "CUST-0003", 252.0, "2026-12-28", "awaiting_approval")
             told = scenario.wait_for(
                 lambda: _parent(warehouse, action["exception_key"]), 60, "the Slack parent message of the order_at_risk exception"
             )
@@ -167,7 +200,9 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
 
             # 5. The outbox sensor's write_back run writes the revised promise into Tryton, once.
             done = scenario.wait_for(lambda: _outbox_done(warehouse, action["action_id"]), 120, "the ERP write-back", poll=0.5)
-            assert done["reconciled"] and done["erp_model"]
+            assert done["reconciled"] and done["erp_model"] == "sale.line" and done["kind"] == "revise_promise"
+            written = json.loads(done["payload"])
+            assert (written["order_id"], written["line_no"], written["new_date"]) == ("SO-4000009", 1, "2026-12-28")
             revised = date.fromisoformat(str(action["new_date"]))
             shipping = _sale_line_shipping_date(erp, action["order_id"], int(action["order_line_no"]))
             assert shipping == revised

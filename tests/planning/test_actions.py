@@ -46,6 +46,28 @@ def test_the_routine_order_rounds_to_moq_and_pack_and_is_placed_today() -> None:
     assert of(acts, "projected_stockout", "replenish").empty
 
 
+@pytest.mark.parametrize(
+    ("on_hand", "moq", "pack", "quantity"),
+    [
+        (13, 10, 5, 20),  # need 17 (30 − 13): not a whole pack of 5 → 4 packs
+        (15, 40, 5, 40),  # need 15, below the MOQ of 40 → the MOQ
+        (15, 10, 12, 24),  # need 15, packs of 12 → 2 packs
+        (13, 1, 1, 17),  # no constraint that binds: the need itself
+    ],
+)
+def test_the_routine_order_rounds_a_need_that_is_not_a_valid_lot(on_hand: float, moq: float, pack: float, quantity: float) -> None:
+    # As in the test above, the net requirement is order-up-to 30 − position (15 or 13), needed 16 Mar; here it
+    # is not itself a valid lot, so the order is the smallest quantity ≥ the need, ≥ the MOQ, in whole packs.
+    inputs = scenario(on_hand=on_hand)
+    inputs.policy["moq"], inputs.policy["pack_size"] = moq, pack
+    _, acts = actions_for(inputs)
+    [rep] = of(acts, "replenishment_due", "replenish").to_dict("records")
+    assert rep["quantity"] == quantity and rep["value"] == pytest.approx(quantity * 4.0)
+    assert rep["expected_impact"] == (
+        f"orders {quantity} from SUP1 today to land by 16 Mar, bringing the inventory position from {on_hand} to {on_hand + quantity} (order-up-to 30)"
+    )
+
+
 def test_transfer_from_a_dc_with_spare_stock_ranks_first_when_it_covers() -> None:
     both = pd.concat([forecast(), forecast(loc="DC2")], ignore_index=True)
     inputs = scenario(on_hand=15, fc=both)

@@ -181,6 +181,26 @@ def test_order_at_risk_names_the_lines_supply_cannot_meet_with_a_revised_date() 
     assert of_type(detect(near), "order_at_risk").empty
 
 
+def test_order_at_risk_serves_the_strategic_line_first_even_when_its_order_id_is_higher() -> None:
+    # The standard customer's SO1 sorts before the strategic customer's SO2 by id; supply goes by tier. 10
+    # available, both promised 3 Mar: strategic SO2 (8) is served in full, standard SO1 (6) gets the 2 left and
+    # is 4 short until the PO of 20 lands on 16 Mar. Sorted by order id instead, SO1 would be served and the
+    # strategic SO2 would be the one 4 short.
+    risky = scenario(on_hand=10, orders=[("SO1", 1, "C-STD", 6, "2026-03-03"), ("SO2", 1, "C-STRAT", 8, "2026-03-03")],
+                     purchases=[("PO1", 1, 20, "2026-03-16", None, "confirmed")])
+    [found] = of_type(detect(risky), "order_at_risk").to_dict("records")
+    lines = json.loads(found["affected_orders"])
+    assert [(x["order_id"], x["customer_id"], x["short"], x["revised_date"]) for x in lines] == [("SO1", "C-STD", 4.0, "2026-03-16")]
+    assert found["customer_tier"] == "standard" and found["units_at_risk"] == pytest.approx(4.0)
+    # Short enough that both fall short: the strategic line is named first and sets the case's tier.
+    both = scenario(on_hand=5, orders=[("SO1", 1, "C-STD", 6, "2026-03-03"), ("SO2", 1, "C-STRAT", 8, "2026-03-03")],
+                    purchases=[("PO1", 1, 20, "2026-03-16", None, "confirmed")])
+    [found] = of_type(detect(both), "order_at_risk").to_dict("records")
+    lines = json.loads(found["affected_orders"])
+    assert [(x["order_id"], x["short"]) for x in lines] == [("SO2", 3.0), ("SO1", 6.0)]
+    assert found["customer_tier"] == "strategic"
+
+
 def test_excess_stock_over_the_days_of_cover_threshold() -> None:
     found = of_type(detect(scenario(on_hand=2000)), "excess_stock")
     assert len(found) == 1

@@ -250,3 +250,105 @@ def test_a_discontinued_sku_keeps_its_lanes_stock_and_history(own_tryton: Tryton
         extracted = erp.extract(name).frame
         seeded = own_tryton.frames[name]
         assert (extracted["sku"] == sku).sum() == (seeded["sku"] == sku).sum() > 0, name
+
+
+# Read-back that differs --------------------------------------------------------------------------------
+# Between a write and its read-back a buyer works in Tryton too: the draft purchase is theirs to edit, and a
+# purchase line's date is theirs to move. The read-back must report what Tryton now holds, field by field.
+
+def _buyer_edits(rpc: TrytonRpc, model: str, record_id: int, values: dict) -> None:
+    rpc.call(f"model.{model}.write", [record_id], values, rpc.context)
+
+
+def _buyer_moves_the_delivery_date(rpc: TrytonRpc, line_id: int, new: date) -> None:
+    """As a buyer does: on the receipt moves once the purchase is processing, else on the line itself."""
+    moves = rpc.search_read("stock.move", [("origin", "=", f"purchase.line,{line_id}"), ("state", "in", ["draft", "staging", "assigned"])], ["id"])
+    when = {"__class__": "date", "year": new.year, "month": new.month, "day": new.day}
+    if moves:
+        rpc.call("model.stock.move.write", [m["id"] for m in moves], {"planned_date": when}, rpc.context)
+    else:
+        _buyer_edits(rpc, "purchase.line", line_id, {"delivery_date_edit": True, "delivery_date": when})
+
+
+def test_a_read_back_that_differs_from_the_write_names_each_field_and_what_tryton_holds(own_tryton: TrytonServer) -> None:
+    from demand_control.resources.erp.base import Difference
+
+    erp, rpc = erp_for(own_tryton), TrytonRpc(own_tryton)
+    sourcing = own_tryton.frames["sourcing"].iloc[3]
+    order = ReplenishOrder(action_id="act-readback-0001", sku=sourcing["sku"], location_id=sourcing["location_id"], quantity=48,
+                           supplier_id=sourcing["supplier_id"], needed_by=TRYTON_AS_OF + timedelta(days=21))
+    assert erp.apply(order).reconciled
+    [purchase] = rpc.search_read("purchase.purchase", [("description", "like", f"{order.marker} %")], ["lines"])
+    _buyer_edits(rpc, "purchase.line", purchase["lines"][0], {"quantity": 30})
+    replayed = erp.apply(order)
+    assert not replayed.created and not replayed.reconciled
+    assert replayed.differences == (Difference(field="quantity", expected=48, actual=30.0),)
+    assert erp.reconcile(order) == replayed.differences
+
+    po = own_tryton.frames["purchase_order_line"].iloc[1]
+    delay = SupplierDelay(action_id="act-readback-0002", po_id=po["po_id"], line_no=int(po["line_no"]), new_date=TRYTON_AS_OF + timedelta(days=30))
+    assert erp.apply(delay).reconciled
+    [line] = rpc.search_read("purchase.line", [("purchase.reference", "=", po["po_id"]), ("sequence", "=", int(po["line_no"]))], ["id"])
+    moved_again = TRYTON_AS_OF + timedelta(days=44)
+    _buyer_moves_the_delivery_date(rpc, line["id"], moved_again)
+    replayed = erp.apply(delay)
+    assert not replayed.created
+    assert replayed.differences == (Difference(field="delivery_date", expected=delay.new_date, actual=moved_again),)
+
+
+def test_a_write_whose_read_back_differs_is_recorded_unreconciled_and_its_owner_told(own_tryton: TrytonServer, tmp_path) -> None:
+    """Through the outbox: the create commits but its answer is lost; before the retry's read-back the buyer
+    cuts the draft's quantity. The retry finds the purchase (nothing created twice), marks the row done and
+    unreconciled with the difference, audits it, and tells the action's owner in their channel."""
+    import json
+
+    from sqlalchemy import insert, select
+
+    from demand_control.infra import clock
+    from demand_control.infra.circuit import CircuitBreaker
+    from demand_control.schema import tables
+    from demand_control.services.outbox import UNRECONCILED_KIND, WriteBackSettings, drain_outbox
+
+    warehouse = Warehouse(home=str(tmp_path))
+    warehouse.migrate()
+    rpc = TrytonRpc(own_tryton)
+    sourcing = own_tryton.frames["sourcing"].iloc[4]
+    action = ReplenishOrder(action_id="act-readback-0003", sku=sourcing["sku"], location_id=sourcing["location_id"], quantity=36,
+                            supplier_id=sourcing["supplier_id"], needed_by=TRYTON_AS_OF + timedelta(days=21))
+    now = clock.now()
+    key = f"replenishment_due:{action.sku}@{action.location_id}"
+    with warehouse.engine.begin() as conn:
+        conn.execute(insert(tables.erp_outbox).values(action_id=action.action_id, kind=action.kind, payload=action.model_dump_json(),
+                                                      status="pending", attempts=0, created_at=now, updated_at=now))
+        conn.execute(insert(tables.recommended_actions).values(
+            action_id=action.action_id, exception_key=key, occurrence=1, exception_type="replenishment_due", action_type="replenish",
+            rank=1, sku=action.sku, location_id=action.location_id, quantity=action.quantity, value=360.0, confidence=0.9,
+            expected_impact="restores cover", data_fresh=True, forecast_degraded=False, policy_decision="auto_approved",
+            policy_reasons="value 360 ≤ limit", owner_team="team:buyers", owner_channel="#buyers-east", created_at=now, updated_at=now,
+        ))
+    quick = WriteBackSettings(backoff_seconds=0.01, backoff_max_seconds=0.1, backoff_jitter_seconds=0.01, fallback_channel="#ops-test")
+    breaker = CircuitBreaker(failure_threshold=3)
+    with LossyProxy(own_tryton.url) as proxy:
+        proxy.drop_next(1, when=lambda body: b"purchase.purchase.create" in body)
+        erp = erp_for(own_tryton, url=proxy.url, max_attempts=1)
+        first = drain_outbox(warehouse, erp, settings=quick, breaker=breaker)
+        assert (first.retry_scheduled, len(proxy.dropped)) == (1, 1), "the create committed and its answer was lost"
+        [purchase] = rpc.search_read("purchase.purchase", [("description", "like", f"{action.marker} %")], ["lines"])
+        _buyer_edits(rpc, "purchase.line", purchase["lines"][0], {"quantity": 24})
+        second = drain_outbox(warehouse, erp, now=now + timedelta(hours=1), settings=quick, breaker=breaker)
+    assert (second.written, second.created, second.unreconciled) == (1, 0, 1)
+
+    with warehouse.engine.connect() as conn:
+        row = conn.execute(select(tables.erp_outbox).where(tables.erp_outbox.c.action_id == action.action_id)).one()
+        notices = conn.execute(select(tables.notifications).where(tables.notifications.c.subject == action.action_id)).all()
+        writes = conn.execute(select(tables.audit_log).where(tables.audit_log.c.subject == action.action_id,
+                                                             tables.audit_log.c.event_type == "erp_write")).all()
+    assert (row.status, row.reconciled, row.erp_record_ids) == ("done", False, str(purchase["id"]))
+    assert row.last_error == "quantity: expected 36.0, ERP has 24.0"
+    [alert] = [n for n in notices if n.kind == UNRECONCILED_KIND]
+    assert (alert.channel, alert.status) == ("#buyers-east", "pending")
+    assert "reading it back differs: quantity: expected 36.0, ERP has 24.0" in alert.text
+    assert json.loads(alert.payload)["differences"] == "quantity: expected 36.0, ERP has 24.0"
+    [audited] = writes
+    payload = json.loads(audited.payload)
+    assert payload["reconciled"] is False and payload["differences"] == [{"field": "quantity", "expected": 36.0, "actual": 24.0}]
