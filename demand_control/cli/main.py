@@ -14,6 +14,7 @@ from demand_control.cli.audit import audit_app
 from demand_control.cli.erp import erp_app, parse_as_of
 from demand_control.cli.errors import OneLineErrors
 from demand_control.cli.forecast import forecast_app
+from demand_control.cli.retention import retention_app
 from demand_control.cli.gateway import events_app, gateway
 from demand_control.cli.simulate import simulate
 from demand_control.cli.worklist import worklist_command
@@ -26,6 +27,7 @@ app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(erp_app, name="erp")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 app.add_typer(events_app, name="events")
 app.command("gateway")(gateway)
 app.command("simulate")(simulate)

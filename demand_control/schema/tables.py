@@ -585,3 +585,50 @@ escalations = Table(
     Column("escalated_at", DateTime(timezone=True), nullable=False, comment="When."),
     comment="SLA escalations, once per exception occurrence and step.",
 )
+
+
+# Data classification: which columns hold personal data (a person's contact, or text that may name one) and
+# which hold commercial data (prices, costs, money the business decides on). Kept in each column's
+# `info["classification"]`, shown in the Dagster data dictionary (`asset_metadata`) and the README; the
+# retention job (services/retention.py) redacts the personal columns of inbox_events, notifications and
+# customer_notices after the policy's `retention.personal_data_days`. A staged table's entry covers its raw
+# extract too.
+PERSONAL, COMMERCIAL = "personal", "commercial"
+CLASSIFICATION: dict[tuple[str, str], str] = {
+    ("customer", "notify_email"): PERSONAL,
+    ("supplier", "contact"): PERSONAL,
+    ("inbox_events", "payload"): PERSONAL,
+    ("notifications", "text"): PERSONAL,
+    ("notifications", "payload"): PERSONAL,
+    ("customer_notices", "email"): PERSONAL,
+    ("customer_notices", "subject"): PERSONAL,
+    ("customer_notices", "body"): PERSONAL,
+    ("recommended_actions", "details"): PERSONAL,
+    ("product", "unit_cost"): COMMERCIAL,
+    ("product", "unit_price"): COMMERCIAL,
+    ("sourcing", "unit_cost"): COMMERCIAL,
+    ("exception_lifecycle", "money_at_risk"): COMMERCIAL,
+    ("exception_lifecycle", "expected_loss"): COMMERCIAL,
+    ("planning_exceptions", "money_at_risk"): COMMERCIAL,
+    ("planning_exceptions", "expected_loss"): COMMERCIAL,
+    ("recommended_actions", "value"): COMMERCIAL,
+    ("allocation_scenarios", "revenue_at_risk"): COMMERCIAL,
+    ("action_decisions", "value"): COMMERCIAL,
+}
+
+
+def _classify() -> None:
+    for (table_name, column_name), classification in CLASSIFICATION.items():
+        targets = [metadata.tables[table_name]]
+        if table_name in RAW:
+            targets.append(RAW[table_name])
+        for table in targets:
+            table.c[column_name].info["classification"] = classification
+
+
+_classify()
+
+
+def classification_of(table: Table, column_name: str) -> str | None:
+    """personal, commercial, or None (neither) for a column of a warehouse table."""
+    return table.c[column_name].info.get("classification") if column_name in table.c else None
