@@ -216,4 +216,4 @@ def test_cli_verify_names_truncation_and_anchor_takes_the_head(tmp_path: Path, k
     assert cut.exit_code == 1 and "audit chain TRUNCATED after 5 good rows" in cut.output
     (tmp_path / "elsewhere" / "anchors.jsonl").write_text("not json\n")
     broken = CliRunner().invoke(app, ["audit", "verify"])
-    assert broken.exit_code == 1 and "line 1 is not an anchor" in broken.output and "Traceback" not in broken.output
+    assert broken.exit_code == 2 and "line 1 is not an anchor" in broken.output and "Traceback" not in broken.output
