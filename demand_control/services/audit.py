@@ -257,7 +257,8 @@ def read_anchors(checkpoint_file: Path) -> list[Anchor]:
             continue
         try:
             data = json.loads(line)
-            anchors.append(Anchor(int(data["audit_id"]), str(data["row_hash"]), data.get("keyed_from"),
+            keyed_from = data.get("keyed_from")
+            anchors.append(Anchor(int(data["audit_id"]), str(data["row_hash"]), None if keyed_from is None else int(keyed_from),
                                   str(data.get("anchored_at", "")), str(data.get("by", ""))))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"audit checkpoint file {checkpoint_file} line {number} is not an anchor: {line[:80]!r}") from exc

@@ -63,10 +63,26 @@ def test_deleting_the_last_20_rows_is_named_truncation(engine: Engine, keyed: by
     assert "ends at row 30" in report.reason and "names row 50" in report.reason
 
 
+def test_deleting_the_anchored_row_is_named_truncation(tmp_path: Path, keyed: bytes) -> None:
+    warehouse = Warehouse(home=str(tmp_path / "state"))
+    warehouse.migrate()
+    _fill(warehouse.engine, 10)
+    mark = anchor(warehouse.engine, tmp_path / "c.jsonl")
+    _fill(warehouse.engine, 5, start=10)
+    with warehouse.engine.begin() as conn:
+        _disable_guards(conn)
+        conn.execute(text("DELETE FROM audit_log WHERE audit_id = 10"))
+    report = verify_chain(warehouse.engine, anchors=[mark])
+    assert report.kind == "truncated" and report.broken_at == 10 and "row 10, anchored at" in report.reason
+
+
 @pytest.mark.postgres
-def test_rewriting_from_a_row_with_the_projects_hash_function_is_named_rewrite(postgres_database, keyed: bytes, tmp_path: Path) -> None:
-    """The owner disables the trigger and recomputes every link from row 11 on with `link_hash`: without the
-    key the links it can compute are plain SHA-256, which a keyed chain refuses even past the last anchor."""
+@pytest.mark.parametrize("first_rewritten", [11, 35])
+def test_rewriting_from_a_row_with_the_projects_hash_function_is_named_rewrite(postgres_database, keyed: bytes, tmp_path: Path,
+                                                                                first_rewritten: int) -> None:
+    """The owner disables the trigger and recomputes every link from a row on with `link_hash`: without the key
+    the links it can compute are plain SHA-256, which a keyed chain refuses, before the last anchor (row 30)
+    and after it."""
     warehouse = Warehouse(database_url=str(postgres_database["url"]))
     warehouse.migrate()
     _fill(warehouse.engine, 30)
@@ -75,9 +91,9 @@ def test_rewriting_from_a_row_with_the_projects_hash_function_is_named_rewrite(p
     with warehouse.engine.begin() as conn:
         _disable_guards(conn)
         rows = conn.execute(text("SELECT * FROM audit_log ORDER BY audit_id")).mappings().all()
-        prev = rows[9]["row_hash"]
-        for row in rows[10:]:
-            payload = row["payload"].replace('"i":', '"i":1') if row["audit_id"] == 11 else row["payload"]
+        prev = rows[first_rewritten - 2]["row_hash"]
+        for row in rows[first_rewritten - 1:]:
+            payload = row["payload"].replace('"i":', '"i":1') if row["audit_id"] == first_rewritten else row["payload"]
             payload_hash = sha256(payload)
             row_hash = link_hash(prev, row["occurred_at"], row["actor"], row["event_type"], row["subject"], payload_hash, key=None)
             conn.execute(text("UPDATE audit_log SET payload = :p, payload_hash = :ph, prev_hash = :prev, row_hash = :h WHERE audit_id = :id"),
@@ -85,7 +101,7 @@ def test_rewriting_from_a_row_with_the_projects_hash_function_is_named_rewrite(p
             prev = row_hash
         conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
     report = verify_chain(warehouse.engine, anchors=read_anchors(tmp_path / "checkpoints.jsonl"))
-    assert not report.ok and report.kind == "rewritten" and report.broken_at == 11
+    assert not report.ok and report.kind == "rewritten" and report.broken_at == first_rewritten
     assert "unkeyed link in a chain keyed since row 1" in report.reason
 
 
