@@ -18,6 +18,7 @@ BROKEN_POLICY = "version: 1\nowners: [not, a, mapping]\n"
 
 @pytest.fixture(autouse=True)
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # whatever a command writes by a relative path stays in the test's folder
     monkeypatch.setenv("DEMAND_CONTROL_HOME", str(tmp_path / "home"))
     for name in ("DEMAND_CONTROL_DATABASE_URL", "DEMAND_CONTROL_POLICY", "DEMAND_CONTROL_AUDIT_CHECKPOINTS", "DEMAND_CONTROL_DEBUG"):
         monkeypatch.delenv(name, raising=False)
