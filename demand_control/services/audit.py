@@ -194,7 +194,7 @@ class Anchor:
 
 def head(conn: Connection, key: bytes | None | _FromEnvironment = FROM_ENVIRONMENT) -> tuple[int, str, int | None]:
     """(audit_id, row_hash, keyed_from) of the chain's last row; (0, GENESIS_HASH, None) when empty.
-    keyed_from: the first keyed row, read from the previous anchor's claim or found by walking (see verify)."""
+    keyed_from: the first row linked under `key`, found by walking the chain (None without a key)."""
     last = conn.execute(select(audit_log.c.audit_id, audit_log.c.row_hash).order_by(audit_log.c.audit_id.desc()).limit(1)).first()
     if last is None:
         return 0, GENESIS_HASH, None
@@ -224,8 +224,11 @@ def anchor(engine: Engine, checkpoint_file: Path, by: str = "", key: bytes | Non
     key = _resolve(key)
     previous = read_anchors(checkpoint_file)
     with engine.connect() as conn:
-        audit_id, row_hash, keyed_from = head(conn, key=None) if key is None else _head_after(conn, key, previous)
+        audit_id, row_hash, keyed_from = _head_after(conn, key, previous)
     mark = Anchor(audit_id, row_hash, keyed_from, as_utc(clock.now()).isoformat(), by)
+    highest = max((a.audit_id for a in previous), default=0)
+    if audit_id < highest:  # recorded all the same: the file is the evidence `verify_chain` reads
+        log.error("audit chain head is row %s but %s already anchored row %s: rows were deleted", audit_id, checkpoint_file, highest)
     checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(checkpoint_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
@@ -236,13 +239,13 @@ def anchor(engine: Engine, checkpoint_file: Path, by: str = "", key: bytes | Non
     return mark
 
 
-def _head_after(conn: Connection, key: bytes, previous: Sequence[Anchor]) -> tuple[int, str, int | None]:
+def _head_after(conn: Connection, key: bytes | None, previous: Sequence[Anchor]) -> tuple[int, str, int | None]:
     """The head, with keyed_from carried over from the last anchor that had one (no walk of the whole chain
-    per plan); found by walking only until the first keyed row otherwise."""
+    per plan, and an unkeyed process does not drop the claim); found by walking to the first keyed row otherwise."""
     known = next((a.keyed_from for a in reversed(previous) if a.keyed_from is not None), None)
     if known is not None:
         last = conn.execute(select(audit_log.c.audit_id, audit_log.c.row_hash).order_by(audit_log.c.audit_id.desc()).limit(1)).first()
-        return (last.audit_id, last.row_hash, known) if last is not None else (0, GENESIS_HASH, None)
+        return (last.audit_id, last.row_hash, known) if last is not None else (0, GENESIS_HASH, known)
     return head(conn, key)
 
 
