@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 audit_app = typer.Typer(no_args_is_help=True, help="The append-only audit log.")
 
 
+CHECKPOINTS_HELP = ("Checkpoint file to verify against, e.g. a copy fetched from write-once storage (default: "
+                    "DEMAND_CONTROL_AUDIT_CHECKPOINTS, else audit_checkpoints.jsonl in the state folder).")
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(checkpoints: Annotated[Path | None, typer.Option("--checkpoints", help=CHECKPOINTS_HELP)] = None) -> None:
     """Walk the audit log's hash chain against the checkpoint file's anchors; name truncation (rows at or after
     an anchor missing) or rewrite (a hash does not match) with the first broken row (exit code 1), or confirm
     the chain is intact."""
@@ -18,7 +25,7 @@ def audit_verify() -> None:
 
     warehouse = warehouse_from_env()
     warehouse.migrate()
-    checkpoints = settings.audit_checkpoint_path(warehouse.state_home)
+    checkpoints = checkpoints or settings.audit_checkpoint_path(warehouse.state_home)
     anchors = read_anchors(checkpoints)
     report = verify_chain(warehouse.engine, anchors=anchors)
     keyed = (f"keyed from row {report.keyed_from}" if report.keyed_from is not None

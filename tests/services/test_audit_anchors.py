@@ -230,6 +230,10 @@ def test_cli_verify_names_truncation_and_anchor_takes_the_head(tmp_path: Path, k
         conn.execute(text("DELETE FROM audit_log WHERE audit_id > 5"))
     cut = CliRunner().invoke(app, ["audit", "verify"])
     assert cut.exit_code == 1 and "audit chain TRUNCATED after 5 good rows" in cut.output
+    copy = tmp_path / "copy-from-worm.jsonl"
+    copy.write_text((tmp_path / "elsewhere" / "anchors.jsonl").read_text())
+    cut_too = CliRunner().invoke(app, ["audit", "verify", "--checkpoints", str(copy)])
+    assert cut_too.exit_code == 1 and "TRUNCATED" in cut_too.output
     (tmp_path / "elsewhere" / "anchors.jsonl").write_text("not json\n")
     broken = CliRunner().invoke(app, ["audit", "verify"])
     assert broken.exit_code == 2 and "line 1 is not an anchor" in broken.output and "Traceback" not in broken.output
