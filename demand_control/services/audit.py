@@ -241,12 +241,17 @@ def anchor(engine: Engine, checkpoint_file: Path, by: str = "", key: bytes | Non
 
 def _head_after(conn: Connection, key: bytes | None, previous: Sequence[Anchor]) -> tuple[int, str, int | None]:
     """The head, with keyed_from carried over from the last anchor that had one (no walk of the whole chain
-    per plan, and an unkeyed process does not drop the claim); found by walking to the first keyed row otherwise."""
+    per plan, and an unkeyed process does not drop the claim); else found by walking to the first keyed row,
+    or, with a key and no keyed row yet, the row after the head."""
     known = next((a.keyed_from for a in reversed(previous) if a.keyed_from is not None), None)
     if known is not None:
         last = conn.execute(select(audit_log.c.audit_id, audit_log.c.row_hash).order_by(audit_log.c.audit_id.desc()).limit(1)).first()
         return (last.audit_id, last.row_hash, known) if last is not None else (0, GENESIS_HASH, known)
-    return head(conn, key)
+    audit_id, row_hash, keyed_from = head(conn, key)
+    if key is not None and keyed_from is None:
+        # The re-anchor after a key is first set: every row after this head must be keyed.
+        keyed_from = audit_id + 1
+    return audit_id, row_hash, keyed_from
 
 
 def read_anchors(checkpoint_file: Path) -> list[Anchor]:

@@ -134,13 +134,28 @@ def test_rows_from_before_the_key_still_verify_and_are_named(tmp_path: Path, mon
     monkeypatch.delenv("DEMAND_CONTROL_AUDIT_KEY", raising=False)
     _fill(warehouse.engine, 4)
     monkeypatch.setenv("DEMAND_CONTROL_AUDIT_KEY", KEY.decode())
+    reanchor = anchor(warehouse.engine, tmp_path / "c.jsonl")  # right after setting the key
+    assert (reanchor.audit_id, reanchor.keyed_from) == (4, 5)
     _fill(warehouse.engine, 3, start=4)
     mark = anchor(warehouse.engine, tmp_path / "c.jsonl")
-    report = verify_chain(warehouse.engine, anchors=[mark])
+    report = verify_chain(warehouse.engine, anchors=read_anchors(tmp_path / "c.jsonl"))
     assert report.ok and report.rows == 7 and report.keyed_from == 5 and mark.keyed_from == 5
     monkeypatch.delenv("DEMAND_CONTROL_AUDIT_KEY")
     unkeyed = verify_chain(warehouse.engine)
     assert not unkeyed.ok and unkeyed.broken_at == 5 and "DEMAND_CONTROL_AUDIT_KEY" in unkeyed.reason
+
+
+def test_after_the_reanchor_a_row_written_without_the_key_is_refused(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Between the re-anchor and the first keyed row, rows rewritten (or a writer left) without the key are
+    named: the anchor promised every row after it is keyed."""
+    warehouse = Warehouse(home=str(tmp_path / "state"))
+    warehouse.migrate()
+    monkeypatch.delenv("DEMAND_CONTROL_AUDIT_KEY", raising=False)
+    _fill(warehouse.engine, 4)
+    anchor(warehouse.engine, tmp_path / "c.jsonl", key=KEY)
+    _fill(warehouse.engine, 2, start=4)  # a writer without the key
+    report = verify_chain(warehouse.engine, key=KEY, anchors=read_anchors(tmp_path / "c.jsonl"))
+    assert report.kind == "rewritten" and report.broken_at == 5 and "keyed since row 5" in report.reason
 
 
 def test_a_key_file_keys_the_chain(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
