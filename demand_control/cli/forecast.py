@@ -62,6 +62,22 @@ def panel_categories(panel: pd.DataFrame) -> pd.Series | None:
     return pd.Series(first["category"].fillna("").astype(str).to_numpy(), index=first["unique_id"].astype(str).to_numpy())
 
 
+def check_output(path: Path, force: bool) -> None:
+    """Refuse, before any work, an output that cannot be written or would overwrite a file unasked."""
+    name = path.name.lower()
+    if not name.endswith((".parquet", ".pq", ".csv", ".csv.gz")):
+        raise ValueError(f"--output {path}: use a .csv or .parquet file name")
+    if path.is_dir():
+        raise ValueError(f"--output {path} is a folder; give a file name")
+    if path.exists() and not force:
+        raise ValueError(f"--output {path} already exists; pass --force to overwrite it")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--output {path}: {parent} is a file, not a folder")
+            break
+
+
 def write_forecast(frame: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     name = path.name.lower()
@@ -98,6 +114,7 @@ def forecast(
     n_jobs: JobsOpt = 2,
     n_windows: WindowsOpt = 2,
     selection: SelectionOpt = "class",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
 ) -> None:
     """Forecast every series of PANEL and write mean and quantiles q05..q95 to OUT."""
     if ctx.invoked_subcommand is not None:
@@ -107,6 +124,7 @@ def forecast(
     if input is None or output is None:
         raise _fail("--input and --output are required (or use `forecast backtest`)")
     try:
+        check_output(output, force)
         settings = _settings(freq, horizon, season_length, n_jobs, n_windows, selection)
         panel = read_panel(input)
         started = time.perf_counter()

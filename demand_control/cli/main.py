@@ -12,12 +12,14 @@ import typer
 from demand_control.cli.approvals import register as register_approvals
 from demand_control.cli.audit import audit_app
 from demand_control.cli.erp import erp_app, parse_as_of
+from demand_control.cli.errors import OneLineErrors
 from demand_control.cli.forecast import forecast_app
+from demand_control.cli.retention import retention_app
 from demand_control.cli.gateway import events_app, gateway
 from demand_control.cli.simulate import simulate
 from demand_control.cli.worklist import worklist_command
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
+app = typer.Typer(cls=OneLineErrors, no_args_is_help=True, add_completion=False, help="The demand-planning control layer.")
 landscape_app = typer.Typer(no_args_is_help=True, help="The sample distributor: generate its exports.")
 warehouse_app = typer.Typer(no_args_is_help=True, help="The warehouse database.")
 app.add_typer(landscape_app, name="landscape")
@@ -25,6 +27,7 @@ app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(erp_app, name="erp")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 app.add_typer(events_app, name="events")
 app.command("gateway")(gateway)
 app.command("simulate")(simulate)

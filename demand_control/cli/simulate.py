@@ -25,7 +25,8 @@ def simulate(
     jobs: Annotated[int, typer.Option("--jobs", min=1, help="Processes for the control arms (one each).")] = 2,
 ) -> None:
     """Replay the distributor under a scenario and score every arm's decisions on the same draws."""
-    from demand_control.planning.policy import PolicyError
+    from demand_control.cli.errors import one_line
+    from demand_control.planning.policy import PolicyError, load_policy
     from demand_control.twin.run import ARMS
     from demand_control.twin.scenario import ScenarioError, load_scenario
     from demand_control.twin.simulate import simulate as run
@@ -36,8 +37,9 @@ def simulate(
         raise typer.BadParameter(f"--arms: unknown {unknown or 'none given'}; choose from {', '.join(ARMS)}")
     try:
         sc = load_scenario(scenario)
-    except ScenarioError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        load_policy(policy)  # a broken policy is reported now, not after the first simulated weeks
+    except (ScenarioError, PolicyError) as exc:
+        typer.echo(f"error: {one_line(str(exc))}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"scenario {sc.source}: {sc.skus} SKUs x {sc.locations} DCs, {sc.weeks} weeks from {sc.as_of}, seed {sc.seed}, "
                f"{len(sc.disruptions)} disruptions; arms {', '.join(chosen)}")
@@ -51,7 +53,7 @@ def simulate(
             result = run(sc, out, policy_path=str(policy) if policy else None, arms=chosen, forecast_every_weeks=forecast_every,
                          jobs=jobs, progress=progress, log=lambda m: None)
         except (ScenarioError, PolicyError) as exc:
-            typer.echo(f"\nerror: {exc}", err=True)
+            typer.echo(f"\nerror: {one_line(str(exc))}", err=True)
             raise typer.Exit(2) from None
     typer.echo(result.files["scorecard.md"].read_text())
     typer.echo(f"wrote {out}: " + ", ".join(sorted(p.name for p in result.files.values())))

@@ -93,6 +93,8 @@ def worklist_command(
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    from demand_control.cli.errors import describe, one_line
+
     from demand_control.infra import clock
     from demand_control.messages.planner_text import fmt_day
     from demand_control.planning.policy import PolicyError, load_policy
@@ -104,7 +106,7 @@ def worklist_command(
         try:
             policy = load_policy()
         except PolicyError as error:
-            _refuse(str(error).splitlines()[0])
+            _refuse(one_line(str(error)))
         warehouse = warehouse_from_env()
         try:
             stored_teams = warehouse.read("planning_exceptions", columns=["owner_team"])["owner_team"].dropna().astype(str)
@@ -113,7 +115,7 @@ def worklist_command(
             names = party_names(warehouse) if len(cases) else {}
             plan_day = last_plan_day(warehouse)
         except SQLAlchemyError as error:
-            typer.echo(f"demand-control worklist: cannot read the warehouse: {str(error).splitlines()[0]}", err=True)
+            typer.echo(f"demand-control worklist: cannot read the warehouse: {describe(error)[0]}", err=True)
             raise typer.Exit(1) from None
 
         whose = f" for {team}" if team else ""

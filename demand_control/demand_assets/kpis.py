@@ -1,18 +1,20 @@
 """KPIs (group `kpis`): how the coordination performs, in long form analysts chart.
 
 A thin asset over `planning.kpis.coordination_kpis`, reading the exception lifecycle, the actions, the
-decisions, the outbox, the notices and the escalations.
+decisions, the outbox, the notices and the escalations. As the plan's last step it anchors the audit chain.
 """
 
 import dagster as dg
 import pandas as pd
 
 from demand_control.demand_assets.exceptions import KINDS
+from demand_control.infra import settings
 from demand_control.planning.kpis import coordination_kpis
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.services import audit
 
 @dg.asset(
     name="coordination_kpis",
@@ -23,7 +25,7 @@ from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_s
     description="Coordination KPIs by type, severity, owner, class and supplier: open exceptions, money at risk, overdue, cycle time, autonomy, accuracy, on-time rate.",
     metadata={"dagster/column_schema": table_schema_of(tables.coordination_kpis), "dagster/table_name": "coordination_kpis"},
 )
-def coordination_kpis_asset(warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
+def coordination_kpis_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
     now = pd.Timestamp(clock.now())
     kpis = coordination_kpis(
         warehouse.read("exception_lifecycle"),
@@ -38,7 +40,14 @@ def coordination_kpis_asset(warehouse: Warehouse, clock: PlanningClock) -> dg.Ma
     ).assign(computed_at=now)
     rows = warehouse.replace_rows("coordination_kpis", kpis)
     headline = kpis[kpis["dimension"] == "all"][["kpi", "value", "unit"]]
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "headline": preview(headline, rows=20)})
+    # The plan's last step anchors the audit chain: its head goes to the checkpoint file outside the database
+    # and into this materialization's metadata, so `audit verify` can tell a cut or rewritten chain.
+    head = audit.anchor(warehouse.engine, settings.audit_checkpoint_path(warehouse.state_home), by=f"run {context.run_id}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows, "headline": preview(headline, rows=20),
+        "audit_head_sequence": head.audit_id, "audit_head_hash": head.row_hash,
+        "audit_keyed_from": head.keyed_from if head.keyed_from is not None else 0,
+    })
 
 
 defs = dg.Definitions(assets=[coordination_kpis_asset])

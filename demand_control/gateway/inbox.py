@@ -59,7 +59,8 @@ _PG_LOOKUP = "SELECT p.*, i.inbox_id AS existing_id, i.payload_sha256 AS existin
 # Round trip 2: the whole write transaction. The audit lock is taken first, so the inbox id (the inbox sensor's
 # cursor) is drawn in commit order; the inbox row and its audit row are one statement whose snapshot starts
 # after the lock, so the chain's tail it reads is the last committed link; the link hash is computed in the
-# database (same formula as `audit.link_hash`: sha256 of prev_hash|time|actor|type|subject|payload_hash); the
+# database (`audit.SQL_LINK_HASH`, the same formula as `audit.link_hash`: HMAC or sha256 of
+# prev_hash|time|actor|type|subject|payload_hash); the
 # lock is released by the COMMIT inside this round trip, never held while this process waits for the GIL.
 # (READ COMMITTED: each statement of the string takes a fresh snapshot, as `audit.append` relies on too.)
 # A redelivery racing its original inserts nothing (ON CONFLICT DO NOTHING) and so appends no audit row.
@@ -76,7 +77,7 @@ _PG_INSERT = f"""WITH ins AS (
 ), appended AS (
     INSERT INTO audit_log (occurred_at, actor, event_type, subject, payload, payload_hash, prev_hash, row_hash)
     SELECT %(received_at)s, %(actor)s, %(audit_type)s, %(webhook_id)s, %(audit_payload)s, %(audit_payload_hash)s,
-           tail.prev_hash, encode(sha256(convert_to(tail.prev_hash || %(link_rest)s, 'UTF8')), 'hex')
+           tail.prev_hash, {audit.SQL_LINK_HASH.format(message="tail.prev_hash || %(link_rest)s")}
     FROM ins, tail
 )
 SELECT set_config('{_INSERTED_SETTING}', coalesce((SELECT inbox_id::text FROM ins), ''), false)"""
@@ -207,6 +208,7 @@ class InboxWriter:
                             # link_hash's fields after prev_hash, with their separators
                             "link_rest": "|" + "|".join((audit._timestamp(received_at), actor, "event_received",
                                                          webhook_id, audit_hash)),
+                            **audit.sql_link_params(),
                         })
                     except Exception:
                         if not dbapi.closed:  # end the aborted BEGIN block (in autocommit, rollback() would not)

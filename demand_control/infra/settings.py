@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -20,6 +21,15 @@ FORECAST_CLUSTER_ENV = "DEMAND_CONTROL_FORECAST_CLUSTER"  # a Dask scheduler add
 OPS_CHANNEL_ENV = "DEMAND_CONTROL_OPS_CHANNEL"  # where run failures, dead letters and unreconciled writes go
 DEFAULT_OPS_CHANNEL = "#demand-control-ops"
 SOURCES = ("file_drop", "tryton")
+# The audit chain's HMAC key: the secret itself, or a file holding it; kept outside the database, so a person who
+# can write the database cannot forge links. Unset: the chain is unkeyed (demo mode, logged), see services/audit.py.
+AUDIT_KEY_ENV = "DEMAND_CONTROL_AUDIT_KEY"
+AUDIT_KEY_FILE_ENV = "DEMAND_CONTROL_AUDIT_KEY_FILE"
+# Where each plan appends the audit chain's head (an append-only JSON-lines file); default under the state folder.
+AUDIT_CHECKPOINTS_ENV = "DEMAND_CONTROL_AUDIT_CHECKPOINTS"
+# Who runs the CLI, as the deployment authenticated them (e.g. set by the login shell or the job runner); the
+# policy file's `operators` maps it to a policy user.
+OPERATOR_ENV = "DEMAND_CONTROL_OPERATOR"
 
 
 def signal_source_name() -> str:
@@ -37,6 +47,39 @@ def default_erp_url() -> str:
 def ops_channel() -> str:
     """The operations channel: run failures, write-back dead letters and unreconciled writes."""
     return os.environ.get(OPS_CHANNEL_ENV) or DEFAULT_OPS_CHANNEL
+
+
+def audit_key() -> bytes | None:
+    """The audit chain's HMAC key from `DEMAND_CONTROL_AUDIT_KEY` or the file `DEMAND_CONTROL_AUDIT_KEY_FILE`
+    names; None when neither is set. A named file that cannot be read is an error, never a silent unkeyed chain."""
+    value = os.environ.get(AUDIT_KEY_ENV)
+    if value:
+        return value.encode()
+    path = os.environ.get(AUDIT_KEY_FILE_ENV)
+    if not path:
+        return None
+    try:
+        key = _read_key_file(path, os.stat(path).st_mtime_ns)
+    except OSError as exc:
+        raise ValueError(f"{AUDIT_KEY_FILE_ENV}={path!r} cannot be read: {exc.strerror}") from exc
+    if not key:
+        raise ValueError(f"{AUDIT_KEY_FILE_ENV}={path!r} is empty")
+    return key
+
+
+@functools.lru_cache(maxsize=4)
+def _read_key_file(path: str, mtime_ns: int) -> bytes:
+    """Read once per file version (the gateway appends a link per event)."""
+    return Path(path).read_bytes().strip()
+
+
+def audit_checkpoint_path(home: Path | None = None) -> Path:
+    """The audit checkpoint file: `DEMAND_CONTROL_AUDIT_CHECKPOINTS`, else `audit_checkpoints.jsonl` in the
+    state folder (`home`, else `DEMAND_CONTROL_HOME`)."""
+    configured = os.environ.get(AUDIT_CHECKPOINTS_ENV)
+    if configured:
+        return Path(configured).resolve()
+    return (home or state_home()) / "audit_checkpoints.jsonl"
 
 
 def state_home() -> Path:

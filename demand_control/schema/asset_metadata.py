@@ -33,6 +33,16 @@ def _constraints(col: Column, contract: Contract) -> dg.TableColumnConstraints:
     )
 
 
+def _classified(table_name: str, column_name: str, description: str) -> dict:
+    """The column's description and tags with its data classification (personal, commercial), if any."""
+    from demand_control.schema.tables import CLASSIFICATION
+
+    classification = CLASSIFICATION.get((table_name, column_name))
+    if classification is None:
+        return {"description": description}
+    return {"description": f"[{classification} data] {description}", "tags": {"classification": classification}}
+
+
 def table_schema(contract: Contract) -> dg.TableSchema:
     """The staged table's schema as Dagster shows it, from the contract."""
     return dg.TableSchema(
@@ -40,8 +50,8 @@ def table_schema(contract: Contract) -> dg.TableSchema:
             dg.TableColumn(
                 name=col.name,
                 type=col.type,
-                description=col.description,
                 constraints=_constraints(col, contract),
+                **_classified(contract.name, col.name, col.description),
             )
             for col in contract.all_columns
         ],
@@ -55,7 +65,8 @@ def raw_schema(contract: Contract) -> dg.TableSchema:
         dg.TableColumn("row_number", "integer", description="Position of the row in the delivered file."),
     ]
     columns += [
-        dg.TableColumn(col.name, "text", description=f"As delivered: {col.description}") for col in contract.columns
+        dg.TableColumn(col.name, "text", **_classified(contract.name, col.name, f"As delivered: {col.description}"))
+        for col in contract.columns
     ]
     return dg.TableSchema(columns=columns)
 
@@ -72,7 +83,8 @@ def table_schema_of(table: Table) -> dg.TableSchema:
 
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(c.name, kind(c), description=c.comment or "", constraints=dg.TableColumnConstraints(nullable=c.nullable))
+            dg.TableColumn(c.name, kind(c), constraints=dg.TableColumnConstraints(nullable=c.nullable),
+                           **_classified(table.name, c.name, c.comment or ""))
             for c in table.columns
         ],
         constraints=dg.TableConstraints(other=[f"primary key ({', '.join(c.name for c in table.primary_key.columns)})"]),
@@ -83,3 +95,12 @@ def preview(frame: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
     if frame.empty:
         return dg.MetadataValue.md("_no rows_")
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
+
+
+def classification_markdown() -> str:
+    """The classified columns as the README's data-classification table (generated, so it cannot drift)."""
+    from demand_control.schema.tables import CLASSIFICATION
+
+    rows = ["| Table | Column | Classification |", "|---|---|---|"]
+    rows += [f"| `{table}` | `{column}` | {classification} |" for (table, column), classification in sorted(CLASSIFICATION.items())]
+    return "\n".join(rows)

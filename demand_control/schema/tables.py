@@ -459,6 +459,7 @@ inbox_events = Table(
     Column("processed_at", DateTime(timezone=True), comment="When a replan run applied the event."),
     Column("process_run_id", String(64), comment="Dagster run that applied it."),
     Column("process_outcome", Text, comment="What applying it did (e.g. PO-1/2 confirmed date 2026-03-09 → 2026-03-23), or why it changed nothing."),
+    Column("redacted_at", DateTime(timezone=True), comment="When the retention job removed the personal data from this row (empty: not yet)."),
     comment="Durable inbox of verified webhook events: committed before the gateway answers 2xx, one row per webhook-id.",
 )
 
@@ -473,8 +474,8 @@ audit_log = Table(
     Column("payload", Text, nullable=False, comment="The step's particulars as canonical JSON."),
     Column("payload_hash", String(64), nullable=False, comment="SHA-256 of the payload."),
     Column("prev_hash", String(64), nullable=False, unique=True, comment="row_hash of the previous row (64 zeros for the first); unique, so the chain cannot fork."),
-    Column("row_hash", String(64), nullable=False, comment="SHA-256 over prev_hash and this row's fields: the chain link."),
-    comment="Append-only audit trail with a hash chain; on PostgreSQL a trigger refuses UPDATE and DELETE.",
+    Column("row_hash", String(64), nullable=False, comment="HMAC-SHA256 under the audit key (plain SHA-256 for rows written without one) over prev_hash and this row's fields: the chain link."),
+    comment="Append-only audit trail with a keyed hash chain; triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL).",
 )
 
 notifications = Table(
@@ -489,6 +490,7 @@ notifications = Table(
     Column("status", String(16), nullable=False, comment="pending, sent, console or failed."),
     Column("created_at", DateTime(timezone=True), nullable=False, comment="When the notice was recorded (before any send)."),
     Column("sent_at", DateTime(timezone=True), comment="When it was delivered."),
+    Column("redacted_at", DateTime(timezone=True), comment="When the retention job removed the personal data from this row (empty: not yet)."),
     comment="Outbox of notices to people: recorded before sending, so a retry never sends twice; the console fallback writes here too.",
 )
 
@@ -569,6 +571,7 @@ customer_notices = Table(
     Column("status", String(16), nullable=False, comment="pending, sent, console (no SMTP configured) or failed."),
     Column("created_at", DateTime(timezone=True), nullable=False, comment="When the notice was recorded (before sending)."),
     Column("sent_at", DateTime(timezone=True), comment="When the mail server accepted it."),
+    Column("redacted_at", DateTime(timezone=True), comment="When the retention job removed the personal data from this row (empty: not yet)."),
     comment="One templated notice per customer per change (revised date, quantity, substitute), recorded before sending.",
 )
 
@@ -582,3 +585,50 @@ escalations = Table(
     Column("escalated_at", DateTime(timezone=True), nullable=False, comment="When."),
     comment="SLA escalations, once per exception occurrence and step.",
 )
+
+
+# Data classification: which columns hold personal data (a person's contact, or text that may name one) and
+# which hold commercial data (prices, costs, money the business decides on). Kept in each column's
+# `info["classification"]`, shown in the Dagster data dictionary (`asset_metadata`) and the README; the
+# retention job (services/retention.py) redacts the personal columns of inbox_events, notifications and
+# customer_notices after the policy's `retention.personal_data_days`. A staged table's entry covers its raw
+# extract too.
+PERSONAL, COMMERCIAL = "personal", "commercial"
+CLASSIFICATION: dict[tuple[str, str], str] = {
+    ("customer", "notify_email"): PERSONAL,
+    ("supplier", "contact"): PERSONAL,
+    ("inbox_events", "payload"): PERSONAL,
+    ("notifications", "text"): PERSONAL,
+    ("notifications", "payload"): PERSONAL,
+    ("customer_notices", "email"): PERSONAL,
+    ("customer_notices", "subject"): PERSONAL,
+    ("customer_notices", "body"): PERSONAL,
+    ("recommended_actions", "details"): PERSONAL,
+    ("product", "unit_cost"): COMMERCIAL,
+    ("product", "unit_price"): COMMERCIAL,
+    ("sourcing", "unit_cost"): COMMERCIAL,
+    ("exception_lifecycle", "money_at_risk"): COMMERCIAL,
+    ("exception_lifecycle", "expected_loss"): COMMERCIAL,
+    ("planning_exceptions", "money_at_risk"): COMMERCIAL,
+    ("planning_exceptions", "expected_loss"): COMMERCIAL,
+    ("recommended_actions", "value"): COMMERCIAL,
+    ("allocation_scenarios", "revenue_at_risk"): COMMERCIAL,
+    ("action_decisions", "value"): COMMERCIAL,
+}
+
+
+def _classify() -> None:
+    for (table_name, column_name), classification in CLASSIFICATION.items():
+        targets = [metadata.tables[table_name]]
+        if table_name in RAW:
+            targets.append(RAW[table_name])
+        for table in targets:
+            table.c[column_name].info["classification"] = classification
+
+
+_classify()
+
+
+def classification_of(table: Table, column_name: str) -> str | None:
+    """personal, commercial, or None (neither) for a column of a warehouse table."""
+    return table.c[column_name].info.get("classification") if column_name in table.c else None

@@ -81,6 +81,7 @@ roles:
     members: [farid.director]
     may_approve: [replenish, expedite, reschedule_out, notify_customer, supplier_followup]
     max_value: null
+operators: {ana: ana.planner, ben: ben.planner, carla: carla.buyer}
 """
 POLICY = parse_policy(POLICY_YAML, "test-policy")
 
@@ -568,15 +569,18 @@ def test_cli_approve_reject_snooze_round_trip(tmp_path: Path, monkeypatch: pytes
     add_actions(engine, action_row("A-cli-000001"), action_row("A-cli-000002", value=50_000.0), action_row("A-cli-000003"))
     runner = CliRunner()
 
-    refused = runner.invoke(app, ["approve", "A-cli-000002", "--as", "ana.planner"])
+    def as_operator(operator: str) -> dict[str, str]:  # the identity the deployment authenticated
+        return {"DEMAND_CONTROL_OPERATOR": operator}
+
+    refused = runner.invoke(app, ["approve", "A-cli-000002", "--as", "ana.planner"], env=as_operator("ana"))
     assert refused.exit_code == 1 and "exceeds ana.planner's band" in refused.output, refused.output
-    approved = runner.invoke(app, ["approve", "A-cli-000001", "--as", "ana.planner", "--reason", "promo next week"])
+    approved = runner.invoke(app, ["approve", "A-cli-000001", "--as", "ana.planner", "--reason", "promo next week"], env=as_operator("ana"))
     assert approved.exit_code == 0 and "approved by ana.planner as planner" in approved.output, approved.output
-    again = runner.invoke(app, ["approve", "A-cli-000001", "--as", "carla.buyer"])
+    again = runner.invoke(app, ["approve", "A-cli-000001"], env=as_operator("carla"))
     assert again.exit_code == 0 and "no change" in again.output, again.output
-    rejected = runner.invoke(app, ["reject", "A-cli-000003", "--as", "ben.planner"])
+    rejected = runner.invoke(app, ["reject", "A-cli-000003", "--as", "ben.planner"], env=as_operator("ben"))
     assert rejected.exit_code == 0 and "rejected" in rejected.output, rejected.output
-    unknown = runner.invoke(app, ["snooze", "A-cli-999999", "--as", "ben.planner"])
+    unknown = runner.invoke(app, ["snooze", "A-cli-999999", "--as", "ben.planner"], env=as_operator("ben"))
     assert unknown.exit_code == 1 and "unknown action" in unknown.output
 
     assert {d["action_id"]: d["decision"] for d in rows(engine, action_decisions)} == {
@@ -585,4 +589,4 @@ def test_cli_approve_reject_snooze_round_trip(tmp_path: Path, monkeypatch: pytes
     assert [o["action_id"] for o in rows(engine, erp_outbox)] == ["A-cli-000001"]
     clicks = rows(engine, approval_clicks)
     assert {c["via"] for c in clicks} == {"cli"} and len({c["request_ref"] for c in clicks}) == 5
-    assert [a["event_type"] for a in rows(engine, audit_log)] == ["refusal", "approval", "rejection", "refusal"]
+    assert [a["event_type"] for a in rows(engine, audit_log) if a["event_type"] != "operator_identified"] == ["refusal", "approval", "rejection", "refusal"]

@@ -13,6 +13,11 @@ from demand_control.services.audit import AuditEntry, append, record, verify_cha
 from demand_control.resources import Warehouse
 
 
+def drop_sqlite_guards(conn) -> None:  # noqa: ANN001
+    conn.execute(text("DROP TRIGGER audit_log_no_update"))
+    conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+
+
 def _filled(warehouse: Warehouse, n: int = 5) -> None:
     warehouse.migrate()
     with warehouse.engine.begin() as conn:
@@ -42,6 +47,7 @@ def test_tampering_is_detected_and_named(tmp_path, statement: str, reason: str) 
     warehouse = Warehouse(home=str(tmp_path))
     _filled(warehouse)
     with warehouse.engine.begin() as conn:
+        drop_sqlite_guards(conn)  # what someone who can write the database file can do
         conn.execute(text(statement))
     report = verify_chain(warehouse.engine)
     assert not report.ok and reason in report.reason
@@ -58,6 +64,16 @@ def test_the_chain_cannot_fork(tmp_path) -> None:
                      "VALUES (:t, 'x', 'y', 'z', '{}', 'h', :prev, 'r')"),
                 {"t": clock.now(), "prev": rows["prev_hash"].iloc[1]},
             )
+
+
+def test_sqlite_refuses_update_and_delete(tmp_path) -> None:
+    warehouse = Warehouse(home=str(tmp_path))
+    _filled(warehouse, 3)
+    for statement in ("UPDATE audit_log SET actor = 'x' WHERE audit_id = 1", "DELETE FROM audit_log WHERE audit_id = 3", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            with warehouse.engine.begin() as conn:
+                conn.execute(text(statement))
+    assert warehouse.count("audit_log") == 3 and verify_chain(warehouse.engine).ok
 
 
 @pytest.mark.postgres
@@ -83,6 +99,7 @@ def test_cli_verify_names_the_broken_link(tmp_path, monkeypatch) -> None:
     ok = CliRunner().invoke(app, ["audit", "verify"])
     assert ok.exit_code == 0 and "3 rows verified" in ok.output
     with warehouse.engine.begin() as conn:
+        drop_sqlite_guards(conn)
         conn.execute(text("UPDATE audit_log SET subject = 'forged' WHERE audit_id = 2"))
     bad = CliRunner().invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1 and "row 2" in bad.output

@@ -209,6 +209,12 @@ class Role(_Strict):
         return math.inf if self.max_value is None else float(self.max_value)
 
 
+class Retention(_Strict):
+    """How long personal data is kept before the retention job redacts it (services/retention.py)."""
+
+    personal_data_days: int = Field(default=90, ge=1, le=3650)
+
+
 class SeverityBands(_Strict):
     """Money at risk at or above which an exception is critical / high / medium; below medium it is low."""
 
@@ -280,6 +286,10 @@ class Policy(_Strict):
     escalation: Escalation = Escalation()
     autonomy: Autonomy
     roles: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], Role] = Field(default_factory=dict)
+    # The command line's operators: the identity the deployment authenticated (DEMAND_CONTROL_OPERATOR) → the
+    # policy user they act as. Unlisted operators are refused.
+    operators: dict[Name, Name] = Field(default_factory=dict)
+    retention: Retention = Retention()
     thresholds: Thresholds = Thresholds()
     tolerances: Tolerances = Tolerances()
 
@@ -289,6 +299,14 @@ class Policy(_Strict):
     def source(self) -> str:
         """Where the policy was read from: a file path, or `<in memory>` when built in code."""
         return self._source
+
+    @model_validator(mode="after")
+    def _operators_act_as_role_members(self) -> Policy:
+        members = {m for role in self.roles.values() for m in role.members}
+        for operator, user in self.operators.items():
+            if user not in members:
+                raise ValueError(f"operators.{operator}: acts as {user!r}, who is not a member of any role")
+        return self
 
     @model_validator(mode="after")
     def _roles_exist(self) -> Policy:
