@@ -258,3 +258,21 @@ def test_the_window_is_relative_to_the_event_not_a_fixed_year() -> None:
     assert parse_event(json.dumps(event), now=later).data.new_date == later.date() + timedelta(days=700)  # type: ignore[union-attr]
     with pytest.raises(SchemaViolation, match="data.new_date"):
         parse_event(json.dumps({**event, "data": {**event["data"], "new_date": date(2026, 11, 1).isoformat()}}), now=later)
+
+
+@pytest.mark.postgres
+def test_a_value_postgres_refuses_is_a_data_error_not_an_outage(postgres_database) -> None:
+    """The PostgreSQL fast path raises SQLAlchemy's DataError for a value the database refuses (answered 422
+    `unstorable_value`, which the fuzz test requires never to happen), not a bare DBAPIError answered 503
+    "retry" — a poison message the sender would retry for ever."""
+    from sqlalchemy.exc import DataError
+
+    from demand_control.gateway.inbox import InboxWriter
+    from demand_control.gateway.schemas import parse_event
+
+    warehouse = Warehouse(database_url=str(postgres_database["url"]))
+    warehouse.migrate()
+    writer = InboxWriter(warehouse)
+    body = encode(delay()).decode()
+    with pytest.raises(DataError):
+        writer.store("s" * 100, "msg_1", SIGNED_AT, parse_event(body), body, "0" * 64, SIGNED_AT)  # source is varchar(64)
