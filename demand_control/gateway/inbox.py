@@ -186,6 +186,13 @@ class InboxWriter:
 
     def _store_pg(self, source: str, webhook_id: str, sent_at: datetime, event: Event, body_text: str,
                   payload_sha256: str, now: datetime) -> Stored:
+        # A conflict is recorded after the write path has given its connection back: one connection per
+        # event in flight, never two (the gateway admits as many events at once as the pool holds).
+        stored = self._write_pg(source, webhook_id, sent_at, event, body_text, payload_sha256, now)
+        return self._recorded(source, webhook_id, stored, payload_sha256)
+
+    def _write_pg(self, source: str, webhook_id: str, sent_at: datetime, event: Event, body_text: str,
+                  payload_sha256: str, now: datetime) -> Stored:
         """`store` on PostgreSQL in two round trips: lookups (a stored webhook-id ends here), then one string
         that takes the audit lock, inserts inbox and audit rows, commits, and reads back what was stored."""
         raw = self.engine.raw_connection()  # pooled (and pinged) as usual; autocommit only while we hold it
@@ -202,8 +209,7 @@ class InboxWriter:
                     cur.execute(self._lookups[kind], {**params, "source": source, "webhook_id": webhook_id})
                     found = _Row(cur.description, cur.fetchone())
                     if found.existing_id is not None:
-                        duplicate = _duplicate(found.existing_id, found.existing_sha256, payload_sha256)
-                        return self._recorded(source, webhook_id, duplicate, payload_sha256)
+                        return _duplicate(found.existing_id, found.existing_sha256, payload_sha256)
                     resolved = _resolved(event, found, now)
                     received_at = planning_clock.now()
                     actor = f"gateway:{source}"
@@ -247,7 +253,7 @@ class InboxWriter:
                 raw.close()
         if inserted:  # committed by this call: only now may the caller answer 2xx
             return Stored(int(inserted), False, resolved.quality_flags)
-        return self._recorded(source, webhook_id, _duplicate(inbox_id, stored_sha256, payload_sha256), payload_sha256)
+        return _duplicate(inbox_id, stored_sha256, payload_sha256)
 
     def _recorded(self, source: str, webhook_id: str, stored: Stored, payload_sha256: str) -> Stored:
         """A duplicate found by the PostgreSQL path; a conflict is recorded in the audit log before answering
