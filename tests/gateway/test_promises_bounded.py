@@ -89,10 +89,9 @@ def test_promise_18_postgres_connections_stay_within_the_pool_under_a_burst(tmp_
 
     url = str(postgres_database["url"])
     name = str(postgres_database["name"])
-    Warehouse(database_url=url).migrate()
-    from demand_control.resources.warehouse import engine_for
-
-    engine_for.cache_clear()  # this process keeps no connection to the database: every backend is the gateway's
+    migrated = Warehouse(database_url=url)
+    migrated.migrate()
+    migrated.engine.dispose()  # this process keeps no connection to the database: every backend is the gateway's
     env = {**os.environ, "DEMAND_CONTROL_DATABASE_URL": url, "DEMAND_CONTROL_HOME": str(tmp_path),
            "DEMAND_CONTROL_WEBHOOK_SECRETS_SUPPLIER_PORTAL": SECRET, "PYTHONDONTWRITEBYTECODE": "",
            "PYTHONPYCACHEPREFIX": str(request.config.cache.mkdir("gateway-pycache"))}
