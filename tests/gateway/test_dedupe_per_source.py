@@ -132,3 +132,23 @@ def test_migration_0013_keeps_the_inbox_and_changes_its_key(warehouse: Warehouse
     upgrade("0012", downgrade=True)
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert(inbox_events), [{**row, "source": "order-feed"}])
+
+
+def test_two_sources_events_with_the_same_id_are_both_applied_by_the_replan(driver, warehouse) -> None:
+    """Downstream of the inbox the event id is the staged supplier_event / order_event key: qualified by the
+    source, so the same webhook-id from two sources neither collides (a replan batch that could never
+    succeed) nor overwrites the other's record."""
+    import pandas as pd
+
+    from demand_control.infra import clock
+    from demand_control.services.replan import apply_inbox_events
+    from tests.gateway.test_gateway import _seed
+
+    _seed(warehouse)  # PO-7000001/1 from SUP-001
+    assert deliver(driver, "supplier-portal", "msg_1", delay(1, new_date="2026-12-21")).status == 202
+    assert deliver(driver, "order-feed", "msg_1", delay(1, new_date="2026-12-28")).status == 202
+    applied = apply_inbox_events(warehouse, warehouse.read("inbox_events"), clock.now())
+    assert sorted(applied.supplier_events["event_id"]) == ["order-feed:msg_1", "supplier-portal:msg_1"]
+    staged = warehouse.read("supplier_event").sort_values("event_id")
+    assert staged["event_id"].tolist() == ["order-feed:msg_1", "supplier-portal:msg_1"]
+    assert [pd.Timestamp(d).date().isoformat() for d in staged["new_date"]] == ["2026-12-28", "2026-12-21"]
