@@ -276,3 +276,22 @@ def test_a_value_postgres_refuses_is_a_data_error_not_an_outage(postgres_databas
     body = encode(delay()).decode()
     with pytest.raises(DataError):
         writer.store("s" * 100, "msg_1", SIGNED_AT, parse_event(body), body, "0" * 64, SIGNED_AT)  # source is varchar(64)
+
+
+@pytest.mark.parametrize("warehouse", ["sqlite"], indirect=True)
+def test_the_slack_route_has_the_same_body_limit_and_checks(warehouse: Warehouse) -> None:
+    """One implementation of the body limit (gateway/limits.py) for both routes: the Slack route refuses a body
+    over SLACK_MAX_BODY_BYTES declared or streamed (413), and an odd Content-Length with a 400, not a 500."""
+    from demand_control.gateway.limits import SLACK_MAX_BODY_BYTES
+
+    driver = fuzzing.Driver(fuzzing.fuzz_app(warehouse))
+    big = b"payload=" + b"x" * SLACK_MAX_BODY_BYTES
+    try:
+        declared = driver(Request("/slack/interactions", [(b"content-length", str(len(big)).encode())], big))
+        streamed = driver(Request("/slack/interactions", [], big, chunks=4))
+        odd = driver(Request("/slack/interactions", [(b"content-length", "\u00b2".encode("latin-1"))], b"payload=x"))
+    finally:
+        driver.close()
+    assert (declared.status, declared.json()["error"]) == (413, "body_too_large")
+    assert (streamed.status, streamed.json()["error"]) == (413, "body_too_large")
+    assert (odd.status, odd.json()["error"]) == (400, "bad_content_length")
