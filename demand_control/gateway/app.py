@@ -3,9 +3,9 @@
 `POST /webhooks/{source}` checks the Standard Webhooks signature on the raw body, validates the event
 schema, and commits the event to `inbox_events` together with its `audit_log` row in one transaction before
 answering 2xx; a redelivered (source, webhook-id) is answered 200 and stored once, and the same pair with
-another body is answered 409 naming both payload hashes (and recorded in the audit log as `inbox_conflict`). `GET /healthz` reports whether the
-warehouse answers. Everything a sender can get wrong is a 4xx with a reason; a 5xx means the gateway or the
-warehouse is at fault and the sender should retry.
+another body is answered 409 naming both payload hashes (and recorded in the audit log as `inbox_conflict`).
+`GET /healthz` reports whether the warehouse answers. Everything a sender can get wrong is a 4xx with a
+reason; a 5xx means the warehouse cannot be written (503 with Retry-After) and the sender should retry.
 
 The store is `gateway.inbox.InboxWriter`; the body-size and rate limits are `gateway.limits`, shared with the
 Slack route. Several processes can serve one port (`create_app_from_env`, `demand-control gateway --workers
