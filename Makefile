@@ -51,6 +51,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/decisions.py
 	$(VENV)/bin/python benchmarks/decision_quality.py
 	$(VENV)/bin/python benchmarks/gateway.py
+	$(VENV)/bin/python benchmarks/fuzz_gateway.py
 	$(VENV)/bin/python benchmarks/event_latency.py
 	$(VENV)/bin/python benchmarks/write_back.py
 	$(VENV)/bin/python benchmarks/twin.py

@@ -2,9 +2,10 @@
 
 `POST /webhooks/{source}` checks the Standard Webhooks signature on the raw body, validates the event
 schema, and commits the event to `inbox_events` together with its `audit_log` row in one transaction before
-answering 2xx; a redelivered webhook-id is answered 200 and stored once. `GET /healthz` reports whether the
-warehouse answers. Everything a sender can get wrong is a 4xx with a reason; a 5xx means the gateway or the
-warehouse is at fault and the sender should retry.
+answering 2xx; a redelivered (source, webhook-id) is answered 200 and stored once, and the same pair with
+another body is answered 409 naming both payload hashes (and recorded in the audit log as `inbox_conflict`).
+`GET /healthz` reports whether the warehouse answers. Everything a sender can get wrong is a 4xx with a
+reason; a 5xx means the warehouse cannot be written (503 with Retry-After) and the sender should retry.
 
 The store is `gateway.inbox.InboxWriter`; the body-size and rate limits are `gateway.limits`, shared with the
 Slack route. Several processes can serve one port (`create_app_from_env`, `demand-control gateway --workers
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -124,7 +125,7 @@ def create_app(
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
 
         try:
-            event = parse_event(verified.body_text)
+            event = parse_event(verified.body_text, planning_clock.now())
         except MalformedJson as exc:
             return reject(400, "malformed_json", f"body is not JSON: {exc}")
         except SchemaViolation as exc:
@@ -137,11 +138,23 @@ def create_app(
                     writer.store, source, verified.webhook_id, verified.sent_at, event, verified.body_text,
                     payload_sha256, planning_clock.now()
                 )
+        except DataError as exc:
+            # A value the schema let through but the database refuses: a retry cannot help, so no 5xx (the
+            # schema should have named it; the log says which).
+            log.exception("could not store %s from %s: a value the warehouse refuses", verified.webhook_id, source)
+            return reject(422, "unstorable_value", f"a value in the event cannot be stored ({type(exc.orig).__name__})")
         except SQLAlchemyError as exc:
             # Not the sender's fault and not stored: 503 tells Standard Webhooks senders to retry.
             log.exception("could not store %s from %s", verified.webhook_id, source)
             return reject(503, "storage_unavailable", f"the inbox could not be written ({type(exc).__name__}); retry",
                            headers={"Retry-After": "5"})
+        if stored.conflict:
+            return reject(409, "conflicting_redelivery",
+                          f"webhook-id {verified.webhook_id!r} of {source} was stored with another body (payload "
+                          f"sha256 {stored.stored_sha256}); this body has sha256 {payload_sha256}. Nothing was "
+                          f"stored; send a new event under a new webhook-id",
+                          inbox_id=stored.inbox_id, stored_payload_sha256=stored.stored_sha256,
+                          received_payload_sha256=payload_sha256)
         if stored.duplicate:
             return JSONResponse({"status": "duplicate", "inbox_id": stored.inbox_id, "same_payload": stored.same_payload})
         return JSONResponse({"status": "accepted", "inbox_id": stored.inbox_id, "quality_flags": stored.quality_flags},

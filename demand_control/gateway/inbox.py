@@ -1,5 +1,8 @@
 """The inbox writer: each verified event, its audit row and the references it names, committed in one
-transaction before the gateway answers; a second delivery of a `webhook-id` finds the first. On PostgreSQL a
+transaction before the gateway answers; a second delivery of a source's `webhook-id` finds the first. The
+dedupe key is (source, webhook-id): senders draw their ids independently, so one source's id never hides
+another source's event. The same key with a different body is a conflict: nothing is stored, and an
+`inbox_conflict` row in the audit log names both payload hashes for the source's owner. On PostgreSQL a
 fast path does it in two round trips with prepared statements."""
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ class Stored:
     duplicate: bool
     quality_flags: list[str] = field(default_factory=list)
     same_payload: bool = True
+    stored_sha256: str | None = None  # of a duplicate: the payload hash stored first
+
+    @property
+    def conflict(self) -> bool:
+        """The same (source, webhook-id) was stored with another body (the audit log has an inbox_conflict row)."""
+        return self.duplicate and not self.same_payload
+
+
+CONFLICT_AUDIT_TYPE = "inbox_conflict"
 
 
 @dataclass(frozen=True)
@@ -52,9 +64,9 @@ class _Resolved:
 # same round trip (psycopg2 returns only the last statement's result).
 _INSERTED_SETTING = "demand_control.gateway_inbox_id"
 
-# Round trip 1 (no transaction): the event's reference lookups and whether its webhook-id is already stored.
+# Round trip 1 (no transaction): the event's reference lookups and whether its (source, webhook-id) is stored.
 _PG_LOOKUP = "SELECT p.*, i.inbox_id AS existing_id, i.payload_sha256 AS existing_sha256 FROM ({probe}) AS p " \
-             "LEFT JOIN inbox_events AS i ON i.webhook_id = %(webhook_id)s"
+             "LEFT JOIN inbox_events AS i ON i.source = %(source)s AND i.webhook_id = %(webhook_id)s"
 
 # Round trip 2: the whole write transaction. The audit lock is taken first, so the inbox id (the inbox sensor's
 # cursor) is drawn in commit order; the inbox row and its audit row are one statement whose snapshot starts
@@ -70,7 +82,7 @@ _PG_INSERT = f"""WITH ins AS (
     VALUES (%(webhook_id)s, %(source)s, %(event_type)s, %(received_at)s, %(sent_at)s, %(payload)s,
             %(payload_sha256)s, %(sku)s, %(location_id)s, %(po_id)s, %(po_line_no)s, %(order_id)s,
             %(order_line_no)s, %(quality_flags)s)
-    ON CONFLICT (webhook_id) DO NOTHING
+    ON CONFLICT (source, webhook_id) DO NOTHING
     RETURNING inbox_id
 ), tail AS (
     SELECT coalesce((SELECT row_hash FROM audit_log ORDER BY audit_id DESC LIMIT 1), %(genesis)s) AS prev_hash
@@ -82,7 +94,7 @@ _PG_INSERT = f"""WITH ins AS (
 )
 SELECT set_config('{_INSERTED_SETTING}', coalesce((SELECT inbox_id::text FROM ins), ''), false)"""
 _PG_READ_BACK = f"""SELECT current_setting('{_INSERTED_SETTING}'), inbox_id, payload_sha256 FROM inbox_events
-WHERE webhook_id = %(webhook_id)s"""
+WHERE source = %(source)s AND webhook_id = %(webhook_id)s"""
 
 
 def _prepared(name: str, sql: str) -> tuple[str, str]:
@@ -120,9 +132,10 @@ class InboxWriter:
         # wait through SQLite's busy timeout). PostgreSQL writers run concurrently.
         self._write_lock: AbstractContextManager[Any] = threading.Lock() if dialect == "sqlite" else nullcontext()
         self._read_apart = dialect == "sqlite"
-        self._insert_new = insert_ignoring_conflicts(dialect, inbox_events, ["webhook_id"]).returning(inbox_events.c.inbox_id)
+        self._insert_new = insert_ignoring_conflicts(dialect, inbox_events, ["source", "webhook_id"]).returning(
+            inbox_events.c.inbox_id)
         self._find = select(inbox_events.c.inbox_id, inbox_events.c.payload_sha256).where(
-            inbox_events.c.webhook_id == bindparam("webhook_id")
+            inbox_events.c.source == bindparam("source"), inbox_events.c.webhook_id == bindparam("webhook_id")
         )
 
     def store(self, source: str, webhook_id: str, sent_at: datetime, event: Event, body_text: str,
@@ -156,8 +169,11 @@ class InboxWriter:
                 # Insert first: a concurrent delivery of the same id waits on the unique key, then finds it.
                 inbox_id = conn.execute(self._insert_new, row).scalar_one_or_none()
                 if inbox_id is None:
-                    existing = conn.execute(self._find, {"webhook_id": webhook_id}).one()
-                    return Stored(existing.inbox_id, True, same_payload=existing.payload_sha256 == payload_sha256)
+                    existing = conn.execute(self._find, {"source": source, "webhook_id": webhook_id}).one()
+                    stored = _duplicate(existing.inbox_id, existing.payload_sha256, payload_sha256)
+                    if stored.conflict:
+                        audit.append(conn, [_conflict_entry(source, webhook_id, stored, payload_sha256, received_at)])
+                    return stored
                 audit.append(conn, [audit.AuditEntry(
                     actor=f"gateway:{source}",
                     event_type="event_received",
@@ -170,6 +186,13 @@ class InboxWriter:
             return Stored(inbox_id, False, resolved.quality_flags)
 
     def _store_pg(self, source: str, webhook_id: str, sent_at: datetime, event: Event, body_text: str,
+                  payload_sha256: str, now: datetime) -> Stored:
+        # A conflict is recorded after the write path has given its connection back: one connection per
+        # event in flight, never two (the gateway admits as many events at once as the pool holds).
+        stored = self._write_pg(source, webhook_id, sent_at, event, body_text, payload_sha256, now)
+        return self._recorded(source, webhook_id, stored, payload_sha256)
+
+    def _write_pg(self, source: str, webhook_id: str, sent_at: datetime, event: Event, body_text: str,
                   payload_sha256: str, now: datetime) -> Stored:
         """`store` on PostgreSQL in two round trips: lookups (a stored webhook-id ends here), then one string
         that takes the audit lock, inserts inbox and audit rows, commits, and reads back what was stored."""
@@ -184,10 +207,10 @@ class InboxWriter:
                         cur.execute(self._prepare)
                         raw.info["dc_gateway_prepared"] = True
                     kind, params = _probe(event)
-                    cur.execute(self._lookups[kind], {**params, "webhook_id": webhook_id})
+                    cur.execute(self._lookups[kind], {**params, "source": source, "webhook_id": webhook_id})
                     found = _Row(cur.description, cur.fetchone())
                     if found.existing_id is not None:
-                        return Stored(found.existing_id, True, same_payload=found.existing_sha256 == payload_sha256)
+                        return _duplicate(found.existing_id, found.existing_sha256, payload_sha256)
                     resolved = _resolved(event, found, now)
                     received_at = planning_clock.now()
                     actor = f"gateway:{source}"
@@ -220,21 +243,47 @@ class InboxWriter:
                 if not dbapi.closed:
                     dbapi.autocommit = False
         except self.engine.dialect.loaded_dbapi.Error as exc:
-            # A broken connection goes out of the pool; either way, SQLAlchemy's error type (answered 503).
+            # A broken connection goes out of the pool; either way, SQLAlchemy's error type of the driver's
+            # error (DataError for a value the database refuses, OperationalError for an outage, ...).
             invalidated = bool(getattr(exc, "pgcode", None) is None)
             if invalidated:
                 raw.invalidate(exc)
-            raise DBAPIError("gateway store", None, exc, connection_invalidated=invalidated) from exc
+            raise DBAPIError.instance("gateway store", None, exc, self.engine.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=invalidated, dialect=self.engine.dialect) from exc
         finally:
             if not invalidated:
                 raw.close()
         if inserted:  # committed by this call: only now may the caller answer 2xx
             return Stored(int(inserted), False, resolved.quality_flags)
-        return Stored(inbox_id, True, same_payload=stored_sha256 == payload_sha256)
+        return _duplicate(inbox_id, stored_sha256, payload_sha256)
+
+    def _recorded(self, source: str, webhook_id: str, stored: Stored, payload_sha256: str) -> Stored:
+        """A duplicate found by the PostgreSQL path; a conflict is recorded in the audit log before answering
+        (rare, so through the general path: its own transaction, under the audit lock)."""
+        if stored.conflict:
+            with self.engine.begin() as conn:
+                audit.append(conn, [_conflict_entry(source, webhook_id, stored, payload_sha256, planning_clock.now())])
+        return stored
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _duplicate(inbox_id: int, stored_sha256: str, payload_sha256: str) -> Stored:
+    return Stored(int(inbox_id), True, same_payload=stored_sha256 == payload_sha256, stored_sha256=stored_sha256)
+
+
+def _conflict_entry(source: str, webhook_id: str, stored: Stored, payload_sha256: str, now: datetime) -> audit.AuditEntry:
+    """The owner's record of a conflicting delivery (one row per delivery: a retrying sender shows as many)."""
+    return audit.AuditEntry(
+        actor=f"gateway:{source}",
+        event_type=CONFLICT_AUDIT_TYPE,
+        subject=webhook_id,
+        payload={"source": source, "inbox_id": stored.inbox_id, "stored_payload_sha256": stored.stored_sha256,
+                 "received_payload_sha256": payload_sha256},
+        occurred_at=now,
+    )
 
 
 class _Row:

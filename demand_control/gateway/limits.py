@@ -3,6 +3,7 @@ limit (declared or streamed) and the per-source rate limit; and the one shape of
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -10,12 +11,14 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_MAX_BODY_BYTES = 256 * 1024  # a webhook event
+SLACK_MAX_BODY_BYTES = 64 * 1024  # a Slack interaction (a button click's payload is a few KB)
 DEFAULT_RATE_PER_SECOND = 2000.0
 DEFAULT_BURST = 4000
 MAX_BODY_ENV = "DEMAND_CONTROL_GATEWAY_MAX_BODY_BYTES"
 RATE_ENV = "DEMAND_CONTROL_GATEWAY_RATE"
 BURST_ENV = "DEMAND_CONTROL_GATEWAY_BURST"
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class TokenBucket:
@@ -51,10 +54,14 @@ async def read_limited_body(request: Request, max_body_bytes: int) -> bytes | JS
     that went away, 413 over the limit — declared, or streamed in chunks without a Content-Length."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        # ASCII digits only ("²".isdigit() is true, and int() refuses it), and the length checked before
+        # int(): a digit string of thousands of characters is over any limit and over int()'s own too.
+        if not _DIGITS.fullmatch(declared):
             return reject(400, "bad_content_length", "Content-Length is not a number")
-        if int(declared) > max_body_bytes:
-            return reject(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {max_body_bytes}")
+        digits = declared.lstrip("0") or "0"
+        if len(digits) > len(str(max_body_bytes)) or int(digits) > max_body_bytes:
+            shown = digits if len(digits) <= 20 else digits[:20] + "…"
+            return reject(413, "body_too_large", f"body of {shown} bytes exceeds the limit of {max_body_bytes}")
     body = bytearray()
     try:
         async for chunk in request.stream():

@@ -3,20 +3,50 @@
 Field names are those of the contracts (`supplier_event`, `order_event`, `customer_order_line`), so the
 inbox payload maps onto the canonical objects without renaming. Models are strict (no "1" for 1, no true for
 1) and forbid unknown fields, so a sender's typo is a 422 naming the field rather than a silently dropped value.
+
+Every value that passes can be stored and planned on: line numbers fit the warehouse's 32-bit INTEGER columns,
+ids hold no control characters (PostgreSQL cannot store NUL), and dates lie in a window around the event
+(`parse_event`), so a typo such as 0001-01-01 or 9999-12-31 is refused naming the field rather than moving a
+plan by centuries or breaking the date arithmetic of the replan.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-Id = Annotated[str, Field(min_length=1, max_length=128)]
-LineNo = Annotated[int, Field(ge=1)]
+from demand_control.infra import clock
+
+# inbox_events.po_line_no / order_line_no and the staged lines' line_no are INTEGER: 32-bit on PostgreSQL.
+# A larger number can name no stored line and would fail the insert (a 5xx the sender retries for ever).
+MAX_LINE_NO = 2**31 - 1
+
+# The windows a date must fall in (see `parse_event`). occurred_at is the sender's clock: five years either way
+# of ours admits any clock error and replayed backlog worth planning on (and keeps the published samples valid
+# for years), while year 1 or 9999 is refused before the replan's date arithmetic meets it. A delivery or
+# promise date is about an open order line the event names: up to a year before the event (a late confirmation
+# of an overdue line) and two years after it (long-lead items) — beyond that it is a typo, not a plan.
+OCCURRED_AT_WINDOW = timedelta(days=5 * 366)
+DATE_BEFORE_EVENT = timedelta(days=366)
+DATE_AFTER_EVENT = timedelta(days=2 * 366)
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain control characters (NUL, tab, newline, ...)")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_control_characters)]
+LineNo = Annotated[int, Field(ge=1, le=MAX_LINE_NO)]
 Quantity = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
@@ -147,12 +177,15 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_event(body_text: str) -> Event:
-    """Parse and validate one event; raise `MalformedJson` or `SchemaViolation`."""
+def parse_event(body_text: str, now: datetime | None = None) -> Event:
+    """Parse and validate one event; raise `MalformedJson` or `SchemaViolation`. `now` (default: the planning
+    clock) is what occurred_at is checked against."""
     try:
         document = json.loads(body_text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise MalformedJson(str(exc)) from None
+    except RecursionError:  # nesting deeper than Python's recursion limit: no event is shaped like that
+        raise MalformedJson("nested too deeply to be an event") from None
     if not isinstance(document, dict):
         raise SchemaViolation([FieldError("(body)", "must be a JSON object", type(document).__name__)])
     if "type" not in document:
@@ -163,9 +196,31 @@ def parse_event(body_text: str) -> Event:
         raise SchemaViolation([FieldError("type", f"must be one of {', '.join(EVENT_TYPES)}", event_type)])
     try:
         # Validated from the JSON text (not the parsed dict) so strict mode still reads ISO dates from strings.
-        return model.model_validate_json(body_text)  # type: ignore[return-value]
+        event: Event = model.model_validate_json(body_text)  # type: ignore[assignment]
     except ValidationError as exc:
         raise SchemaViolation([_field_error(error) for error in exc.errors(include_url=False)]) from None
+    outside = _dates_outside_their_window(event, now or clock.now())
+    if outside:
+        raise SchemaViolation(outside)
+    return event
+
+
+def _dates_outside_their_window(event: Event, now: datetime) -> list[FieldError]:
+    """occurred_at within OCCURRED_AT_WINDOW of `now`; then each delivery or promise date within
+    [occurred_at - DATE_BEFORE_EVENT, occurred_at + DATE_AFTER_EVENT] (the sender's own calendar date)."""
+    occurred = event.occurred_at
+    if abs(occurred - now) > OCCURRED_AT_WINDOW:  # aware datetimes: the difference is exact, never overflows
+        return [FieldError("occurred_at", f"must be within {OCCURRED_AT_WINDOW.days} days of the gateway's clock "
+                                          f"({now:%Y-%m-%d})", occurred.isoformat())]
+    data: Any = event.data
+    dated = [("data.new_date", getattr(data, "new_date", None)), ("data.promise_date", getattr(data, "promise_date", None))]
+    changes = getattr(data, "changes", None)
+    if changes is not None:
+        dated.append(("data.changes.promise_date", changes.promise_date))
+    earliest, latest = occurred.date() - DATE_BEFORE_EVENT, occurred.date() + DATE_AFTER_EVENT
+    return [FieldError(name, f"must be between {earliest} and {latest} (from {DATE_BEFORE_EVENT.days} days before "
+                             f"to {DATE_AFTER_EVENT.days} days after occurred_at)", value.isoformat())
+            for name, value in dated if value is not None and not earliest <= value <= latest]
 
 
 def _field_error(error: Any) -> FieldError:

@@ -88,9 +88,11 @@ class SourceVerifier:
             raise VerificationFailure("invalid_webhook_id", f"webhook-id must be 1-{MAX_WEBHOOK_ID_LENGTH} printable characters")
         if not _TIMESTAMP.fullmatch(timestamp):
             raise VerificationFailure("invalid_timestamp", "webhook-timestamp must be integer Unix seconds")
-        sent_at = datetime.fromtimestamp(int(timestamp), UTC)
+        # The window is checked on integer seconds before any datetime is built: a timestamp past year 9999
+        # (up to 12 digits pass the pattern) cannot become a datetime, and is simply far in the future.
+        sent_seconds = int(timestamp)
         current = now() if now is not None else datetime.now(UTC)
-        skew = (sent_at - current).total_seconds()
+        skew = sent_seconds - current.timestamp()
         if skew < -self.tolerance.total_seconds():
             raise VerificationFailure(
                 "stale_timestamp",
@@ -101,6 +103,7 @@ class SourceVerifier:
                 "future_timestamp",
                 f"webhook-timestamp is {skew:.0f} s in the future (tolerance {self.tolerance.total_seconds():.0f} s)",
             )
+        sent_at = datetime.fromtimestamp(sent_seconds, UTC)  # within the window, so a representable instant
         candidates = _parse_signatures(signature)
         try:
             # The library signs text; JSON bodies are UTF-8 by definition (RFC 8259), so anything else cannot match.

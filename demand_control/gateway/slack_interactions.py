@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from demand_control.services import approvals
 from demand_control.infra import clock as planning_clock
-from demand_control.gateway.limits import read_limited_body, reject
+from demand_control.gateway.limits import SLACK_MAX_BODY_BYTES, read_limited_body, reject
 from demand_control.planning.policy import Policy, load_policy
 
 if TYPE_CHECKING:
@@ -45,13 +45,13 @@ log = logging.getLogger("demand_control.gateway.slack")
 
 SIGNING_SECRET_ENV = "SLACK_SIGNING_SECRET"
 WINDOW_SECONDS = 300  # Slack's own: a request more than 5 minutes off either way is refused
-DEFAULT_MAX_BODY_BYTES = 64 * 1024
 RECEIVED_TEXT = "Received — deciding…"
 
 _TIMESTAMP = re.compile(r"[1-9][0-9]{0,11}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 _ACTION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,80}")
 _TS = re.compile(r"[0-9]{1,20}(\.[0-9]{1,10})?")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Malformed(ValueError):
@@ -69,6 +69,20 @@ class Click:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
+
+
+def _storable(name: str, value: str | None) -> str | None:
+    """`value` if the warehouse can store it; Malformed naming the field otherwise (PostgreSQL refuses NUL, and
+    a lone surrogate, which JSON's \\u escapes can carry, has no UTF-8 encoding)."""
+    if value is None:
+        return None
+    if _CONTROL_CHARACTERS.search(value):
+        raise Malformed(f"{name} must not contain control characters, got {value[:80]!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Malformed(f"{name} is not valid Unicode text (a lone surrogate), got {value[:80]!r}") from None
+    return value
 
 
 def _parse_button(action: dict[str, Any]) -> tuple[str, str]:
@@ -94,6 +108,8 @@ def parse_click(body_text: str) -> Click:
         payload = json.loads(payloads[0])
     except ValueError as exc:
         raise Malformed(f"payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise Malformed("payload is nested too deeply to be a Slack interaction") from None
     if not isinstance(payload, dict):
         raise Malformed("payload must be a JSON object")
     if payload.get("type") != "block_actions":
@@ -103,7 +119,7 @@ def parse_click(body_text: str) -> Click:
         raise Malformed("payload.actions must be a non-empty list of objects")
     decision, action_id = _parse_button(actions[0])
     user = payload.get("user")
-    user_id = _text(user.get("id")) if isinstance(user, dict) else None
+    user_id = _storable("payload.user.id", _text(user.get("id")) if isinstance(user, dict) else None)
     if user_id is None or len(user_id) > 128:
         raise Malformed("payload.user.id is missing or too long")
 
@@ -111,7 +127,7 @@ def parse_click(body_text: str) -> Click:
     message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
     channel = payload.get("channel") if isinstance(payload.get("channel"), dict) else {}
     message_ts = _text(container.get("message_ts")) or _text(message.get("ts"))
-    trigger_id = _text(payload.get("trigger_id"))
+    trigger_id = _storable("payload.trigger_id", _text(payload.get("trigger_id")))
     action_ts = _text(actions[0].get("action_ts"))
     if trigger_id is not None and len(trigger_id) <= 200:
         request_ref = f"slack:{trigger_id}"
@@ -120,8 +136,10 @@ def parse_click(body_text: str) -> Click:
     else:
         raise Malformed("payload has neither trigger_id nor container.message_ts with actions[0].action_ts: the click cannot be deduplicated")
 
-    channel_id = _text(channel.get("id")) or _text(container.get("channel_id"))
-    thread_ts = _text(message.get("thread_ts")) or _text(container.get("thread_ts")) or message_ts
+    channel_id = _storable("payload.channel.id", _text(channel.get("id")) or _text(container.get("channel_id")))
+    # Where the result is posted: only well-formed timestamps (the reply is stored, then sent to Slack).
+    thread_ts = next((ts for ts in (_text(message.get("thread_ts")), _text(container.get("thread_ts")), message_ts)
+                      if ts and _TS.fullmatch(ts)), None)
     thread = approvals.SlackThread(channel_id[:128], thread_ts) if channel_id else None
     return Click(decision, action_id, user_id, request_ref, thread)
 
@@ -141,7 +159,7 @@ def slack_routes(
     *,
     clock: Clock | None = None,
     now: Callable[[], datetime] | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int = SLACK_MAX_BODY_BYTES,
 ) -> list[Route]:
     """The Slack interactivity route. `signing_secret` defaults to $SLACK_SIGNING_SECRET (without one every
     request is refused 401: nothing can be verified); `policy_loader` is called per decision, so a changed

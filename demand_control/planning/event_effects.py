@@ -36,6 +36,14 @@ def _occurred(body: dict, received: datetime) -> datetime:
     return (value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")).to_pydatetime()
 
 
+def event_id(inbox_row: dict) -> str:
+    """The staged supplier_event / order_event key of an inbox row: `<source>:<webhook-id>`. The inbox
+    deduplicates per source, so two sources may send the same webhook-id; rows without a source (built by
+    the twin or the seed scenario) keep the bare id."""
+    source = inbox_row.get("source")
+    return f"{source}:{inbox_row['webhook_id']}" if isinstance(source, str) and source else str(inbox_row["webhook_id"])
+
+
 def apply_events(inbox: pd.DataFrame, purchase_lines: pd.DataFrame, order_lines: pd.DataFrame, now: datetime) -> AppliedEvents:
     """Apply `inbox` rows (inbox_id, webhook_id, event_type, payload) in inbox order to the given lines.
 
@@ -58,7 +66,7 @@ def apply_events(inbox: pd.DataFrame, purchase_lines: pd.DataFrame, order_lines:
             key = (data["po_id"], int(data["line_no"]))
             change = kind.split(".", 1)[1]
             supplier_rows.append({
-                "event_id": event["webhook_id"], "supplier_id": data.get("supplier_id"), "type": change, "po_id": key[0], "line_no": key[1],
+                "event_id": event_id(event), "supplier_id": data.get("supplier_id"), "type": change, "po_id": key[0], "line_no": key[1],
                 "new_date": pd.Timestamp(data["new_date"]).date() if data.get("new_date") else None,
                 "new_qty": float(data["new_qty"]) if data.get("new_qty") is not None else None,
                 "occurred_at": occurred, "source_system": "gateway", "loaded_at": now,
@@ -87,7 +95,7 @@ def apply_events(inbox: pd.DataFrame, purchase_lines: pd.DataFrame, order_lines:
             change = kind.split(".", 1)[1]
             changes = data.get("changes") or {}
             order_rows.append({
-                "event_id": event["webhook_id"], "type": change, "order_id": key[0], "line_no": key[1],
+                "event_id": event_id(event), "type": change, "order_id": key[0], "line_no": key[1],
                 "changes": json.dumps(changes if change != "new" else {k: v for k, v in data.items() if k not in ("order_id", "line_no")}, sort_keys=True),
                 "occurred_at": occurred, "source_system": "gateway", "loaded_at": now,
             })

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -442,7 +443,7 @@ inbox_events = Table(
     "inbox_events",
     metadata,
     Column("inbox_id", Integer, primary_key=True, autoincrement=True, comment="Arrival order; the inbox sensor's cursor."),
-    Column("webhook_id", String(255), nullable=False, unique=True, comment="Sender's webhook-id: the dedupe key (a redelivery is stored once)."),
+    Column("webhook_id", String(255), nullable=False, comment="Sender's webhook-id: with the source, the dedupe key (a redelivery is stored once)."),
     Column("source", String(64), nullable=False, comment="Who sent it: the source name in /webhooks/{source}."),
     Column("event_type", String(64), nullable=False, comment="supplier.delay, supplier.confirmation, supplier.shortfall, supplier.cancellation, order.new, order.change or order.cancel."),
     Column("received_at", DateTime(timezone=True), nullable=False, comment="When the gateway committed the event."),
@@ -460,7 +461,9 @@ inbox_events = Table(
     Column("process_run_id", String(64), comment="Dagster run that applied it."),
     Column("process_outcome", Text, comment="What applying it did (e.g. PO-1/2 confirmed date 2026-03-09 → 2026-03-23), or why it changed nothing."),
     Column("redacted_at", DateTime(timezone=True), comment="When the retention job removed the personal data from this row (empty: not yet)."),
-    comment="Durable inbox of verified webhook events: committed before the gateway answers 2xx, one row per webhook-id.",
+    # Per source: senders draw webhook-ids independently, so one source's id must not hide another's event.
+    UniqueConstraint("source", "webhook_id", name="uq_inbox_events_source_webhook_id"),
+    comment="Durable inbox of verified webhook events: committed before the gateway answers 2xx, one row per (source, webhook-id).",
 )
 
 audit_log = Table(
