@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -119,7 +119,10 @@ def _events(frames: dict, n: int, duplicate_share: float, invalid_share: float, 
     """The requests to send, in order: each a webhook id, a body and whether it is signed correctly."""
     po = frames["purchase_order_line"][["supplier_id", "po_id", "line_no"]].to_dict("records")
     so = frames["customer_order_line"][["order_id", "line_no"]].to_dict("records")
-    occurred = datetime.now(UTC).replace(microsecond=0).isoformat()
+    now = datetime.now(UTC).replace(microsecond=0)
+    occurred = now.isoformat()
+    # The gateway accepts a new delivery date within a window around the event, so the date follows the clock.
+    new_date = (now + timedelta(days=45)).date().isoformat()
     requests: list[dict] = []
     for i in range(n):
         roll = rng.random()
@@ -130,7 +133,7 @@ def _events(frames: dict, n: int, duplicate_share: float, invalid_share: float, 
         if rng.random() < 0.5:
             line = rng.choice(po)
             event = {"type": "supplier.delay", "occurred_at": occurred,
-                     "data": {**line, "line_no": int(line["line_no"]), "new_date": "2027-01-15"}}
+                     "data": {**line, "line_no": int(line["line_no"]), "new_date": new_date}}
         else:
             line = rng.choice(so)
             event = {"type": "order.change", "occurred_at": occurred,
