@@ -47,6 +47,33 @@ def _horizon_grid(forecast: pd.DataFrame, horizon_start: pd.Timestamp, bucket_da
     return with_bucket_index(fc).rename(columns={"mean": "forecast"})
 
 
+def with_ordered_items_unforecast(grid: pd.DataFrame, open_orders: pd.DataFrame, horizon_start: pd.Timestamp, bucket_days: int) -> pd.DataFrame:
+    """The horizon grid plus the SKU-locations customers have ordered that have no forecast yet (an item
+    listed since the last forecast run), on the same buckets with a zero forecast: their orders against stock
+    and receipts are what tells their customers in time, days before the next forecast knows the item."""
+    if open_orders.empty:
+        return grid
+    ordered = open_orders[SKU_LOCATION].drop_duplicates()
+    known = grid[SKU_LOCATION].drop_duplicates()
+    missing = ordered.merge(known, on=SKU_LOCATION, how="left", indicator=True)
+    missing = missing.loc[missing["_merge"] == "left_only", SKU_LOCATION].sort_values(SKU_LOCATION, kind="mergesort")
+    if missing.empty:
+        return grid
+    if not grid.empty:
+        periods = np.sort(grid["period_start"].unique())
+    else:
+        # No forecast in this scope at all: weekly buckets from the Monday of the as-of week (the forecast's
+        # own calendar), as far as the latest promise of these orders.
+        first = horizon_start - pd.Timedelta(days=horizon_start.weekday() if bucket_days == 7 else 0)
+        last = as_datetime_column(open_orders["promise_date"]).max()
+        count = max(int((last - first) / pd.Timedelta(days=bucket_days)) + 1, 1) if pd.notna(last) else 1
+        periods = (first + pd.to_timedelta(np.arange(count) * bucket_days, unit="D")).to_numpy()
+    extra = missing.merge(pd.DataFrame({"period_start": periods}), how="cross")
+    extra["forecast"] = 0.0
+    extra["bucket"] = np.tile(np.arange(len(periods), dtype=np.int64), len(missing))
+    return pd.concat([grid, extra[grid.columns] if not grid.empty else extra], ignore_index=True)
+
+
 def remaining_share(period_start: pd.Series, horizon_start: pd.Timestamp, bucket_days: int) -> np.ndarray:
     """Share of each bucket still ahead on `horizon_start` (the day itself counts): 1 for a bucket starting
     on or after it, (days left) / bucket_days for the bucket that contains it."""
@@ -120,14 +147,15 @@ def projected_inventory(
       forecast over the days projected (inf when stock is positive and the forecast is zero).
 
     `safety_stock` is a frame with sku, location_id, safety_stock (e.g. the `inventory_policy` output;
-    missing SKU-locations get 0) or one number for all. Order and PO lines for SKU-locations without a
-    forecast, or dated beyond the horizon, are not projected.
+    missing SKU-locations get 0) or one number for all. A SKU-location with open orders but no forecast yet
+    is projected with a zero forecast (`with_ordered_items_unforecast`); PO lines of SKU-locations without
+    either, and lines dated beyond the horizon, are not projected.
     """
     require_columns(inventory, [*SKU_LOCATION, "on_hand", "allocated", "in_transit"], "inventory")
     require_columns(open_orders, [*SKU_LOCATION, "qty_open", "promise_date"], "open_orders")
     require_columns(open_purchases, [*SKU_LOCATION, "qty_open", "expected_date"], "open_purchases")
     start = as_timestamp(horizon_start)
-    grid = _horizon_grid(forecast, start, bucket_days)
+    grid = with_ordered_items_unforecast(_horizon_grid(forecast, start, bucket_days), open_orders, start, bucket_days)
 
     stock = inventory.copy()
     if "as_of" in stock:

@@ -50,7 +50,7 @@ def _orders() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "order_id": ["o1", "o2", "o3", "o4", "o5"],
-            "sku": ["A", "A", "A", "A", "Z"],  # Z has no forecast: not projected
+            "sku": ["A", "A", "A", "A", "Z"],  # Z has no forecast yet (newly listed): projected with none
             "location_id": ["DC1"] * 5,
             "qty_open": [4.0, 25.0, 22.0, 100.0, 7.0],
             "promise_date": pd.to_datetime(["2026-02-20", "2026-03-10", "2026-03-17", "2026-04-20", "2026-03-10"]).date,
@@ -86,7 +86,24 @@ def test_columns_and_buckets(projection):
     a = _rows(projection, "A")
     assert a["bucket"].tolist() == [0, 1, 2, 3]
     assert a["period_start"].tolist() == list(pd.date_range("2026-03-02", periods=4, freq="7D"))
-    assert set(projection["sku"]) == {"A", "B"}
+    assert set(projection["sku"]) == {"A", "B", "Z"}
+
+
+def test_an_ordered_item_without_a_forecast_is_projected_so_its_order_is_seen_short(projection):
+    z = _rows(projection, "Z")
+    assert z["period_start"].tolist() == list(pd.date_range("2026-03-02", periods=4, freq="7D"))
+    assert z["forecast"].tolist() == [0.0] * 4
+    assert z["committed"].tolist() == [0.0, 7.0, 0.0, 0.0]
+    assert z["closing"].tolist() == [0.0, -7.0, -7.0, -7.0]  # no stock, no receipt: the order is short
+
+
+def test_a_scope_with_no_forecast_at_all_projects_its_orders_on_weeks_from_the_as_of_monday():
+    orders = _orders()[lambda o: o["sku"] == "Z"]
+    empty_forecast = _forecast().iloc[0:0]
+    out = projected_inventory(_inventory().iloc[0:0], empty_forecast, orders, _purchases().iloc[0:0], 0.0, "2026-03-04")
+    assert out["period_start"].tolist() == list(pd.date_range("2026-03-02", periods=2, freq="7D"))  # Wednesday as-of
+    assert out["committed"].tolist() == [0.0, 7.0]
+    assert out["closing"].tolist() == [0.0, -7.0]
 
 
 def test_projected_available_balance_by_hand(projection):
