@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,8 +33,9 @@ from demand_control.services import audit
 from demand_control.infra import clock, settings
 from demand_control.infra.clock import as_utc
 from demand_control.infra.sql import insert_ignoring_conflicts
-from demand_control.planning.policy import Policy, may_approve
-from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED
+from demand_control.planning.policy import Policy, approver_role_for, may_approve
+from demand_control.planning.policy.rules import SYSTEM_REQUESTER as RULES_SYSTEM_REQUESTER
+from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED, AWAITING_APPROVAL
 from demand_control.schema.tables import (
     action_decisions,
     approval_clicks,
@@ -54,7 +55,7 @@ Outcome = Literal["decided", "duplicate", "refused"]
 CLICK_DECISIONS: dict[str, str] = {"approve": "approved", "reject": "rejected", "snooze": "snoozed"}
 AUDIT_EVENTS: dict[str, str] = {"approve": "approval", "reject": "rejection", "snooze": "snooze"}
 VIAS: tuple[str, ...] = ("slack", "cli")
-SYSTEM_REQUESTER = "planner-engine"
+SYSTEM_REQUESTER = RULES_SYSTEM_REQUESTER  # the planner recommends: the requester of every action nobody asked for
 POLICY_ACTOR = "policy"
 SNOOZE_HOURS_ENV = "DEMAND_CONTROL_SNOOZE_HOURS"
 DEFAULT_SNOOZE_HOURS = 24.0
@@ -148,12 +149,18 @@ def requester_of(action_row: Mapping[str, Any]) -> str:
     return SYSTEM_REQUESTER
 
 
-def acting_role(policy: Policy, user: str, action_type: str, value: float | None) -> str | None:
+def _category(action: Mapping[str, Any]) -> str | None:
+    category = action.get("category")
+    return category if isinstance(category, str) and category else None
+
+
+def acting_role(policy: Policy, user: str, action_type: str, value: float | None, category: str | None = None) -> str | None:
     """The role `user` acts under for this action: among their roles that may approve its type and cover its
-    value, the one with the smallest band (the same choice `may_approve` reports)."""
+    value and category, the one with the smallest band (the same choice `may_approve` reports)."""
     v = math.inf if value is None or math.isnan(value) else float(value)
     covering = sorted((role.band, name) for name, role in policy.roles.items()
-                      if user in role.members and action_type in role.may_approve and v <= role.band)
+                      if user in role.members and action_type in role.may_approve and v <= role.band
+                      and role.covers_category(category))
     return covering[0][1] if covering else None
 
 
@@ -257,19 +264,20 @@ def _authorise(policy: Policy, click: Any, action: Mapping[str, Any]) -> tuple[s
     approve: a role covering the action's type and value, and not the requester. reject: the same authority,
     but the requester may withdraw their own request. snooze: any role that may approve the type (a snooze
     commits no money, so the value band does not apply)."""
-    action_type, value, user = action["action_type"], _value(action), click.user_id
+    action_type, value, user, category = action["action_type"], _value(action), click.user_id, _category(action)
     if action_type not in ACTION_TYPES:
         raise _Refusal(f"unknown action type {action_type!r}")
     if click.decision == "snooze":
-        roles = sorted(name for name, role in policy.roles.items() if user in role.members and action_type in role.may_approve)
+        roles = sorted(name for name, role in policy.roles.items()
+                       if user in role.members and action_type in role.may_approve and role.covers_category(category))
         if not roles:
-            raise _Refusal(f"{user} holds no role that may approve {action_type}, so may not snooze it")
+            raise _Refusal(f"{user} holds no role that may approve {action_type}{f' in category {category}' if category else ''}, so may not snooze it")
         return roles[0], f"{user} may snooze {action_type} as {roles[0]}"
     requested_by = requester_of(action) if click.decision == "approve" else None
-    allowed, reason = may_approve(policy, user, action_type, value if value is not None else math.nan, requested_by)
+    allowed, reason = may_approve(policy, user, action_type, value if value is not None else math.nan, requested_by, category)
     if not allowed:
         raise _Refusal(reason)
-    return acting_role(policy, user, action_type, value), reason
+    return acting_role(policy, user, action_type, value, category), reason
 
 
 def _take_decision(conn: Connection, row: dict[str, Any], supersede_snooze: bool) -> None:
@@ -557,10 +565,36 @@ def sweep_pending_clicks(engine: Engine, load_policy: Callable[[], Policy], now:
     return summary
 
 
-def auto_approve(engine: Engine, now: datetime | None = None) -> list[str]:
+GATE_FAILED = "data-quality gate failed: {gates}"
+
+
+def withhold_auto_approval(conn: Connection, candidates: list[Mapping[str, Any]], failed_gates: list[str],
+                           policy: Policy | None, now: datetime) -> list[audit.AuditEntry]:
+    """A failed blocking data-quality gate upstream: the actions the policy would have auto-approved await a
+    person instead (routed to the approving role, the gate named in their reasons), each refusal audited."""
+    reason = GATE_FAILED.format(gates="; ".join(failed_gates))
+    entries = []
+    for action in candidates:
+        role = (approver_role_for(policy, action["action_type"], _value(action), requester_of(action), _category(action))
+                if policy is not None else None)
+        conn.execute(update(recommended_actions)
+                     .where(and_(recommended_actions.c.action_id == action["action_id"], recommended_actions.c.policy_decision == AUTO_APPROVED))
+                     .values(policy_decision=AWAITING_APPROVAL, approver_role=role,
+                             policy_reasons=f"{reason}; {action['policy_reasons'] or ''}".rstrip("; ")))
+        entries.append(audit.AuditEntry(POLICY_ACTOR, "refusal", action["action_id"], {
+            "action_id": action["action_id"], "decision": AUTO_APPROVED, "action_type": action["action_type"],
+            "reason": reason, "failed_gates": failed_gates, "approver_role": role}, now))
+    return entries
+
+
+def auto_approve(engine: Engine, now: datetime | None = None, *, failed_gates: Sequence[str] = (),
+                 policy: Policy | None = None) -> list[str]:
     """Decide every action the policy auto-approved that has no decision yet: decision auto_approved by
     `policy`, its ERP write queued and audited, in one transaction. Returns the action ids decided now; a
-    second call (or a concurrent one) decides nothing again."""
+    second call (or a concurrent one) decides nothing again.
+
+    `failed_gates` (blocking data-quality checks upstream whose latest evaluation failed, RELIABILITY §21):
+    when any is given nothing is auto-approved; the candidates await the role `policy` routes them to."""
     now = as_utc(now) or clock.now()
     undecided = (select(recommended_actions)
                  .outerjoin(action_decisions, action_decisions.c.action_id == recommended_actions.c.action_id)
@@ -570,6 +604,11 @@ def auto_approve(engine: Engine, now: datetime | None = None) -> list[str]:
     with engine.begin() as conn:
         # The read may be overtaken by a human or a concurrent run: the conditional insert below settles it.
         candidates = conn.execute(undecided).mappings().all()
+        if failed_gates:
+            entries = withhold_auto_approval(conn, list(candidates), list(failed_gates), policy, now)
+            if entries:
+                audit.append(conn, entries)
+            return []
         entries = []
         for action in candidates:
             try:
