@@ -16,7 +16,7 @@ from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
-from demand_control.quality.gates import failed_gates_upstream
+from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
 from demand_control.services.approvals import auto_approve
 from demand_control.services.replan import refresh_actions, refresh_allocations
 
@@ -66,7 +66,7 @@ def recommended_actions_asset(
     actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings, clock), now)
     # Within the autonomy limits the policy's decision is the decision: record it and queue the ERP write -
     # unless a blocking data-quality check upstream failed (RELIABILITY §21): then a person decides.
-    gates = failed_gates_upstream(context.instance, context.repository_def.asset_graph, context.asset_key)
+    gates = failed_gates_upstream(context.instance, code_location_asset_graph(), context.asset_key)
     for gate in gates:
         context.log.warning(f"auto-approval withheld: data-quality gate {gate} failed")
     auto_queued = auto_approve(warehouse.engine, now, failed_gates=gates, policy=policy)

@@ -6,6 +6,7 @@ refused, so auto-approval asks here and falls back to a person while any gate is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
@@ -46,3 +47,14 @@ def failed_gates(instance: dg.DagsterInstance, checks: Sequence[dg.AssetCheckKey
 def failed_gates_upstream(instance: dg.DagsterInstance, asset_graph: BaseAssetGraph, asset_key: dg.AssetKey) -> list[str]:
     """The blocking checks upstream of `asset_key` (itself included) whose latest evaluation failed."""
     return failed_gates(instance, blocking_checks_upstream(asset_graph, asset_key))
+
+
+@cache
+def code_location_asset_graph() -> BaseAssetGraph:
+    """The asset graph of this code location (assets and their checks; no resources needed), for runs that
+    do not carry their repository (an in-process execution)."""
+    from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+    from demand_control import demand_assets, quality
+
+    return AssetGraph.from_assets([*(demand_assets.defs.assets or []), *(quality.defs.asset_checks or [])])

@@ -613,12 +613,12 @@ def run_forecast_gate(warehouse: Warehouse, instance: dg.DagsterInstance) -> Non
 
 def test_a_failed_forecast_gate_upstream_withholds_auto_approval_until_it_passes(warehouse: Warehouse) -> None:
     from demand_control.definitions import build_definitions
-    from demand_control.quality.gates import failed_gates_upstream
+    from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
 
     engine = warehouse.engine
     add_actions(engine, action_row("A-gated-00001", value=1_200.0, policy_decision="auto_approved", approver_role=None,
                                    policy_reasons="replenish is auto-approvable; value 1,200 ≤ limit 5,000 for replenish"))
-    graph = build_definitions({"warehouse": warehouse}).resolve_asset_graph()
+    graph = code_location_asset_graph()  # what the recommended_actions asset asks
     with dg.instance_for_test() as instance:
         warehouse.replace_rows("demand_forecast", forecast_rows(-5.0))  # a negative forecast: the gate fails
         run_forecast_gate(warehouse, instance)
