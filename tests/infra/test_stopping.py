@@ -57,6 +57,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "DEMAND_CONTROL_HOME": str(tmp_path / "state"),
            "WORKSPACE": str(workspace)}
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    from dagster import DagsterInstance
+
+    # Create the instance's SQLite storage once, here: the daemon and `dagster job launch` creating it at the
+    # same moment race ("table snapshots already exists").
+    with DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
     yield env
 
 
@@ -69,7 +75,7 @@ def start(argv: list[str], env: dict[str, str], log: Path, ignore_sigint: bool =
     return subprocess.Popen(argv, env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=session)
 
 
-def launch_stuck_run(env: dict[str, str]) -> None:
+def launch_stuck_run(env: dict[str, str], process: subprocess.Popen, log: Path) -> None:
     """Submit stuck_job (QueuedRunCoordinator: the daemon launches it in a warm worker); return once it runs."""
     from dagster import DagsterInstance, DagsterRunStatus
 
@@ -82,7 +88,8 @@ def launch_stuck_run(env: dict[str, str]) -> None:
             if runs and runs[0].status == DagsterRunStatus.STARTED and any(
                     e.dagster_event and e.dagster_event.event_type_value == "STEP_START" for e in instance.all_logs(runs[0].run_id)):
                 return
-            assert time.monotonic() < deadline, f"the stuck run never started: {runs[0].status if runs else 'no run'}"
+            assert process.poll() is None, f"{process.args[0]} ended ({process.returncode}):\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"the stuck run never started: {runs[0].status if runs else 'no run'}\n{log.read_text()[-3000:]}"
             time.sleep(0.5)
 
 
@@ -109,7 +116,7 @@ def stopped_within(process: subprocess.Popen, number: int, log: Path) -> float:
 def test_sigterm_stops_the_daemon_and_its_warm_workers_with_a_run_stuck(home: dict[str, str], tmp_path: Path) -> None:
     log = tmp_path / "daemon.log"
     daemon = start([str(BIN / "dagster-daemon"), "run", "-w", home["WORKSPACE"]], home, log)
-    launch_stuck_run(home)
+    launch_stuck_run(home, daemon, log)
     elapsed = stopped_within(daemon, signal.SIGTERM, log)
     assert elapsed < STOP_SECONDS, f"dagster-daemon took {elapsed:.1f} s to stop"
 
@@ -136,7 +143,7 @@ def test_demand_control_dev_stops_everything_it_started(home: dict[str, str], tm
         assert time.monotonic() < deadline, "the UI never answered"
         time.sleep(0.5)
     if number == signal.SIGTERM:
-        launch_stuck_run(home)
+        launch_stuck_run(home, dev, log)
     elapsed = stopped_within(dev, number, log)
     assert elapsed < STOP_SECONDS, f"demand-control dev took {elapsed:.1f} s to stop"
     assert dev.returncode == 128 + number
