@@ -38,11 +38,12 @@ check-defs: install
 	VIRTUAL_ENV=$(VENV) PATH=$(VENV)/bin:$$PATH $(VENV)/bin/dg check defs
 
 # The UI reads from the local Tryton the demo created (started here in the background), unless
-# DEMAND_CONTROL_SOURCE says otherwise.
+# DEMAND_CONTROL_SOURCE says otherwise. `demand-control dev` runs `dagster dev` and stops the UI, daemon, code
+# server and run workers within 8 s of Ctrl-C or SIGTERM.
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/demand-control erp serve --detach
 	$(VENV)/bin/demand-control warehouse migrate
-	DEMAND_CONTROL_SOURCE=$${DEMAND_CONTROL_SOURCE:-tryton} $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	DEMAND_CONTROL_SOURCE=$${DEMAND_CONTROL_SOURCE:-tryton} $(VENV)/bin/demand-control dev -w workspace.yaml --host 127.0.0.1 --port 3000
 
 bench: install
 	$(VENV)/bin/python benchmarks/landscape.py

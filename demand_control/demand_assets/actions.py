@@ -16,6 +16,7 @@ from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
 from demand_control.services.approvals import auto_approve
 from demand_control.services.replan import refresh_actions, refresh_allocations
 
@@ -53,6 +54,7 @@ def allocation_scenarios_asset(
     metadata={"dagster/column_schema": table_schema_of(tables.recommended_actions), "dagster/table_name": "recommended_actions"},
 )
 def recommended_actions_asset(
+    context: dg.AssetExecutionContext,
     config: InventoryPolicyConfig,
     warehouse: Warehouse,
     planning_policy: PlanningPolicy,
@@ -62,16 +64,21 @@ def recommended_actions_asset(
     policy = planning_policy.load()
     now = clock.now()
     actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings, clock), now)
-    # Within the autonomy limits the policy's decision is the decision: record it and queue the ERP write.
-    auto_queued = auto_approve(warehouse.engine, now)
+    # Within the autonomy limits the policy's decision is the decision: record it and queue the ERP write -
+    # unless a blocking data-quality check upstream failed (RELIABILITY §21): then a person decides.
+    gates = failed_gates_upstream(context.instance, code_location_asset_graph(), context.asset_key)
+    for gate in gates:
+        context.log.warning(f"auto-approval withheld: data-quality gate {gate} failed")
+    auto_queued = auto_approve(warehouse.engine, now, failed_gates=gates, policy=policy)
     primary = actions[actions["rank"] == 1]
     decisions = actions.groupby(["action_type", "policy_decision"]).size().unstack(fill_value=0).reset_index() if len(actions) else actions
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(actions),
             "policy": policy.source,
-            "auto_approved": int((actions["policy_decision"] == AUTO_APPROVED).sum()),
+            "auto_approved": 0 if gates else int((actions["policy_decision"] == AUTO_APPROVED).sum()),
             "auto_approved_queued_now": len(auto_queued),
+            "failed_gates": "; ".join(gates) or "none",
             "awaiting_approval": int((actions["policy_decision"] == AWAITING_APPROVAL).sum()),
             "data_fresh": bool(actions["data_fresh"].all()) if len(actions) else True,
             "value_recommended": float(primary["value"].sum()),

@@ -525,6 +525,10 @@ approval_clicks = Table(
     Column("outcome", String(32), comment="decided, duplicate (already decided), refused."),
     Column("reason", Text, comment="Why it was refused, or what it decided."),
     Column("processed_at", DateTime(timezone=True), comment="When the click was evaluated against the policy."),
+    Column("decide_attempts", Integer, comment="How often deciding this click failed (e.g. the policy file was invalid); 0 or empty: never."),
+    Column("next_decide_at", DateTime(timezone=True), comment="When the pending-click sweeper tries to decide it again (backoff after a failure); empty: now."),
+    Column("last_error", Text, comment="Why the last attempt to decide it failed."),
+    Column("alerted_at", DateTime(timezone=True), comment="When the operations channel was told the click is stuck (once per click)."),
     comment="Every approve / reject / snooze click, stored before answering, then evaluated once.",
 )
 

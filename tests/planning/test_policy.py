@@ -437,3 +437,61 @@ def test_currency_defaults_to_eur_and_takes_an_iso_code(tmp_path):
 def test_a_currency_that_is_not_an_iso_code_is_refused_naming_it(tmp_path, bad):
     message = _load_error(tmp_path, POLICY_YAML.replace("version: 1\n", f"version: 1\ncurrency: '{bad}'\n"))
     assert "currency at line 2" in message and repr(bad) in message and "ISO 4217" in message
+
+
+# Roles by category (RELIABILITY.md §20)
+
+CATEGORY_ROLES = """  fresh_buyer:
+    members: [fiona]
+    may_approve: [replenish]
+    max_value: 15000
+    categories: [Dairy & Chilled, Frozen Foods]
+  grocery_buyer:
+    members: [gus]
+    may_approve: [replenish]
+    max_value: 15000
+    categories: [Beverages]
+thresholds:
+"""
+
+
+@pytest.fixture
+def scoped_policy() -> Policy:
+    assert "\nthresholds:\n" in POLICY_YAML
+    return parse_policy(POLICY_YAML.replace("\nthresholds:\n", "\n" + CATEGORY_ROLES, 1), "scoped.yaml")
+
+
+def test_the_approver_of_an_action_is_the_role_scoped_to_its_category(scoped_policy):
+    actions = pd.DataFrame([
+        {**GOOD_ACTION, "value": 12_000.0, "category": "Dairy & Chilled"},
+        {**GOOD_ACTION, "value": 12_000.0, "category": "Beverages"},
+        {**GOOD_ACTION, "value": 12_000.0, "category": "Hardware & Tools"},  # no scoped role: the unscoped buyer
+        {**GOOD_ACTION, "value": 12_000.0, "category": None},  # unknown: only a role not limited to categories
+        {**GOOD_ACTION, "value": 9_000.0, "category": "Beverages"},  # the planner's smaller band still wins
+    ])
+    decided = decide_autonomy(actions.assign(forecast_degraded=True), scoped_policy)
+    assert list(decided["approver_role"]) == ["fresh_buyer", "grocery_buyer", "buyer", "buyer", "planner"]
+
+
+def test_may_approve_refuses_a_role_outside_its_categories_naming_them(scoped_policy):
+    allowed, reason = may_approve(scoped_policy, "gus", "replenish", 12_000.0, None, "Dairy & Chilled")
+    assert not allowed and reason == "gus's roles may not approve replenish in category Dairy & Chilled (they cover grocery_buyer: Beverages)"
+    assert may_approve(scoped_policy, "fiona", "replenish", 12_000.0, None, "Dairy & Chilled") == (
+        True, "fiona may approve replenish of 12,000 as fresh_buyer (band 15,000)")
+    unknown, why = may_approve(scoped_policy, "fiona", "replenish", 12_000.0, None, None)
+    assert not unknown and "an action of unknown category" in why
+
+
+def test_a_role_whose_only_member_is_the_recommending_system_never_approves_its_actions():
+    """Actions the planner recommends are requested by planner-engine (no requested_by on the row): a role
+    holding only that account (an automation) is never routed what the system itself asked for."""
+    automation = parse_policy(POLICY_YAML.replace("\nthresholds:\n", """
+  automation:
+    members: [planner-engine]
+    may_approve: [replenish]
+    max_value: 5000
+thresholds:
+""", 1), "automation.yaml")
+    recommended = pd.DataFrame([{k: v for k, v in GOOD_ACTION.items() if k != "requested_by"} | {"forecast_degraded": True}])
+    assert decide_autonomy(recommended, automation).iloc[0]["approver_role"] == "planner"
+    assert decide_autonomy(recommended.assign(requested_by="ana"), automation).iloc[0]["approver_role"] == "automation"

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import dagster as dg
 import httpx
+import pandas as pd
 import pytest
 from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import Engine, insert, select
@@ -68,6 +70,7 @@ autonomy:
   default_limit: 0
   limits: {replenish: 5000, supplier_followup: 25000}
   min_confidence: 0.8
+operators: {ana: ana.planner, ben: ben.planner, carla: carla.buyer}
 roles:
   planner:
     members: [ana.planner, ben.planner, U0PLANNER]
@@ -81,7 +84,6 @@ roles:
     members: [farid.director]
     may_approve: [replenish, expedite, reschedule_out, notify_customer, supplier_followup]
     max_value: null
-operators: {ana: ana.planner, ben: ben.planner, carla: carla.buyer}
 """
 POLICY = parse_policy(POLICY_YAML, "test-policy")
 
@@ -590,3 +592,106 @@ def test_cli_approve_reject_snooze_round_trip(tmp_path: Path, monkeypatch: pytes
     clicks = rows(engine, approval_clicks)
     assert {c["via"] for c in clicks} == {"cli"} and len({c["request_ref"] for c in clicks}) == 5
     assert [a["event_type"] for a in rows(engine, audit_log) if a["event_type"] != "operator_identified"] == ["refusal", "approval", "rejection", "refusal"]
+
+
+# A failed data-quality gate blocks auto-approval (RELIABILITY.md §21) -----------------------------------------
+
+def forecast_rows(mean: float) -> pd.DataFrame:
+    from demand_control.planning.metrics import QUANTILE_COLUMNS
+
+    row = {"sku": "SKU-1", "location_id": "DC-01", "period_start": date(2026, 11, 30), "mean": mean, "base_mean": mean,
+           "pipeline_qty": 0.0, "model": "ets", "demand_class": "smooth", "created_at": NOW}
+    row.update({column: max(mean, 0.0) for column in QUANTILE_COLUMNS})
+    return pd.DataFrame([row])
+
+
+def run_forecast_gate(warehouse: Warehouse, instance: dg.DagsterInstance) -> None:
+    """The product's forecast_values_valid check, executed by Dagster on the warehouse's forecast."""
+    from demand_control.definitions import build_definitions
+    from demand_control.quality.forecast_checks import forecast_values_valid
+
+    gate = dg.define_asset_job("forecast_gate", selection=dg.AssetSelection.checks(forecast_values_valid))
+    defs = dg.Definitions.merge(build_definitions({"warehouse": warehouse}), dg.Definitions(jobs=[gate]))
+    defs.resolve_job_def("forecast_gate").execute_in_process(instance=instance, raise_on_error=False)
+
+
+def test_a_failed_forecast_gate_upstream_withholds_auto_approval_until_it_passes(warehouse: Warehouse) -> None:
+    from demand_control.definitions import build_definitions
+    from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
+
+    engine = warehouse.engine
+    add_actions(engine, action_row("A-gated-00001", value=1_200.0, policy_decision="auto_approved", approver_role=None,
+                                   policy_reasons="replenish is auto-approvable; value 1,200 ≤ limit 5,000 for replenish"))
+    graph = code_location_asset_graph()  # what the recommended_actions asset asks
+    with dg.instance_for_test() as instance:
+        warehouse.replace_rows("demand_forecast", forecast_rows(-5.0))  # a negative forecast: the gate fails
+        run_forecast_gate(warehouse, instance)
+        gates = failed_gates_upstream(instance, graph, dg.AssetKey("recommended_actions"))
+        assert [g.split(" ")[0] for g in gates] == ["demand_forecast:forecast_values_valid"], gates
+        assert auto_approve(engine, NOW, failed_gates=gates, policy=POLICY) == []
+        [action] = rows(engine, recommended_actions)
+        assert action["policy_decision"] == "awaiting_approval" and action["approver_role"] == "planner"
+        assert action["policy_reasons"].startswith("data-quality gate failed: demand_forecast:forecast_values_valid")
+        assert rows(engine, action_decisions) == [] and rows(engine, erp_outbox) == []
+        [refusal] = rows(engine, audit_log)
+        assert (refusal["actor"], refusal["event_type"], refusal["subject"]) == ("policy", "refusal", "A-gated-00001")
+        # A person can still approve it through the product's path.
+        assert click(engine, "A-gated-00001", "approve", "ana.planner").decision == "approved"
+
+        # The forecast is fixed and the gate passes: nothing upstream withholds auto-approval any more.
+        warehouse.replace_rows("demand_forecast", forecast_rows(12.0))
+        run_forecast_gate(warehouse, instance)
+        assert failed_gates_upstream(instance, graph, dg.AssetKey("recommended_actions")) == []
+    add_actions(engine, action_row("A-gated-00002", value=1_200.0, policy_decision="auto_approved", approver_role=None))
+    assert auto_approve(engine, NOW, failed_gates=[], policy=POLICY) == ["A-gated-00002"]
+
+
+# Roles by category and the recommending system as requester (RELIABILITY.md §8, §20) -------------------------
+
+SCOPED_POLICY = parse_policy(POLICY_YAML + """
+  fresh_buyer:
+    members: [fiona.fresh, U0FRESH]
+    may_approve: [replenish]
+    max_value: 15000
+    categories: [Dairy & Chilled]
+  grocery_buyer:
+    members: [gus.grocery]
+    may_approve: [replenish]
+    max_value: 15000
+    categories: [Beverages]
+  automation:
+    members: [planner-engine]
+    may_approve: [replenish]
+    max_value: 15000
+""", "scoped-policy")
+
+
+def recommended(action_id: str, category: str, value: float) -> dict[str, Any]:
+    """An action as the planner recommends it: routed by the policy (decide_autonomy), no requester set."""
+    from demand_control.planning.policy import decide_autonomy
+
+    row = action_row(action_id, value=value, category=category)
+    routed = decide_autonomy(pd.DataFrame([{**row, "data_fresh": True, "forecast_degraded": True}]), SCOPED_POLICY).iloc[0]
+    return {**row, "policy_decision": routed["policy_decision"], "approver_role": routed["approver_role"],
+            "policy_reasons": routed["policy_reasons"]}
+
+
+def test_an_action_is_approved_by_the_role_scoped_to_its_category_and_never_by_its_requester(warehouse: Warehouse) -> None:
+    engine = warehouse.engine
+    add_actions(engine, recommended("A-dairy-00001", "Dairy & Chilled", 12_000.0))
+    [stored] = rows(engine, recommended_actions)
+    # The recommending system asked for it: the automation account it runs as is not routed its own request.
+    assert stored["approver_role"] == "fresh_buyer"
+    own = decide(engine, SCOPED_POLICY, record_click(engine, "A-dairy-00001", "approve", "planner-engine", "cli", "own", NOW), NOW)
+    assert own.refused and own.reason == "planner-engine requested this replenish and may not approve their own request"
+    other_category = decide(engine, SCOPED_POLICY, record_click(engine, "A-dairy-00001", "approve", "gus.grocery", "cli", "gus", NOW), NOW)
+    assert other_category.refused and "in category Dairy & Chilled" in other_category.reason
+    assert rows(engine, action_decisions) == []
+    assert [r["event_type"] for r in rows(engine, audit_log)] == ["refusal", "refusal"]
+    # Through Slack: the fresh buyer's click is decided under the role scoped to the category.
+    app = Starlette(routes=slack_routes(warehouse, SECRET, lambda: SCOPED_POLICY,
+                                        clock=FixedClock(T0), now=lambda: NOW))
+    body = form(interaction("A-dairy-00001", user="U0FRESH", trigger_id="trig-fresh"))
+    assert AsgiClient(app).post("/slack/interactions", content=body, headers=signed(body)).json()["status"] == "received"
+    [decision] = rows(engine, action_decisions)
+    assert (decision["decision"], decision["decided_by"], decision["role"]) == ("approved", "U0FRESH", "fresh_buyer")

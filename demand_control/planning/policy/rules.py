@@ -104,10 +104,17 @@ def _true(values: pd.Series) -> np.ndarray:
     return values.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
-def _approver_roles(action_type: pd.Series, value: pd.Series, requested_by: pd.Series, policy: Policy) -> pd.Series:
-    """Per action, the role with the smallest value band that may approve its type and value and has a member
-    other than the requester (a role whose only member asked for the action cannot approve it); ties go to
-    the role listed first; NO_ROLE when no role can. An unknown value is covered only by an unlimited band."""
+# Who requested an action the planner recommended: the system itself (a role member of that name, e.g. an
+# automation account, is its requester and never its approver).
+SYSTEM_REQUESTER = "planner-engine"
+
+
+def _approver_roles(action_type: pd.Series, value: pd.Series, requested_by: pd.Series, policy: Policy,
+                    category: pd.Series | None = None) -> pd.Series:
+    """Per action, the role with the smallest value band that may approve its type, value and category and has
+    a member other than the requester (a role whose only member asked for the action cannot approve it); ties
+    go to the role listed first; NO_ROLE when no role can. An unknown value is covered only by an unlimited
+    band, an unknown category only by a role not limited to categories."""
     n = len(action_type)
     best = np.full(n, NO_ROLE, dtype=object)
     best_band = np.full(n, np.inf)
@@ -121,12 +128,23 @@ def _approver_roles(action_type: pd.Series, value: pd.Series, requested_by: pd.S
             has_other = (requested_by != next(iter(members))).to_numpy(dtype=bool)
         else:
             has_other = np.zeros(n, dtype=bool)
-        covers = action_type.isin(role.may_approve).to_numpy() & (amount <= role.band) & has_other
+        in_scope = (category.isin(role.categories).to_numpy(dtype=bool) if category is not None else np.zeros(n, dtype=bool)) \
+            if role.categories else np.ones(n, dtype=bool)
+        covers = action_type.isin(role.may_approve).to_numpy() & (amount <= role.band) & has_other & in_scope
         better = covers & (~found | (role.band < best_band))
         best[better] = name
         best_band[better] = role.band
         found |= covers
     return pd.Series(best, index=action_type.index, name="approver_role")
+
+
+def approver_role_for(policy: Policy, action_type: str, value: float | None, requested_by: str | None = SYSTEM_REQUESTER,
+                      category: str | None = None) -> str:
+    """The role that approves one action (as `decide_autonomy` routes it); NO_ROLE when no role can."""
+    index = pd.RangeIndex(1)
+    return str(_approver_roles(pd.Series([action_type], index=index, dtype=object), pd.Series([value], index=index, dtype=float),
+                               pd.Series([requested_by], index=index, dtype=object), policy,
+                               pd.Series([category], index=index, dtype=object)).iloc[0])
 
 
 def decide_autonomy(actions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
@@ -192,8 +210,10 @@ def decide_autonomy(actions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         reasons = reasons + np.where(text != "", "; " + text, "")
     reasons = reasons.str.removeprefix("; ")
 
-    requested_by = actions["requested_by"].astype(object) if "requested_by" in actions else pd.Series(None, index=actions.index, dtype=object)
-    approver = _approver_roles(action_type, value, requested_by, policy)
+    # The requester as approvals reads it from the stored action: the recommending system unless a person asked.
+    requested_by = (actions["requested_by"].astype(object).where(actions["requested_by"].notna(), SYSTEM_REQUESTER)
+                    if "requested_by" in actions else pd.Series(SYSTEM_REQUESTER, index=actions.index, dtype=object))
+    approver = _approver_roles(action_type, value, requested_by, policy, category)
     nobody = (~allowed) & (approver == NO_ROLE).to_numpy()
     reasons = reasons.where(~nobody, reasons + "; no role may approve " + action_type + " of " + value_text)
 
@@ -204,9 +224,11 @@ def decide_autonomy(actions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     return out
 
 
-def may_approve(policy: Policy, user: str, action_type: str, value: float, requested_by: str | None) -> tuple[bool, str]:
-    """Whether `user` may approve an action of this type and value through any of their roles, and why (or
-    why not). Nobody approves their own request; an unknown (NaN) value needs an unlimited band."""
+def may_approve(policy: Policy, user: str, action_type: str, value: float, requested_by: str | None,
+                category: str | None = None) -> tuple[bool, str]:
+    """Whether `user` may approve an action of this type, value and category through any of their roles, and
+    why (or why not). Nobody approves their own request; an unknown (NaN) value needs an unlimited band, an
+    unknown category a role not limited to categories."""
     if action_type not in ACTION_TYPES:
         raise ValueError(f"unknown action type {action_type!r}; the policy knows {', '.join(ACTION_TYPES)}")
     amount = _fmt_amount(pd.Series([value])).iloc[0]
@@ -218,6 +240,12 @@ def may_approve(policy: Policy, user: str, action_type: str, value: float, reque
     typed = {name: role for name, role in held.items() if action_type in role.may_approve}
     if not typed:
         return False, f"{user}'s roles ({', '.join(held)}) may not approve {action_type}"
+    scoped = {name: role for name, role in typed.items() if role.covers_category(category)}
+    if not scoped:
+        where = f"category {category}" if isinstance(category, str) else "an action of unknown category"
+        covered = ", ".join(f"{name}: {', '.join(role.categories)}" for name, role in typed.items())
+        return False, f"{user}'s roles may not approve {action_type} in {where} (they cover {covered})"
+    typed = scoped
     v = math.inf if value is None or math.isnan(value) else float(value)
     covering = sorted(((role.band, name) for name, role in typed.items() if v <= role.band))
     if covering:

@@ -197,16 +197,24 @@ class Autonomy(_Strict):
 
 
 class Role(_Strict):
-    """A role that approves actions: its members, the action types it may approve and its value band (the
-    largest action value it may approve; none: no upper limit)."""
+    """A role that approves actions: its members, the action types it may approve, its value band (the
+    largest action value it may approve; none: no upper limit) and the product categories it covers (empty:
+    every category; a role limited to categories does not approve an action whose category is unknown)."""
 
     members: list[Name] = Field(default_factory=list)
     may_approve: list[ActionType] = Field(min_length=1)
     max_value: Money | None = None
+    categories: list[Name] = Field(default_factory=list)
 
     @property
     def band(self) -> float:
         return math.inf if self.max_value is None else float(self.max_value)
+
+    def covers_category(self, category: object) -> bool:
+        """Whether the role may act on an action of this category (None or NaN: unknown)."""
+        if not self.categories:
+            return True
+        return isinstance(category, str) and category in self.categories
 
 
 class Retention(_Strict):
