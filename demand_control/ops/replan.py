@@ -10,6 +10,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
+from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
 from demand_control.services.notifier import notify_exceptions
 from demand_control.services.replan import PlanSettings, replan_inbox_batch
 from demand_control.resources.clock import PlanningClock
@@ -59,7 +60,13 @@ def replan_from_inbox(
         review_period_days=config.review_period_days,
         degradation_factor=forecast_settings.degradation_factor,
     )
-    done = replan_inbox_batch(warehouse, planning_policy.load(), settings, clock.now(), config.inbox_from, config.inbox_to, requested, context.run_id)
+    # The replan decides like the plan: a failed blocking gate upstream of the actions withholds auto-approval.
+    gates = failed_gates_upstream(context.instance, code_location_asset_graph(), dg.AssetKey("recommended_actions"))
+    for gate in gates:
+        context.log.warning(f"auto-approval withheld: data-quality gate {gate} failed")
+    done = replan_inbox_batch(
+        warehouse, planning_policy.load(), settings, clock.now(), config.inbox_from, config.inbox_to, requested, context.run_id, failed_gates=gates
+    )
     if not done.events and requested is None:
         context.log.info(f"inbox {config.inbox_from}..{config.inbox_to}: already processed")
         yield dg.Output([], "touched_exceptions")

@@ -453,11 +453,12 @@ def apply_inbox_events(warehouse: Warehouse, inbox: pd.DataFrame, now: datetime)
 
 def replan_inbox_batch(
     warehouse: Warehouse, policy: Policy, settings: PlanSettings, now: datetime, inbox_from: int, inbox_to: int,
-    requested: pd.DataFrame | None = None, run_id: str | None = None,
+    requested: pd.DataFrame | None = None, run_id: str | None = None, failed_gates: list[str] | tuple[str, ...] = (),
 ) -> InboxReplan:
     """Apply the unprocessed inbox events inbox_from..inbox_to, re-plan the SKU-locations they touch (plus
     `requested`, e.g. changed in the ERP) and mark the events processed with their outcome and audit row.
-    Re-running a batch is safe: processed events are skipped."""
+    `failed_gates` (blocking data-quality checks upstream whose latest evaluation failed) withhold
+    auto-approval, as in the plan's own run. Re-running a batch is safe: processed events are skipped."""
     inbox_table = tables.inbox_events
     inbox = warehouse.read("inbox_events", where=inbox_table.c.inbox_id.between(inbox_from, inbox_to) & inbox_table.c.processed_at.is_(None))
     requested = requested if requested is not None else pd.DataFrame(columns=["sku", "location_id"])
@@ -475,7 +476,7 @@ def replan_inbox_batch(
         lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope, inputs=inputs)
         refresh_allocations(warehouse, settings, now, scope, inputs=inputs)
         actions = refresh_actions(warehouse, policy, settings, now, scope, actor=actor, inputs=inputs)
-        auto_approve(warehouse.engine, now)
+        auto_approve(warehouse.engine, now, failed_gates=list(failed_gates), policy=policy)
     else:
         lifecycle, actions = pd.DataFrame(columns=["last_change"]), pd.DataFrame()
 

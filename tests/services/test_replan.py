@@ -210,3 +210,24 @@ def test_a_degraded_forecast_holds_autonomy_only_where_a_person_is_asked_to_revi
     held = forecasts_holding_autonomy(degraded, cases, reviewed)
     assert held.to_dict("records") == [{"sku": "A", "location_id": "DC1"}]
     assert forecasts_holding_autonomy(degraded, cases.assign(suppressed_reason=None), reviewed.iloc[:0])["sku"].tolist() == ["A", "B", "C"]
+
+
+def test_a_failed_gate_withholds_the_replans_auto_approval_as_it_does_the_plans(planned) -> None:  # noqa: F811
+    from demand_control.planning.policy import load_policy
+    from demand_control.services.replan import PlanSettings, replan_inbox_batch
+
+    warehouse, _, _ = planned
+    purchases = warehouse.read("purchase_order_line")
+    line = purchases[purchases["status"].isin(["sent", "confirmed"])].iloc[1]
+    new_date = (AS_OF + timedelta(days=63)).isoformat()
+    _store(warehouse, [_event(900_101, "supplier.delay", {"supplier_id": line["supplier_id"], "po_id": line["po_id"], "line_no": int(line["line_no"]), "new_date": new_date},
+                              po_id=line["po_id"], po_line_no=int(line["line_no"]), sku=line["sku"], location_id=line["location_id"])])
+    now = datetime.combine(AS_OF, datetime.min.time(), tzinfo=UTC) + timedelta(hours=10)
+    decided_before = warehouse.count("action_decisions")
+    with clock.use(now):
+        replan_inbox_batch(warehouse, load_policy(), PlanSettings(horizon_start=AS_OF), now, 900_101, 900_101, run_id="gated",
+                           failed_gates=["demand_forecast:forecast_values_valid"])
+    audit = warehouse.read("audit_log")
+    withheld = audit[(audit["event_type"] == "refusal") & audit["payload"].astype(str).str.contains("data-quality gate")]
+    assert len(withheld) > 0  # the delay's follow-up (auto-approvable) waited for a person
+    assert warehouse.count("action_decisions") == decided_before
