@@ -17,7 +17,7 @@ from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
-from demand_control.services.approvals import auto_approve
+from demand_control.services.auto_approval import auto_approve
 from demand_control.services.replan import refresh_actions, refresh_allocations
 
 @dg.asset(

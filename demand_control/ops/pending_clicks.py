@@ -1,13 +1,17 @@
 """The `decide_pending_clicks` job: decide the Slack and CLI clicks that were stored but never decided (the
 policy file was invalid, the gateway stopped), with backoff, and tell the operations channel once about a
-click that keeps failing, through `demand_control.services.approvals.sweep_pending_clicks`."""
+click that keeps failing, through `demand_control.services.pending_clicks.sweep_pending_clicks`."""
 
 import dagster as dg
 
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
-from demand_control.services.approvals import SweepSettings, pending_click_alert_after, sweep_pending_clicks
+from demand_control.services.pending_clicks import (
+    SweepSettings,
+    pending_click_alert_after,
+    sweep_pending_clicks,
+)
 
 PENDING_CLICKS_JOB_NAME = "decide_pending_clicks"
 

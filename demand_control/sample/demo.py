@@ -232,7 +232,7 @@ def _demo_seed_scenario(defs, instance, run_config, resources, warehouse, today,
     from demand_control.planning.policy import load_policy
     from demand_control.resources.mail import Mailer
     from demand_control.sample import seed_scenario as scenario
-    from demand_control.services.approvals import auto_approve
+    from demand_control.services.auto_approval import auto_approve
     from demand_control.services.audit import verify_chain
     from demand_control.services.notices import notify_customers_for
     from demand_control.services.outbox import drain_outbox

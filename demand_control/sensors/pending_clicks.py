@@ -16,7 +16,7 @@ import dagster as dg
 from demand_control.infra import clock
 from demand_control.ops.pending_clicks import PENDING_CLICKS_JOB_NAME
 from demand_control.resources.warehouse import Warehouse
-from demand_control.services.approvals import SweepSettings, due_pending_clicks
+from demand_control.services.pending_clicks import SweepSettings, due_pending_clicks
 
 RUN_KEY_TAG = "dagster/run_key"
 RERUN_PAUSE_SECONDS = 30.0

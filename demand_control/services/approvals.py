@@ -21,21 +21,22 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from demand_control.services import audit
-from demand_control.infra import clock, settings
+from demand_control.infra import clock
 from demand_control.infra.clock import as_utc
 from demand_control.infra.sql import insert_ignoring_conflicts
-from demand_control.planning.policy import Policy, approver_role_for, may_approve
-from demand_control.planning.policy.rules import SYSTEM_REQUESTER as RULES_SYSTEM_REQUESTER
-from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED, AWAITING_APPROVAL
+from demand_control.planning.policy import Policy, may_approve
+from demand_control.planning.policy.rules import (
+    SYSTEM_REQUESTER as RULES_SYSTEM_REQUESTER,
+)
+from demand_control.planning.vocabulary import ACTION_TYPES
 from demand_control.schema.tables import (
     action_decisions,
     approval_clicks,
@@ -46,21 +47,40 @@ from demand_control.schema.tables import (
     recommended_actions,
     slack_messages,
 )
+from demand_control.services import audit
 
 if TYPE_CHECKING:  # resources/__init__ imports Dagster; the models are imported where an ERP write is built
     from demand_control.resources.erp.base import ErpAction
 
+
 Outcome = Literal["decided", "duplicate", "refused"]
 
+
 CLICK_DECISIONS: dict[str, str] = {"approve": "approved", "reject": "rejected", "snooze": "snoozed"}
+
+
 AUDIT_EVENTS: dict[str, str] = {"approve": "approval", "reject": "rejection", "snooze": "snooze"}
+
+
 VIAS: tuple[str, ...] = ("slack", "cli")
+
+
 SYSTEM_REQUESTER = RULES_SYSTEM_REQUESTER  # the planner recommends: the requester of every action nobody asked for
+
+
 POLICY_ACTOR = "policy"
+
+
 SNOOZE_HOURS_ENV = "DEMAND_CONTROL_SNOOZE_HOURS"
+
+
 DEFAULT_SNOOZE_HOURS = 24.0
+
+
 # States in which an exception can be snoozed (lifecycle.ACTIVE_STATES; resolved ones have nothing to snooze).
 SNOOZABLE_STATES: tuple[str, ...] = ("open", "acknowledged", "in_progress", "snoozed")
+
+
 NO_ERP_WRITE = "no ERP write for {action_type} yet: it is carried out outside the ERP"
 
 
@@ -118,7 +138,11 @@ def erp_action_for(action_row: Mapping[str, Any]) -> ErpAction | None:
     replenish → a purchase request; expedite → the PO line's delivery date moves to the date it is needed by;
     reschedule_out → to the later date; notify_customer with a revised date → the order line's promise moves.
     """
-    from demand_control.resources.erp.base import PromiseRevision, ReplenishOrder, SupplierDelay
+    from demand_control.resources.erp.base import (
+        PromiseRevision,
+        ReplenishOrder,
+        SupplierDelay,
+    )
 
     row = dict(action_row)
     action_type, action_id = row.get("action_type"), row.get("action_id")
@@ -149,7 +173,7 @@ def requester_of(action_row: Mapping[str, Any]) -> str:
     return SYSTEM_REQUESTER
 
 
-def _category(action: Mapping[str, Any]) -> str | None:
+def category_of(action: Mapping[str, Any]) -> str | None:
     category = action.get("category")
     return category if isinstance(category, str) and category else None
 
@@ -248,12 +272,12 @@ def _write_reply(conn: Connection, click: Any, result: DecisionOutcome, thread: 
     conn.execute(stmt)
 
 
-def _outbox_row(erp_action: Any, now: datetime) -> dict[str, Any]:
+def outbox_row(erp_action: Any, now: datetime) -> dict[str, Any]:
     return {"action_id": erp_action.action_id, "kind": erp_action.kind, "payload": erp_action.model_dump_json(),
             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now, "updated_at": now}
 
 
-def _value(action: Mapping[str, Any]) -> float | None:
+def action_value(action: Mapping[str, Any]) -> float | None:
     value = action.get("value")
     return None if value is None else float(value)
 
@@ -264,7 +288,7 @@ def _authorise(policy: Policy, click: Any, action: Mapping[str, Any]) -> tuple[s
     approve: a role covering the action's type and value, and not the requester. reject: the same authority,
     but the requester may withdraw their own request. snooze: any role that may approve the type (a snooze
     commits no money, so the value band does not apply)."""
-    action_type, value, user, category = action["action_type"], _value(action), click.user_id, _category(action)
+    action_type, value, user, category = action["action_type"], action_value(action), click.user_id, category_of(action)
     if action_type not in ACTION_TYPES:
         raise _Refusal(f"unknown action type {action_type!r}")
     if click.decision == "snooze":
@@ -325,7 +349,7 @@ def _evaluate(conn: Connection, policy: Policy, click: Any, action: Mapping[str,
         return (DecisionOutcome(click.click_id, click.action_id, "duplicate",
                                 f"already {existing['decision']} by {existing['decided_by']} at {as_utc(existing['decided_at']).isoformat()}",
                                 decision=existing["decision"], decided_by=existing["decided_by"], role=existing["role"]), [])
-    value = _value(action)
+    value = action_value(action)
     particulars = {**base, "action_type": action["action_type"], "exception_key": action["exception_key"],
                    "occurrence": action["occurrence"], "value": value}
     try:
@@ -361,7 +385,7 @@ def _evaluate(conn: Connection, policy: Policy, click: Any, action: Mapping[str,
     queued = False
     if erp_action is not None:
         # An outbox row left from before (e.g. an earlier auto-approval of the same id) is the same write.
-        queued = conn.execute(insert_ignoring_conflicts(conn, erp_outbox, ["action_id"]).values(**_outbox_row(erp_action, now))
+        queued = conn.execute(insert_ignoring_conflicts(conn, erp_outbox, ["action_id"]).values(**outbox_row(erp_action, now))
                               .returning(erp_outbox.c.action_id)).scalar_one_or_none() is not None
     snoozed = _snooze_exception(conn, action, until, now) if until is not None else 0
     summary = "; ".join([authority, *notes])
@@ -419,223 +443,3 @@ def decide_pending(engine: Engine, policy: Policy, now: datetime | None = None, 
         ids = list(conn.execute(select(approval_clicks.c.click_id).where(approval_clicks.c.processed_at.is_(None))
                                 .order_by(approval_clicks.c.click_id).limit(limit)).scalars())
     return [decide(engine, policy, click_id, now) for click_id in ids]
-
-
-# The pending-click sweeper (RELIABILITY.md §7): a click the gateway stored but could not decide (the policy
-# file was invalid, the database went away mid-decision, the gateway stopped) is decided later, with backoff,
-# and the operations channel hears once when one keeps failing.
-PENDING_CLICK_ALERT_AFTER_ENV = "DEMAND_CONTROL_PENDING_CLICK_ALERT_AFTER"
-DEFAULT_PENDING_CLICK_ALERT_AFTER = 5
-PENDING_CLICK_ALERT_KIND = "pending_click_alert"
-
-
-def pending_click_alert_after(attempts: int | None = None) -> int:
-    """Failed attempts after which a pending click is reported: the argument, else
-    $DEMAND_CONTROL_PENDING_CLICK_ALERT_AFTER, else 5."""
-    if attempts is None:
-        raw = os.environ.get(PENDING_CLICK_ALERT_AFTER_ENV)
-        try:
-            attempts = int(raw) if raw else DEFAULT_PENDING_CLICK_ALERT_AFTER
-        except ValueError:
-            raise ValueError(f"{PENDING_CLICK_ALERT_AFTER_ENV} must be a whole number of attempts, got {raw!r}") from None
-    if attempts < 1:
-        raise ValueError(f"pending-click alert_after must be at least 1 attempt, got {attempts!r}")
-    return attempts
-
-
-@dataclass(frozen=True)
-class SweepSettings:
-    alert_after: int = field(default_factory=pending_click_alert_after)  # failed attempts before ops hears
-    # A click younger than this is still the gateway's own background decision: the sweeper leaves it be.
-    grace_seconds: float = 30.0
-    backoff_seconds: float = 30.0  # wait after the first failure, doubling per failure
-    backoff_max_seconds: float = 3600.0
-    limit: int = 200  # clicks per sweep
-
-    def backoff(self, attempts: int) -> timedelta:
-        return timedelta(seconds=min(self.backoff_max_seconds, self.backoff_seconds * 2 ** max(0, attempts - 1)))
-
-
-@dataclass
-class SweepSummary:
-    due: int = 0
-    decided: int = 0  # outcome decided
-    refused: int = 0
-    duplicate: int = 0
-    failed: int = 0  # deciding raised: the click stays pending, retried after its backoff
-    alerted: int = 0  # clicks reported to the operations channel by this sweep
-    errors: list[str] = field(default_factory=list)
-
-    def as_metadata(self) -> dict[str, Any]:
-        return {"due": self.due, "decided": self.decided, "refused": self.refused, "duplicate": self.duplicate,
-                "failed": self.failed, "alerted": self.alerted, "errors": "\n".join(self.errors[:20])}
-
-
-def _due_pending(now: datetime, sweep: SweepSettings) -> Any:
-    c = approval_clicks.c
-    return and_(c.processed_at.is_(None), c.received_at <= now - timedelta(seconds=sweep.grace_seconds),
-                or_(c.next_decide_at.is_(None), c.next_decide_at <= now))
-
-
-def due_pending_clicks(engine: Engine, now: datetime | None = None, sweep: SweepSettings | None = None) -> list[tuple[int, int]]:
-    """(click_id, failed attempts) of the stored clicks nobody decided that the sweeper should try now,
-    oldest first: past the gateway's grace period and past their backoff."""
-    now, sweep = as_utc(now) or clock.now(), sweep or SweepSettings()
-    c = approval_clicks.c
-    with engine.connect() as conn:
-        found = conn.execute(select(c.click_id, func.coalesce(c.decide_attempts, 0)).where(_due_pending(now, sweep))
-                             .order_by(c.click_id).limit(sweep.limit)).all()
-    return [(int(click_id), int(attempts)) for click_id, attempts in found]
-
-
-def pending_click_alert(click: Any, attempts: int, error: str, channel: str, now: datetime) -> dict[str, Any]:
-    """The `notifications` row telling the operations channel that a click cannot be decided (one per click)."""
-    text = (f"Click {click.click_id} ({click.decision} {click.action_id} by {click.user_id} via {click.via}, "
-            f"received {as_utc(click.received_at).isoformat()}) is still undecided after {attempts} attempts: {error}. "
-            "The sweeper keeps trying; fix the cause (e.g. `demand-control` with a valid policy file).")
-    return {"notification_id": f"pending-click:{click.click_id}", "kind": PENDING_CLICK_ALERT_KIND, "channel": channel[:128],
-            "subject": click.action_id[:255], "text": text,
-            "payload": audit.canonical_json({"channel": channel, "click_id": click.click_id, "action_id": click.action_id,
-                                             "user_id": click.user_id, "attempts": attempts, "error": error}),
-            "status": "pending", "created_at": now}
-
-
-def _record_failure(engine: Engine, click_id: int, error: str, now: datetime, sweep: SweepSettings, actor: str,
-                    channel: str) -> bool:
-    """Count a failed attempt, schedule the next after its backoff, and report the click once it has failed
-    `alert_after` times; returns whether this call reported it. Nothing happens to a click decided meanwhile."""
-    c = approval_clicks.c
-    with engine.begin() as conn:
-        click = conn.execute(select(approval_clicks).where(and_(c.click_id == click_id, c.processed_at.is_(None)))).first()
-        if click is None:
-            return False
-        attempts = int(click.decide_attempts or 0) + 1
-        conn.execute(update(approval_clicks).where(and_(c.click_id == click_id, c.processed_at.is_(None)))
-                     .values(decide_attempts=attempts, next_decide_at=now + sweep.backoff(attempts), last_error=error[:2000]))
-        if attempts < sweep.alert_after or click.alerted_at is not None:
-            return False
-        notice = pending_click_alert(click, attempts, error, channel, now)
-        if conn.execute(insert_ignoring_conflicts(conn, notifications, ["notification_id"]).values(**notice)).rowcount != 1:
-            return False
-        conn.execute(update(approval_clicks).where(c.click_id == click_id).values(alerted_at=now))
-        audit.append(conn, [audit.AuditEntry(actor, PENDING_CLICK_ALERT_KIND, click.action_id, {
-            "click_id": click_id, "action_id": click.action_id, "attempts": attempts, "error": error,
-            "channel": channel, "notification_id": notice["notification_id"]}, now)])
-        return True
-
-
-def sweep_pending_clicks(engine: Engine, load_policy: Callable[[], Policy], now: datetime | None = None,
-                         sweep: SweepSettings | None = None, actor: str = "pending_clicks",
-                         channel: str | None = None) -> SweepSummary:
-    """Decide the stored clicks nobody decided (`due_pending_clicks`), each exactly once through `decide`.
-
-    The policy is loaded once per sweep: when it cannot be loaded (an invalid file), every due click counts a
-    failed attempt, as does a click whose decision raises. A failed click waits `backoff` (doubling) before the
-    next sweep tries it again; after `alert_after` failures one `pending_click_alert` notice goes to the
-    operations channel (`channel`, default $DEMAND_CONTROL_OPS_CHANNEL), delivered by the notifier."""
-    now, sweep = as_utc(now) or clock.now(), sweep or SweepSettings()
-    channel = channel or settings.ops_channel()
-    due = due_pending_clicks(engine, now, sweep)
-    summary = SweepSummary(due=len(due))
-    if not due:
-        return summary
-    try:
-        policy: Policy | None = load_policy()
-        policy_error = None
-    except Exception as exc:  # noqa: BLE001 - the reason is recorded on every click it holds up
-        policy, policy_error = None, f"the policy could not be loaded: {exc}"
-    for click_id, _ in due:
-        error = policy_error
-        if policy is not None:
-            try:
-                outcome = decide(engine, policy, click_id, now)
-            except Exception as exc:  # noqa: BLE001 - the click stays pending and is retried after its backoff
-                error = f"{type(exc).__name__}: {exc}"
-            else:
-                if outcome.outcome == "decided":
-                    summary.decided += 1
-                elif outcome.outcome == "refused":
-                    summary.refused += 1
-                else:
-                    summary.duplicate += 1
-                continue
-        summary.failed += 1
-        summary.errors.append(f"click {click_id}: {error}")
-        summary.alerted += int(_record_failure(engine, click_id, str(error), now, sweep, actor, channel))
-    return summary
-
-
-GATE_FAILED = "data-quality gate failed: {gates}"
-
-
-def withhold_auto_approval(conn: Connection, candidates: list[Mapping[str, Any]], failed_gates: list[str],
-                           policy: Policy | None, now: datetime) -> list[audit.AuditEntry]:
-    """A failed blocking data-quality gate upstream: the actions the policy would have auto-approved await a
-    person instead (routed to the approving role, the gate named in their reasons), each refusal audited."""
-    reason = GATE_FAILED.format(gates="; ".join(failed_gates))
-    entries = []
-    for action in candidates:
-        role = (approver_role_for(policy, action["action_type"], _value(action), requester_of(action), _category(action))
-                if policy is not None else None)
-        conn.execute(update(recommended_actions)
-                     .where(and_(recommended_actions.c.action_id == action["action_id"], recommended_actions.c.policy_decision == AUTO_APPROVED))
-                     .values(policy_decision=AWAITING_APPROVAL, approver_role=role,
-                             policy_reasons=f"{reason}; {action['policy_reasons'] or ''}".rstrip("; ")))
-        entries.append(audit.AuditEntry(POLICY_ACTOR, "refusal", action["action_id"], {
-            "action_id": action["action_id"], "decision": AUTO_APPROVED, "action_type": action["action_type"],
-            "reason": reason, "failed_gates": failed_gates, "approver_role": role}, now))
-    return entries
-
-
-def auto_approve(engine: Engine, now: datetime | None = None, *, failed_gates: Sequence[str] = (),
-                 policy: Policy | None = None) -> list[str]:
-    """Decide every action the policy auto-approved that has no decision yet: decision auto_approved by
-    `policy`, its ERP write queued and audited, in one transaction. Returns the action ids decided now; a
-    second call (or a concurrent one) decides nothing again.
-
-    `failed_gates` (blocking data-quality checks upstream whose latest evaluation failed, RELIABILITY §21):
-    when any is given nothing is auto-approved; the candidates await the role `policy` routes them to."""
-    now = as_utc(now) or clock.now()
-    undecided = (select(recommended_actions)
-                 .outerjoin(action_decisions, action_decisions.c.action_id == recommended_actions.c.action_id)
-                 .where(and_(recommended_actions.c.policy_decision == AUTO_APPROVED, action_decisions.c.action_id.is_(None)))
-                 .order_by(recommended_actions.c.action_id))
-    decided: list[str] = []
-    with engine.begin() as conn:
-        # The read may be overtaken by a human or a concurrent run: the conditional insert below settles it.
-        candidates = conn.execute(undecided).mappings().all()
-        if failed_gates:
-            entries = withhold_auto_approval(conn, list(candidates), list(failed_gates), policy, now)
-            if entries:
-                audit.append(conn, entries)
-            return []
-        entries = []
-        for action in candidates:
-            try:
-                erp_action = erp_action_for(action)
-            except ValueError as exc:
-                entries.append(audit.AuditEntry(POLICY_ACTOR, "refusal", action["action_id"],
-                                                {"action_id": action["action_id"], "decision": AUTO_APPROVED, "reason": str(exc)}, now))
-                continue
-            notes = [action["policy_reasons"]]
-            if erp_action is None:
-                notes.append(NO_ERP_WRITE.format(action_type=action["action_type"]))
-            row = {"action_id": action["action_id"], "decision": AUTO_APPROVED, "decided_by": POLICY_ACTOR, "role": None,
-                   "decided_at": now, "recommended_at": action["created_at"], "value": _value(action), "note": "; ".join(notes)}
-            if conn.execute(insert_ignoring_conflicts(conn, action_decisions, ["action_id"]).values(**row)
-                            .returning(action_decisions.c.action_id)).scalar_one_or_none() is None:
-                continue  # a human or a concurrent run decided it meanwhile
-            queued = False
-            if erp_action is not None:
-                queued = conn.execute(insert_ignoring_conflicts(conn, erp_outbox, ["action_id"]).values(**_outbox_row(erp_action, now))
-                                      .returning(erp_outbox.c.action_id)).scalar_one_or_none() is not None
-            entries.append(audit.AuditEntry(POLICY_ACTOR, "approval", action["action_id"], {
-                "action_id": action["action_id"], "decision": AUTO_APPROVED, "action_type": action["action_type"],
-                "exception_key": action["exception_key"], "value": _value(action), "reason": action["policy_reasons"],
-                "erp_kind": erp_action.kind if erp_action is not None else None, "erp_queued": queued,
-            }, now))
-            decided.append(action["action_id"])
-        if entries:
-            audit.append(conn, entries)
-    return decided
-

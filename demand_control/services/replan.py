@@ -33,7 +33,7 @@ from demand_control.planning.projection import projected_inventory
 from demand_control.planning.vocabulary import CASE_PRIORITY_COLUMNS
 from demand_control.planning.worklist import rank_cases
 from demand_control.resources.warehouse import Warehouse
-from demand_control.services.approvals import auto_approve
+from demand_control.services.auto_approval import auto_approve
 from demand_control.services.worklist import settled_action_ids
 
 # The objects a plan reads: a stale one among them means the plan rests on old facts (no auto-approval).

@@ -35,7 +35,7 @@ from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema.tables import erp_outbox
-from demand_control.services.approvals import auto_approve
+from demand_control.services.auto_approval import auto_approve
 from demand_control.services.replan import (
     PlanSettings,
     planning_inputs,

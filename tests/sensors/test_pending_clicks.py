@@ -18,17 +18,26 @@ from demand_control.planning.policy import load_policy
 from demand_control.resources import Warehouse
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.planning_policy import PlanningPolicy
-from demand_control.schema.tables import action_decisions, approval_clicks, audit_log, erp_outbox, notifications
+from demand_control.schema.tables import (
+    action_decisions,
+    approval_clicks,
+    audit_log,
+    erp_outbox,
+    notifications,
+)
 from demand_control.sensors.pending_clicks import pending_clicks_sensor
-from demand_control.services.approvals import PENDING_CLICK_ALERT_AFTER_ENV, PENDING_CLICK_ALERT_KIND
 from demand_control.services.audit import verify_chain
+from demand_control.services.pending_clicks import (
+    PENDING_CLICK_ALERT_AFTER_ENV,
+    PENDING_CLICK_ALERT_KIND,
+)
 from tests.services.test_approvals import (
     NOW,
     POLICY_YAML,
     SECRET,
+    T0,
     AsgiClient,
     FixedClock,
-    T0,
     action_row,
     add_actions,
     form,

@@ -27,13 +27,14 @@ from sqlalchemy import Engine, insert, select
 from starlette.applications import Starlette
 from typer.testing import CliRunner
 
-from demand_control.services import approvals
-from demand_control.services.approvals import SlackThread, auto_approve, decide, decide_pending, erp_action_for, record_click
-from demand_control.services.audit import verify_chain
 from demand_control.gateway.slack_interactions import slack_routes
 from demand_control.planning.policy import parse_policy
 from demand_control.resources import Warehouse
-from demand_control.resources.erp.base import PromiseRevision, ReplenishOrder, SupplierDelay
+from demand_control.resources.erp.base import (
+    PromiseRevision,
+    ReplenishOrder,
+    SupplierDelay,
+)
 from demand_control.schema.tables import (
     action_decisions,
     approval_clicks,
@@ -43,6 +44,16 @@ from demand_control.schema.tables import (
     notifications,
     recommended_actions,
 )
+from demand_control.services import approvals
+from demand_control.services.approvals import (
+    SlackThread,
+    decide,
+    decide_pending,
+    erp_action_for,
+    record_click,
+)
+from demand_control.services.audit import verify_chain
+from demand_control.services.auto_approval import auto_approve
 from tests.asgi_server import serving
 
 # Published by Slack (docs.slack.dev, "Verifying requests from Slack"; slack-sdk's signature tests).
@@ -616,8 +627,10 @@ def run_forecast_gate(warehouse: Warehouse, instance: dg.DagsterInstance) -> Non
 
 
 def test_a_failed_forecast_gate_upstream_withholds_auto_approval_until_it_passes(warehouse: Warehouse) -> None:
-    from demand_control.definitions import build_definitions
-    from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
+    from demand_control.quality.gates import (
+        code_location_asset_graph,
+        failed_gates_upstream,
+    )
 
     engine = warehouse.engine
     add_actions(engine, action_row("A-gated-00001", value=1_200.0, policy_decision="auto_approved", approver_role=None,

@@ -33,10 +33,21 @@ from sqlalchemy import Engine, event, insert, select
 from demand_control.infra import clock
 from demand_control.planning.policy import load_policy, parse_policy
 from demand_control.resources.warehouse import Warehouse
-from demand_control.schema.tables import action_decisions, audit_log, erp_outbox, recommended_actions
-from demand_control.services.approvals import auto_approve, decide, record_click
+from demand_control.schema.tables import (
+    action_decisions,
+    audit_log,
+    erp_outbox,
+    recommended_actions,
+)
+from demand_control.services.approvals import decide, record_click
 from demand_control.services.audit import verify_chain
-from demand_control.services.replan import PlanSettings, refresh_actions, refresh_allocations, refresh_exceptions
+from demand_control.services.auto_approval import auto_approve
+from demand_control.services.replan import (
+    PlanSettings,
+    refresh_actions,
+    refresh_allocations,
+    refresh_exceptions,
+)
 from tests.planning.test_exceptions import START, forecast, scenario
 
 PLAN_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the crafted scenario's Monday
