@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from pandas.api.extensions import ExtensionDtype
 from pandas.core.dtypes.cast import maybe_box_native
 from pydantic import Field
-from sqlalchemy import Date, Engine, Table, create_engine, delete, event, func, select, text
+from sqlalchemy import Date, Engine, Float, Table, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import Connection
 
 from demand_control.infra import settings
@@ -207,10 +209,22 @@ def driver_rows(conn: Connection, table: Table, frame: pd.DataFrame) -> tuple[st
     values: dict[str, list] = {}
     for name in columns:
         series = frame[name]
+        column_type = table.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None and isinstance(column_type, Float) and not column_type.asdecimal and series.dtype.kind == "f":
+            process = None  # a float column's values are Python floats already: to_float returns them unchanged
+        if process is not None and series.dtype != object:
+            # Dates, timestamps, booleans: few distinct values (a load's computed_at is one), each boxed and
+            # processed once instead of once per row.
+            codes, uniques = pd.factorize(series)
+            processed = np.empty(len(uniques) + 1, dtype=object)  # the last slot (code -1) is a missing value
+            for i, value in enumerate(uniques.astype(object)):
+                processed[i] = process(maybe_box_native(value))
+            values[name] = processed[codes].tolist()
+            continue
         column = series.astype(object).where(series.notna(), None).tolist()
-        if series.dtype == object:
+        if series.dtype == object or isinstance(series.dtype, ExtensionDtype):
             column = [maybe_box_native(v) for v in column]
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         values[name] = [process(v) for v in column] if process is not None else column
     rows = list(zip(*(values[key] for key in compiled.positiontup)))
     return str(compiled), rows

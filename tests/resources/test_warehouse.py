@@ -32,6 +32,8 @@ def test_bulk_insert_on_sqlite_stores_exactly_what_sqlalchemys_executemany_store
     """`bulk_insert` builds the driver's parameter rows column by column; the stored values (text of dates and
     timestamps, booleans as integers, NaN/NaT/NA as NULL, nullable integers, JSON) must be those of
     SQLAlchemy's own insert of `to_records(frame)`, row for row."""
+    import datetime as dt
+
     import numpy as np
     import pandas as pd
     from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table, create_engine, text
@@ -39,14 +41,16 @@ def test_bulk_insert_on_sqlite_stores_exactly_what_sqlalchemys_executemany_store
     from demand_control.resources.warehouse import bulk_insert, to_records
 
     table = Table(
-        "every_type", MetaData(), Column("id", Integer, primary_key=True), Column("name", String), Column("day", Date),
+        "every_type", MetaData(), Column("id", Integer, primary_key=True), Column("name", String), Column("day", Date), Column("due", Date),
         Column("at", DateTime(timezone=True)), Column("qty", Float), Column("count", Integer), Column("flag", Boolean), Column("maybe", Boolean),
-        Column("detail", JSON),
+        Column("detail", JSON), Column("float_flag", Boolean),
     )
     frame = pd.DataFrame({
         "name": ["SKU-1", None, "SKU-3"],
         "day": pd.to_datetime(["2026-11-23", None, "2026-12-07"]),
-        "at": pd.to_datetime(["2026-11-23 06:00:00.123456", None, "2026-11-24 06:00:00.000000"], utc=True),
+        "due": [dt.date(2026, 11, 23), None, dt.date(2026, 11, 23)],
+        "at": pd.to_datetime(["2026-11-23 06:00:00.123456", None, "2026-11-23 06:00:00.123456"], utc=True),
+        "float_flag": [1.0, np.nan, 0.0],
         "qty": [1.5, np.nan, -0.25],
         "count": pd.array([3, None, 5], dtype="Int64"),
         "flag": [True, False, True],
