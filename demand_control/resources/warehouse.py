@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from pandas.api.extensions import ExtensionDtype
+from pandas.core.dtypes.cast import maybe_box_native
 from pydantic import Field
-from sqlalchemy import Date, Engine, Table, create_engine, delete, event, func, select, text
+from sqlalchemy import Date, Engine, Float, Table, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import Connection
 
 from demand_control.infra import settings
@@ -177,11 +180,54 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         raise ValueError(f"table {table.name} has no column(s) {unknown}")
     if conn.dialect.name == "postgresql":
         copy_frame(conn, table, frame)
+    elif _driver_insert_ok(table, frame):
+        statement, rows = driver_rows(conn, table, frame)
+        for start in range(0, len(rows), _SQLITE_CHUNK):
+            conn.exec_driver_sql(statement, rows[start : start + _SQLITE_CHUNK])
     else:
         records = to_records(frame)
         for start in range(0, len(records), _SQLITE_CHUNK):
             conn.execute(table.insert(), records[start : start + _SQLITE_CHUNK])
     return len(frame)
+
+
+def _driver_insert_ok(table: Table, frame: pd.DataFrame) -> bool:
+    """Whether a plain executemany of the frame's columns is the whole insert: no column the frame leaves
+    out has a Python-side default SQLAlchemy would fill in."""
+    given = set(frame.columns)
+    return all(c.default is None and c.onupdate is None for c in table.c if c.key not in given)
+
+
+def driver_rows(conn: Connection, table: Table, frame: pd.DataFrame) -> tuple[str, list[tuple]]:
+    """The INSERT statement and the parameter tuples SQLAlchemy would bind for `to_records(frame)`, built
+    column by column: the same Python values (missing markers as None, numpy scalars boxed), through the
+    same bind processors of the column types. SQLAlchemy's own executemany builds and processes a dict per
+    row, which is most of a bulk load's time on SQLite."""
+    columns = list(frame.columns)
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=columns)
+    dialect = conn.dialect
+    values: dict[str, list] = {}
+    for name in columns:
+        series = frame[name]
+        column_type = table.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None and isinstance(column_type, Float) and not column_type.asdecimal and series.dtype.kind == "f":
+            process = None  # a float column's values are Python floats already: to_float returns them unchanged
+        if process is not None and series.dtype != object:
+            # Dates, timestamps, booleans: few distinct values (a load's computed_at is one), each boxed and
+            # processed once instead of once per row.
+            codes, uniques = pd.factorize(series)
+            processed = np.empty(len(uniques) + 1, dtype=object)  # the last slot (code -1) is a missing value
+            for i, value in enumerate(uniques.astype(object)):
+                processed[i] = process(maybe_box_native(value))
+            values[name] = processed[codes].tolist()
+            continue
+        column = series.astype(object).where(series.notna(), None).tolist()
+        if series.dtype == object or isinstance(series.dtype, ExtensionDtype):
+            column = [maybe_box_native(v) for v in column]
+        values[name] = [process(v) for v in column] if process is not None else column
+    rows = list(zip(*(values[key] for key in compiled.positiontup)))
+    return str(compiled), rows
 
 
 def replace_table_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> int:

@@ -71,20 +71,9 @@ def private_warehouse(folder: Path) -> Warehouse:
     return warehouse
 
 
-def _column(values: pd.Series) -> list:
-    return values.astype(object).where(values.notna(), None).tolist()
-
-
 def stage(warehouse: Warehouse, name: str, frame: pd.DataFrame) -> None:
-    """Replace a staged table with the twin's rows: `Warehouse.replace_rows` with the records built column by
-    column (its row-wise conversion dominates a plan's staging time; the rows stored are the same)."""
-    table = warehouse.table(name)
-    columns = list(frame.columns)
-    records = [dict(zip(columns, row)) for row in zip(*(_column(frame[c]) for c in columns))]
-    with warehouse.engine.begin() as conn:
-        conn.execute(table.delete())
-        if records:
-            conn.execute(table.insert(), records)
+    """Replace a staged table with the twin's rows."""
+    warehouse.replace_rows(name, frame)
 
 
 class ControlArm:
