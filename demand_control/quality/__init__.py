@@ -5,6 +5,7 @@ import Great Expectations (slow); it is loaded the first time a suite is built."
 import dagster as dg
 
 from demand_control.quality.checks import staged_checks
+from demand_control.quality.decision_checks import decision_checks
 from demand_control.quality.forecast_checks import forecast_checks
 from demand_control.quality.suites import build_suite
 from demand_control.quality.validation import (
@@ -26,4 +27,4 @@ __all__ = [
     "validate_table",
 ]
 
-defs = dg.Definitions(asset_checks=[*staged_checks, *forecast_checks])
+defs = dg.Definitions(asset_checks=[*staged_checks, *forecast_checks, *decision_checks])
