@@ -37,6 +37,7 @@ import psycopg2
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from demand_control.infra import clock
 from demand_control.services.audit import verify_chain
 from demand_control.gateway.signing import generate_secret, sign_headers
 from demand_control.sample import generate_landscape
@@ -119,7 +120,7 @@ def _events(frames: dict, n: int, duplicate_share: float, invalid_share: float, 
     """The requests to send, in order: each a webhook id, a body and whether it is signed correctly."""
     po = frames["purchase_order_line"][["supplier_id", "po_id", "line_no"]].to_dict("records")
     so = frames["customer_order_line"][["order_id", "line_no"]].to_dict("records")
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = clock.now().replace(microsecond=0)  # the gateway dates its window from the planning clock
     occurred = now.isoformat()
     # The gateway accepts a new delivery date within a window around the event, so the date follows the clock.
     new_date = (now + timedelta(days=45)).date().isoformat()

@@ -32,6 +32,18 @@ AUDIT_CHECKPOINTS_ENV = "DEMAND_CONTROL_AUDIT_CHECKPOINTS"
 OPERATOR_ENV = "DEMAND_CONTROL_OPERATOR"
 
 
+def env_number(name: str, default: float, parse: type[int] | type[float], what: str) -> float:
+    """A number from the environment variable `name` (unset or empty: `default`); a value `parse` refuses is
+    one clear error naming the variable, what it must be and the value."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from None
+
+
 def signal_source_name() -> str:
     name = os.environ.get(SOURCE_ENV) or "file_drop"
     if name not in SOURCES:

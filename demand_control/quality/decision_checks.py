@@ -164,6 +164,15 @@ def _result(bad: pd.DataFrame, what: str, count_key: str, **metadata: object) ->
     )
 
 
+def _findings_result(findings: list[tuple[str, str, pd.DataFrame, str]]) -> dg.AssetCheckResult:
+    """A check with several rules: each finding is (count key, preview key, offending rows, what they break);
+    it passes when no rule has offending rows."""
+    problems = [f"{len(rows)} {what}, e.g. {_example(rows)}" for _, _, rows, what in findings if len(rows)]
+    counts = {count_key: len(rows) for count_key, _, rows, _ in findings}
+    previews = {preview_key: preview(rows, rows=20) for _, preview_key, rows, _ in findings}
+    return dg.AssetCheckResult(passed=not problems, description="; ".join(problems) or None, metadata={**counts, **previews})
+
+
 @dg.asset_check(
     asset="planning_exceptions",
     name=EXCEPTION_KEYS_UNIQUE_CHECK,
@@ -223,20 +232,10 @@ def action_dates_not_in_past(warehouse: Warehouse, clock: PlanningClock) -> dg.A
 def allocations_conserve_supply(warehouse: Warehouse) -> dg.AssetCheckResult:
     scenarios = warehouse.read("allocation_scenarios", columns=["scenario", *SKU_LOCATION, "supply", "allocated"])
     lines = warehouse.read("allocation_lines", columns=["scenario", *SKU_LOCATION, "order_id", "line_no", "qty_open", "allocated", "short"])
-    over = over_allocated_scenarios(scenarios, lines)
-    unbalanced = unbalanced_allocation_lines(lines)
-    problems = [f"{len(over)} scenario SKU-locations allocate more than their supply, e.g. {_example(over)}"] if len(over) else []
-    problems += [f"{len(unbalanced)} order lines break allocated + short = qty_open, e.g. {_example(unbalanced)}"] if len(unbalanced) else []
-    return dg.AssetCheckResult(
-        passed=not problems,
-        description="; ".join(problems) or None,
-        metadata={
-            "scenarios_over_allocated": len(over),
-            "lines_unbalanced": len(unbalanced),
-            "over_allocated": preview(over, rows=20),
-            "unbalanced_lines": preview(unbalanced, rows=20),
-        },
-    )
+    return _findings_result([
+        ("scenarios_over_allocated", "over_allocated", over_allocated_scenarios(scenarios, lines), "scenario SKU-locations allocate more than their supply"),
+        ("lines_unbalanced", "unbalanced_lines", unbalanced_allocation_lines(lines), "order lines break allocated + short = qty_open"),
+    ])
 
 
 @dg.asset_check(
@@ -247,20 +246,10 @@ def allocations_conserve_supply(warehouse: Warehouse) -> dg.AssetCheckResult:
 )
 def projection_balances(warehouse: Warehouse) -> dg.AssetCheckResult:
     projection = warehouse.read("projected_inventory", columns=[*SKU_LOCATION, "bucket", "opening", "receipts", "demand", "closing"])
-    duplicated = duplicate_projection_buckets(projection)
-    unbalanced = unbalanced_projection(projection)
-    problems = [f"{len(duplicated)} SKU-location buckets appear twice, e.g. {_example(duplicated)}"] if len(duplicated) else []
-    problems += [f"{len(unbalanced)} buckets do not balance, e.g. {_example(unbalanced)}"] if len(unbalanced) else []
-    return dg.AssetCheckResult(
-        passed=not problems,
-        description="; ".join(problems) or None,
-        metadata={
-            "buckets_duplicated": len(duplicated),
-            "buckets_unbalanced": len(unbalanced),
-            "duplicated": preview(duplicated, rows=20),
-            "unbalanced": preview(unbalanced, rows=20),
-        },
-    )
+    return _findings_result([
+        ("buckets_duplicated", "duplicated", duplicate_projection_buckets(projection), "SKU-location buckets appear twice"),
+        ("buckets_unbalanced", "unbalanced", unbalanced_projection(projection), "buckets do not balance"),
+    ])
 
 
 @dg.asset_check(

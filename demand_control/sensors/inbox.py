@@ -16,6 +16,7 @@ import dagster as dg
 from sqlalchemy import and_, func, select
 
 from demand_control.infra import clock
+from demand_control.infra.settings import env_number
 from demand_control.schema import tables
 from demand_control.ops.replan import REPLAN_JOB_NAME
 from demand_control.resources.warehouse import Warehouse
@@ -55,13 +56,9 @@ MAX_RETRIES = 5
 
 
 def retry_after_seconds() -> float:
-    raw = os.environ.get(RETRY_ENV)
-    try:
-        seconds = float(raw) if raw else DEFAULT_RETRY_SECONDS
-    except ValueError:
-        raise ValueError(f"{RETRY_ENV} must be a number of seconds, got {raw!r}") from None
+    seconds = env_number(RETRY_ENV, DEFAULT_RETRY_SECONDS, float, "a number of seconds")
     if seconds < 0:
-        raise ValueError(f"{RETRY_ENV} must not be negative, got {raw!r}")
+        raise ValueError(f"{RETRY_ENV} must not be negative, got {os.environ.get(RETRY_ENV)!r}")
     return seconds
 INBOX_TAG = "demand_control/inbox"
 RUN_KEY_TAG = "dagster/run_key"

@@ -5,7 +5,6 @@ failing. No Dagster import: the sensor and op in `sensors/` and `ops/` wrap it."
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,11 +39,7 @@ def pending_click_alert_after(attempts: int | None = None) -> int:
     """Failed attempts after which a pending click is reported: the argument, else
     $DEMAND_CONTROL_PENDING_CLICK_ALERT_AFTER, else 5."""
     if attempts is None:
-        raw = os.environ.get(PENDING_CLICK_ALERT_AFTER_ENV)
-        try:
-            attempts = int(raw) if raw else DEFAULT_PENDING_CLICK_ALERT_AFTER
-        except ValueError:
-            raise ValueError(f"{PENDING_CLICK_ALERT_AFTER_ENV} must be a whole number of attempts, got {raw!r}") from None
+        attempts = int(settings.env_number(PENDING_CLICK_ALERT_AFTER_ENV, DEFAULT_PENDING_CLICK_ALERT_AFTER, int, "a whole number of attempts"))
     if attempts < 1:
         raise ValueError(f"pending-click alert_after must be at least 1 attempt, got {attempts!r}")
     return attempts

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,16 +20,6 @@ from tests.gateway import fuzzing
 from tests.gateway.fuzzing import SIGNED_AT, SOURCE, Answer, Request
 
 Send = Callable[..., Answer]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
-    if request.param == "sqlite":
-        wh = Warehouse(home=str(tmp_path))
-    else:
-        wh = Warehouse(database_url=str(request.getfixturevalue("postgres_database")["url"]))
-    wh.migrate()
-    return wh
 
 
 @pytest.fixture

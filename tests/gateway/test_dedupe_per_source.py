@@ -23,16 +23,6 @@ from tests.gateway import fuzzing
 from tests.gateway.fuzzing import SIGNED_AT, Answer, Request
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
-    if request.param == "sqlite":
-        wh = Warehouse(home=str(tmp_path))
-    else:
-        wh = Warehouse(database_url=str(request.getfixturevalue("postgres_database")["url"]))
-    wh.migrate()
-    return wh
-
-
 @pytest.fixture
 def driver(warehouse: Warehouse) -> Iterator[fuzzing.Driver]:
     driver = fuzzing.Driver(fuzzing.fuzz_app(warehouse))  # sources supplier-portal and order-feed
