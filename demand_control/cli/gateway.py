@@ -23,7 +23,6 @@ from demand_control.gateway.limits import (
 
 events_app = typer.Typer(no_args_is_help=True, help="Signed webhook events: send samples to the gateway.")
 
-SAMPLES = Path(__file__).resolve().parents[1] / "gateway" / "samples"
 SSL_CERTFILE_ENV = "DEMAND_CONTROL_GATEWAY_SSL_CERTFILE"
 SSL_KEYFILE_ENV = "DEMAND_CONTROL_GATEWAY_SSL_KEYFILE"
 

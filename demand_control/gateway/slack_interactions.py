@@ -144,14 +144,6 @@ def parse_click(body_text: str) -> Click:
     return Click(decision, action_id, user_id, request_ref, thread)
 
 
-class _FixedClock(Clock):
-    def __init__(self, now: Callable[[], float]):
-        self._now = now
-
-    def now(self) -> float:
-        return self._now()
-
-
 def slack_routes(
     warehouse: Warehouse,
     signing_secret: str | None = None,

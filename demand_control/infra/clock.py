@@ -136,8 +136,3 @@ def use(as_of: str | date | datetime | None, field: str = AS_OF_ENV, *, running:
                 if _settings[index] is setting:
                     del _settings[index]
                     break
-
-
-def env_for(as_of: date | str) -> dict[str, str]:
-    """The environment that puts a child process on the same planning date."""
-    return {AS_OF_ENV: parse_as_of(as_of).isoformat()}
