@@ -38,7 +38,7 @@ BIN = Path(sys.executable).parent
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SLACK_SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.timed_waits]
 
 
 def _free_port() -> int:

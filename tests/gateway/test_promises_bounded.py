@@ -83,6 +83,7 @@ PG_CONCURRENCY = 4 * POOL_SIZE
 
 
 @pytest.mark.postgres
+@pytest.mark.timed_waits
 def test_promise_18_postgres_connections_stay_within_the_pool_under_a_burst(tmp_path: Path, postgres_database,
                                                                              request: pytest.FixtureRequest) -> None:
     from tests.gateway.test_gateway import gateway_process

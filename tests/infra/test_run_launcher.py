@@ -19,6 +19,7 @@ from demand_control.infra.supervise import _proc_stats, process_tree
 from tests.infra.stuck_jobs import deaf_job, quick_job, stuck_job
 
 WAIT_SECONDS = 90  # worker start-up (spawn, import Dagster) on a busy 2-core machine
+pytestmark = pytest.mark.timed_waits
 
 
 @pytest.fixture

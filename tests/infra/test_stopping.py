@@ -25,7 +25,7 @@ BIN = Path(sys.executable).parent
 START_SECONDS = 180  # Dagster's processes import Dagster and pandas on a busy 2-core machine
 STOP_SECONDS = 10.0
 
-pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc (Linux)")
+pytestmark = [pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc (Linux)"), pytest.mark.timed_waits]
 
 
 def live_in_session(session: int) -> list[str]:
