@@ -84,6 +84,7 @@ def test_sensor_requests_one_run_per_batch_and_skips_when_idle(tmp_path) -> None
         assert isinstance(later, dg.SkipReason)
 
 
+@pytest.mark.timed_waits  # a threading.Timer stores the event while the sensor waits
 def test_an_idle_evaluation_picks_up_an_event_that_arrives_while_it_waits(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     import threading
 
