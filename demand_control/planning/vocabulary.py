@@ -32,8 +32,22 @@ ExceptionType = Literal[
 ]
 Severity = Literal["critical", "high", "medium", "low"]
 Tier = Literal["strategic", "key", "standard"]
+# Why an exception happened, from a fixed vocabulary: the deterministic classifier and the optional advisor
+# may only name one of these (issue 18).
+RootCause = Literal[
+    "supplier_chronic_lateness",
+    "supplier_one_off_delay",
+    "single_customer_order",
+    "broad_demand_shift",
+    "seasonal_peak",
+    "forecast_bias",
+    "new_item",
+    "data_error",
+    "unknown",
+]
 
 ACTION_TYPES: tuple[str, ...] = get_args(ActionType)
+ROOT_CAUSES: tuple[str, ...] = get_args(RootCause)
 # Actions that rest on facts already in the ERP (a confirmed date, an open order line, projected supply),
 # not on the forecast: a degraded forecast does not stop their autonomy.
 FACT_BASED_ACTIONS: tuple[str, ...] = ("notify_customer", "supplier_followup")
