@@ -30,6 +30,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Forecast and suppliers", ("forecast_", "supplier_")),
 )
 
+# What a manager looks at first leads its section; the rest follow by name.
+FIRST: tuple[str, ...] = ("open_exceptions", "money_at_risk", "overdue_exceptions", "cases_for_a_person", "auto_approved_share", "write_backs_waiting")
+
 
 def dashboard_path(state_home: Path) -> Path:
     """Where the KPI asset writes the dashboard and the CLI serves it from."""
@@ -118,7 +121,8 @@ def render_dashboard(history: pd.DataFrame, title: str = "demand-control: KPI hi
     sections: dict[str, list[str]] = {name: [] for name, _ in SECTIONS}
     sections["Other"] = []
     unmeasured: list[str] = []
-    for kpi in sorted(overall["kpi"].unique()) if len(overall) else []:
+    names = sorted(overall["kpi"].unique(), key=lambda k: (k not in FIRST, FIRST.index(k) if k in FIRST else 0, k)) if len(overall) else []
+    for kpi in names:
         series = kpi_series(overall, kpi)
         unit = str(overall.loc[overall["kpi"] == kpi, "unit"].iloc[-1])
         measured = series["value"].dropna()
