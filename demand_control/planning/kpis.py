@@ -58,7 +58,7 @@ def exception_kpis(lifecycle: pd.DataFrame, now: pd.Timestamp, snapshot: pd.Data
         return pd.DataFrame(columns=list(KPI_COLUMNS))
     source = snapshot if snapshot is not None else lifecycle
     active = source[source["state"].isin(ACTIVE_STATES)].copy()
-    closed = lifecycle[lifecycle["state"].isin(CLOSED_STATES)].copy() if len(lifecycle) else lifecycle.assign(resolved_at=pd.NaT)
+    closed = lifecycle[lifecycle["state"].isin(CLOSED_STATES)].copy() if "state" in lifecycle else pd.DataFrame(columns=["state", "opened_at", "resolved_at"])
     due = pd.to_datetime(active["sla_due_at"], utc=True)
     overdue = active[due.notna() & (due < now)]
     closed["cycle_hours"] = (pd.to_datetime(closed["resolved_at"], utc=True) - pd.to_datetime(closed["opened_at"], utc=True)) / pd.Timedelta(hours=1)

@@ -99,6 +99,11 @@ def test_open_figures_count_the_snapshot_and_cycle_time_has_p50_p90() -> None:
     assert value(k, "exception_cycle_time_hours_p50", "severity", "low") == pytest.approx(8.0)
 
 
+def test_open_figures_need_no_lifecycle() -> None:
+    k = exception_kpis(pd.DataFrame(), NOW, LIFECYCLE.iloc[:2])
+    assert value(k, "open_exceptions") == 2 and np.isnan(value(k, "exception_cycle_time_hours"))
+
+
 def test_approval_latency_has_a_median() -> None:
     # Human verdicts after 2, 4 and 10 hours (the snooze is not a verdict).
     k = decision_kpis(DECISIONS, ACTIONS)
