@@ -49,11 +49,11 @@ def coordination_kpis_asset(context: dg.AssetExecutionContext, warehouse: Wareho
     if plan is None:
         context.log.warning("no plan in plan_runs yet: coordination_kpis written, kpi_history not (materialize projected_inventory first)")
     history = record_kpis(warehouse, kpis, plan, now)
-    page = write_dashboard(history, dashboard_path(warehouse.state_home))
     headline = kpis[kpis["dimension"] == "all"][["kpi", "value", "unit"]]
     # The plan's last step anchors the audit chain: its head goes to the checkpoint file outside the database
     # and into this materialization's metadata, so `audit verify` can tell a cut or rewritten chain.
     head = audit.anchor(warehouse.engine, settings.audit_checkpoint_path(warehouse.state_home), by=f"run {context.run_id}")
+    page = write_dashboard(history, dashboard_path(warehouse.state_home))  # after the anchor: a full disk must not skip it
     plan_metadata = {"plan_id": plan.plan_id, "plan_as_of": plan.as_of.isoformat(), "plans_in_history": int(history["plan_id"].nunique())} if plan else {}
     return dg.MaterializeResult(metadata={
         "dagster/row_count": len(kpis), "headline": preview(headline, rows=20),
