@@ -34,7 +34,7 @@ from demand_control.planning.policy import load_policy
 from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
-from demand_control.schema.tables import erp_outbox
+from demand_control.schema.tables import erp_outbox, recommended_actions
 from demand_control.services.auto_approval import auto_approve
 from demand_control.services.replan import (
     PlanSettings,
@@ -162,6 +162,8 @@ class ControlArm:
         self._track_cases(lifecycle, now)
         self._track_presented()
         if decided:
+            # In the table's order (the recommendation's): which action is carried out first matters when
+            # two draw on the same stock.
             actions = wh.read("recommended_actions")
             rows = actions[actions["action_id"].isin(decided)]
             for row in rows.to_dict("records"):
@@ -262,6 +264,12 @@ class ControlArm:
         if done:
             twin.log_action(day, at, kind, np.array([series]), row["action_id"], by=by)
 
+    def _actions(self, action_ids: list[str]) -> pd.DataFrame:
+        """The recommended_actions rows of these ids (read in batches under SQLite's bound-parameter limit)."""
+        column = recommended_actions.c.action_id
+        parts = [self.warehouse.read("recommended_actions", where=column.in_(action_ids[i : i + 900])) for i in range(0, len(action_ids), 900)]
+        return pd.concat(parts, ignore_index=True) if parts else self.warehouse.read("recommended_actions", where=column.in_([]))
+
     def _written(self, action_ids: list[str], at: dt.datetime) -> None:
         """The twin is the ERP: what an approval queued for the write-back is written the moment it is carried
         out, so the next plan counts it as a purchase line, not also as a planned receipt in the outbox."""
@@ -281,7 +289,7 @@ class ControlArm:
         chosen = pl.choose(items, twin.instant(day, 0), p.capacity_per_team_per_day, p.response_hours)
         if chosen.empty:
             return
-        actions = self.warehouse.read("recommended_actions").set_index("action_id")
+        actions = self._actions(list(chosen["action_id"])).set_index("action_id")
         for item in chosen.sort_values("decided_at", kind="mergesort").to_dict("records"):
             outcome, user = pl.approve(self.warehouse, self.policy, pd.Series(item))
             if outcome == "no_role":
