@@ -12,6 +12,7 @@ import typer
 from demand_control.cli.approvals import register as register_approvals
 from demand_control.cli.dev import dev
 from demand_control.cli.audit import audit_app
+from demand_control.cli.dashboard import dashboard
 from demand_control.cli.erp import erp_app, parse_as_of
 from demand_control.cli.errors import OneLineErrors
 from demand_control.cli.forecast import forecast_app
@@ -34,6 +35,7 @@ app.command("gateway")(gateway)
 app.command("simulate")(simulate)
 app.command("worklist")(worklist_command)
 app.command("dev")(dev)
+app.command("dashboard")(dashboard)
 register_approvals(app)
 
 AS_OF_HELP = "Plan as of this date (ISO): every 'today' of the command and the processes it starts; default: DEMAND_CONTROL_AS_OF, else today (UTC)."

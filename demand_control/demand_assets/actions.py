@@ -7,7 +7,7 @@ auto-approved ones for the ERP.
 
 import dagster as dg
 
-from demand_control.planning.vocabulary import AUTO_APPROVED, AWAITING_APPROVAL
+from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.demand_assets.exceptions import KINDS, plan_settings
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
 from demand_control.resources.clock import PlanningClock
@@ -15,7 +15,8 @@ from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
-from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.schema.asset_metadata import TEAM_PLANNING, plot_metadata, preview, table_schema_of
+from demand_control.planning.kpis import action_figures, allocation_figures
 from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
 from demand_control.services.auto_approval import auto_approve
 from demand_control.services.replan import refresh_actions, refresh_allocations
@@ -38,6 +39,7 @@ def allocation_scenarios_asset(
         metadata={
             "dagster/row_count": len(summary),
             "constrained_sku_locations": int(recommended.shape[0]),
+            **plot_metadata(allocation_figures(summary)),
             "recommended_by_scenario": preview(recommended.groupby("scenario").size().rename("sku_locations").reset_index(), rows=10),
             "preview": preview(summary.drop(columns=["computed_at"]), rows=8),
         }
@@ -79,7 +81,7 @@ def recommended_actions_asset(
             "auto_approved": 0 if gates else int((actions["policy_decision"] == AUTO_APPROVED).sum()),
             "auto_approved_queued_now": len(auto_queued),
             "failed_gates": "; ".join(gates) or "none",
-            "awaiting_approval": int((actions["policy_decision"] == AWAITING_APPROVAL).sum()),
+            **plot_metadata(action_figures(actions)),  # actions, auto_approved_share, awaiting_approval (human touches), value awaiting
             "data_fresh": bool(actions["data_fresh"].all()) if len(actions) else True,
             "value_recommended": float(primary["value"].sum()),
             "by_type_and_decision": preview(decisions, rows=12),

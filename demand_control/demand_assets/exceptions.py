@@ -6,6 +6,7 @@ snapshot `planning_exceptions`.
 """
 
 import dagster as dg
+import pandas as pd
 
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
 from demand_control.resources.clock import PlanningClock
@@ -13,7 +14,8 @@ from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.planning_policy import PlanningPolicy
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
-from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.schema.asset_metadata import TEAM_PLANNING, plot_metadata, preview, table_schema_of
+from demand_control.planning.kpis import exception_figures
 from demand_control.services.replan import PlanSettings, refresh_exceptions
 
 KINDS = {"pandas", "sqlalchemy"}
@@ -61,7 +63,8 @@ def planning_exceptions_asset(
             "reopened": int(changes.get("reopened", 0)),
             "updated": int(changes.get("updated", 0)),
             "auto_resolved": int(changes.get("auto_resolved", 0)),
-            "money_at_risk": float(snapshot["money_at_risk"].sum()),
+            # open exceptions in all and by severity, money at risk, overdue, human touches: plotted run over run
+            **plot_metadata(exception_figures(snapshot, pd.Timestamp(clock.now()))),
             "by_type_and_severity": preview(by_type, rows=20),
             "top": preview(snapshot[["exception_key", "severity", "money_at_risk", "owner_team", "sentence"]], rows=10),
         }

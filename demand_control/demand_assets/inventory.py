@@ -11,7 +11,8 @@ import dagster as dg
 import pandas as pd
 
 from demand_control.schema import tables
-from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.schema.asset_metadata import TEAM_PLANNING, plot_metadata, preview, table_schema_of
+from demand_control.planning.kpis import policy_figures, projection_figures
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.projection import first_stockout
 from demand_control.services.replan import PlanSettings, refresh_projection
@@ -84,6 +85,7 @@ def inventory_policy_asset(
             "without_sourcing_lane": no_lane,
             "lead_times_updated_from_confirmations": int((policy["lead_time_observations"] > 0).sum()),
             "safety_stock_value": float((policy["safety_stock"].fillna(0)).sum()),
+            **plot_metadata(policy_figures(policy)),
             "by_method": preview(by_method, rows=10),
             "preview": preview(policy.drop(columns=["computed_at"])),
         }
@@ -113,11 +115,9 @@ def projected_inventory_asset(
             "dagster/row_count": len(projection),
             "as_of": clock.today().isoformat(),
             "horizon_start": settings.horizon_start.isoformat(),
-            "sku_locations": int(projection[["sku", "location_id"]].drop_duplicates().shape[0]),
             "sku_locations_projected_to_stock_out": len(short),
-            "sku_locations_below_safety_stock": int(
-                projection.loc[projection["below_safety_stock"], ["sku", "location_id"]].drop_duplicates().shape[0]
-            ),
+            # sku_locations, _stocking_out, _below_safety_stock and the fill-rate proxy, plotted run over run
+            **plot_metadata(projection_figures(projection)),
             "first_stockouts": preview(short.sort_values("stockout_bucket"), rows=10),
             "preview": preview(projection.drop(columns=["computed_at"])),
         }

@@ -4,8 +4,8 @@ Blocking (a bad table would mislead a person or write to the ERP; a failure also
 `quality.gates`): open exception keys are unique and every open exception has an owner team and an SLA due
 time; every recommended action answers an open exception (key and occurrence) and carries no order-by,
 needed-by or new date before the plan's as-of day. Non-blocking (shown red in the UI, nothing withheld):
-allocations conserve supply, the projection balances, the inventory policy's levels are ordered, and the
-KPI table's open-exception count matches the exception snapshot.
+allocations conserve supply, the projection balances, the inventory policy's levels are ordered, the KPI
+table's totals match a recount of their source tables, and the KPI table is the newest slice of kpi_history.
 
 Each rule is a pure function over frames returning the offending rows (empty when the table is good), so
 tests can feed it a crafted bad table; the `@dg.asset_check` wrappers below only read the warehouse.
@@ -19,6 +19,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from demand_control.planning.kpis import latest_slice, source_totals, totals_disagreeing
 from demand_control.planning.lifecycle import ACTIVE_STATES
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
@@ -37,6 +38,7 @@ ALLOCATION_CONSERVES_CHECK = "allocations_conserve_supply"
 PROJECTION_BALANCES_CHECK = "projection_balances"
 POLICY_LEVELS_CHECK = "policy_levels_ordered"
 KPI_OPEN_COUNT_CHECK = "kpi_open_exceptions_match_snapshot"
+KPI_HISTORY_LATEST_CHECK = "kpi_table_is_latest_history_slice"
 
 
 # --- pure rules ------------------------------------------------------------------------------------------
@@ -147,6 +149,22 @@ def kpi_open_count_mismatch(kpis: pd.DataFrame, exceptions: pd.DataFrame) -> tup
     reported = float(total.iloc[0]) if len(total) else 0.0
     actual = int(len(open_exceptions(exceptions)))
     return reported == actual, reported, actual
+
+
+def slice_differences(table: pd.DataFrame, newest: pd.DataFrame) -> pd.DataFrame:
+    """Figures (kpi, dimension, member) present on one side only or with different values (NaN equals
+    NaN), as rows kpi, dimension, member, in_table, in_history. Empty history: nothing to compare."""
+    if newest.empty:
+        return pd.DataFrame(columns=["kpi", "dimension", "member", "in_table", "in_history"])
+    key = ["kpi", "dimension", "member"]
+    merged = table[[*key, "value"]].astype({"member": str}).merge(
+        newest[[*key, "value"]].astype({"member": str}), on=key, how="outer", suffixes=("_table", "_history"), indicator=True
+    )
+    a, b = merged["value_table"].astype(float), merged["value_history"].astype(float)
+    same = (a.isna() & b.isna()) | ((a - b).abs() <= UNIT_TOLERANCE * np.maximum(1.0, b.abs()))
+    bad = (merged["_merge"] != "both") | ~same
+    out = merged.loc[bad, [*key, "value_table", "value_history"]].rename(columns={"value_table": "in_table", "value_history": "in_history"})
+    return out.reset_index(drop=True)
 
 
 # --- Dagster wrappers --------------------------------------------------------------------------------------
@@ -268,17 +286,40 @@ def policy_levels_ordered(warehouse: Warehouse) -> dg.AssetCheckResult:
     asset="coordination_kpis",
     name=KPI_OPEN_COUNT_CHECK,
     blocking=False,
-    description="The KPI table's open_exceptions total equals the open rows of planning_exceptions.",
+    description="The KPI table's totals equal a recount of their source tables: open exceptions and money at risk "
+    "(planning_exceptions), auto-approved share (recommended_actions), decided-by-a-person share (action_decisions), "
+    "write-backs waiting and dead letters (erp_outbox). Red after a replan, an approval or a write-back the KPIs "
+    "have not been measured since.",
 )
 def kpi_open_exceptions_match_snapshot(warehouse: Warehouse) -> dg.AssetCheckResult:
     kpis = warehouse.read("coordination_kpis", columns=["kpi", "dimension", "member", "value"])
-    exceptions = warehouse.read("planning_exceptions", columns=["exception_key", "state"])
+    exceptions = warehouse.read("planning_exceptions", columns=["exception_key", "state", "money_at_risk"])
     agrees, reported, actual = kpi_open_count_mismatch(kpis, exceptions)
-    return dg.AssetCheckResult(
-        passed=agrees,
-        description=None if agrees else f"coordination_kpis reports {reported:g} open exceptions, planning_exceptions holds {actual} open rows",
-        metadata={"kpi_open_exceptions": reported, "snapshot_open_exceptions": actual},
+    totals = source_totals(
+        exceptions,
+        warehouse.read("recommended_actions", columns=["action_id", "policy_decision"]),
+        warehouse.read("action_decisions", columns=["action_id", "decided_by"]),
+        warehouse.read("erp_outbox", columns=["action_id", "status"]),
     )
+    bad = totals_disagreeing(kpis, totals)
+    return dg.AssetCheckResult(
+        passed=agrees and bad.empty,
+        description=None if bad.empty else "; ".join(f"{r.kpi}: coordination_kpis {r.reported:g}, its source {r.recounted:g}" for r in bad.itertuples()),
+        metadata={"kpi_open_exceptions": reported, "snapshot_open_exceptions": actual, "totals_disagreeing": len(bad), "disagreeing": preview(bad, rows=10)},
+    )
+
+
+@dg.asset_check(
+    asset="coordination_kpis",
+    name=KPI_HISTORY_LATEST_CHECK,
+    blocking=False,
+    description="coordination_kpis is the newest plan's slice of kpi_history, figure for figure.",
+)
+def kpi_table_is_latest_history_slice(warehouse: Warehouse) -> dg.AssetCheckResult:
+    history = warehouse.read("kpi_history")
+    bad = slice_differences(warehouse.read("coordination_kpis"), latest_slice(history))
+    return _result(bad, "figures differ between coordination_kpis and the newest slice of kpi_history", "figures_differing",
+                   plans_in_history=int(history["plan_id"].nunique()))
 
 
 decision_checks = [
@@ -290,4 +331,5 @@ decision_checks = [
     projection_balances,
     policy_levels_ordered,
     kpi_open_exceptions_match_snapshot,
+    kpi_table_is_latest_history_slice,
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from sqlalchemy import Boolean, Date, DateTime, Float, Integer, Table
 
@@ -104,3 +105,15 @@ def classification_markdown() -> str:
     rows = ["| Table | Column | Classification |", "|---|---|---|"]
     rows += [f"| `{table}` | `{column}` | {classification} |" for (table, column), classification in sorted(CLASSIFICATION.items())]
     return "\n".join(rows)
+
+
+def plot_metadata(figures: dict[str, int | float]) -> dict[str, dg.MetadataValue]:
+    """Plain numbers as Dagster numeric metadata (int or float), which the asset's Plots tab charts run over
+    run; a figure with nothing to measure (NaN) is left out rather than plotted as a gap of text."""
+    out: dict[str, dg.MetadataValue] = {}
+    for name, value in figures.items():
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            out[name] = dg.MetadataValue.int(int(value))
+        elif value is not None and np.isfinite(value):
+            out[name] = dg.MetadataValue.float(float(value))
+    return out

@@ -425,6 +425,21 @@ coordination_kpis = Table(
     comment="Coordination KPIs in long form (kpi x dimension x member), ready to chart.",
 )
 
+kpi_history = Table(
+    "kpi_history",
+    metadata,
+    Column("plan_id", Integer, primary_key=True, autoincrement=False, comment="The plan (plan_runs.plan_id) the figures describe; re-measuring the same plan replaces its rows."),
+    Column("kpi", String(64), primary_key=True, comment="Indicator, as in coordination_kpis."),
+    Column("dimension", String(32), primary_key=True, comment="What the row is broken down by ('all' for totals)."),
+    Column("member", String, primary_key=True, comment="The value of the dimension ('all' for totals)."),
+    Column("as_of", Date, nullable=False, comment="The plan's as-of date: the x axis of a KPI's history."),
+    Column("plan_run_id", String(64), comment="Dagster run that made the plan (empty outside Dagster)."),
+    Column("value", Float, comment="The figure (empty when there is nothing to measure yet)."),
+    Column("unit", String(16), nullable=False, comment="count, money, share, hours or rmsse."),
+    Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the figures were measured (UTC)."),
+    comment="Every coordination KPI of every plan (kpi x dimension x member x plan), append-only by plan: coordination_kpis is its latest slice.",
+)
+
 plan_runs = Table(
     "plan_runs",
     metadata,

@@ -220,3 +220,43 @@ def test_routine_orders_are_whole_lots_of_their_lane_and_the_moq_binds_where_it_
     assert (lanes.loc[("SKU-000002", "DC-01"), "moq"], moq_bound["quantity"], moq_bound["supplier_id"]) == (60.0, 60.0, "SUP-005")
     assert moq_bound["exception_key"] == "replenishment_due:SKU-000002@DC-01"
     assert moq_bound["policy_decision"] == "auto_approved" and moq_bound["action_id"] in set(first["erp_outbox"]["action_id"])
+
+
+def test_every_plan_has_its_kpi_slice_and_the_decision_assets_report_plain_numbers(planned) -> None:  # noqa: ANN001
+    warehouse, plan, _ = planned
+    result = plan()
+    plans = warehouse.read("plan_runs")
+    history = warehouse.read("kpi_history")
+    # One slice per plan the KPI asset measured: every plan of this module (each ran the whole job).
+    assert set(history["plan_id"]) == set(plans["plan_id"]) and len(plans) >= 2
+    assert set(history.groupby("plan_id")["plan_run_id"].first()) == set(plans["run_id"])
+    newest = history[history["plan_id"] == plans["plan_id"].max()]
+    table = warehouse.read("coordination_kpis")
+    assert len(table) == len(newest)
+    merged = table.merge(newest, on=["kpi", "dimension", "member"], suffixes=("", "_history"))
+    assert len(merged) == len(table) and ((merged["value"] == merged["value_history"]) | merged["value"].isna()).all()
+    # The figures agree with the tables they summarise, and the checks say so.
+    overall = table[table["dimension"] == "all"].set_index("kpi")["value"]
+    snapshot = warehouse.read("planning_exceptions")
+    assert overall["open_exceptions"] == len(snapshot)
+    assert overall["money_at_risk"] == pytest.approx(snapshot["money_at_risk"].sum())
+    outbox = warehouse.read("erp_outbox")
+    assert overall["write_backs_waiting"] == (~outbox["status"].isin(["done", "dead_letter"])).sum()
+    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == "coordination_kpis"}
+    assert checks == {"kpi_open_exceptions_match_snapshot": True, "kpi_table_is_latest_history_slice": True}
+    metadata = {e.materialization.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
+    expected = {
+        "planning_exceptions": ("open_exceptions", "open_critical", "open_high", "money_at_risk", "overdue_exceptions", "human_touches"),
+        "recommended_actions": ("actions", "auto_approved_share", "awaiting_approval"),
+        "projected_inventory": ("sku_locations", "sku_locations_stocking_out", "fill_rate_proxy"),
+        "inventory_policy": ("sku_locations", "mean_service_level"),
+        "allocation_scenarios": ("short_sku_locations", "lines_short", "revenue_at_risk"),
+        "coordination_kpis": ("open_exceptions", "money_at_risk", "auto_approved_share", "overdue_exceptions"),
+    }
+    for asset, names in expected.items():
+        assert isinstance(metadata[asset]["dagster/row_count"], dg.IntMetadataValue), asset
+        for name in names:
+            assert isinstance(metadata[asset][name], (dg.IntMetadataValue, dg.FloatMetadataValue)), (asset, name)
+    assert metadata["planning_exceptions"]["open_exceptions"].value == len(snapshot)
+    assert metadata["coordination_kpis"]["plan_id"].value == plans["plan_id"].max()
+    assert metadata["coordination_kpis"]["dashboard"].value == str(warehouse.state_home / "dashboard" / "kpi_history.html")
