@@ -1,0 +1,60 @@
+"""Planning regions: what one region's plan tells the others, and the small global step that decides what
+crosses regions.
+
+A region plans its own DCs (a run per region). What it cannot see is another region's stock: a DC short of
+a SKU may be saved by a DC of another region with units to spare. Each region therefore publishes a summary
+of its SKU-locations — the units each could give away (surplus) and the units each lacks (shortfall) — and
+the global step matches shortfalls to surpluses across regions, SKU by SKU, without ever reading a region's
+panel. No Dagster import.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+SKU_LOCATION = ["sku", "location_id"]
+BALANCE_COLUMNS = ["sku", "location_id", "region", "surplus", "shortfall"]
+SOURCE_COLUMNS = ["sku", "location_id", "region", "from_location_id", "from_region", "surplus"]
+
+
+def region_locations(locations: pd.DataFrame, region: str) -> list[str]:
+    """The location ids of a region, from the location table (location_id, region)."""
+    return sorted(locations.loc[locations["region"].astype(str) == region, "location_id"].astype(str).unique())
+
+
+def sku_location_balance(projection: pd.DataFrame, region_of: pd.Series) -> pd.DataFrame:
+    """A region's summary (BALANCE_COLUMNS): per SKU-location the headroom above safety stock over the whole
+    horizon, min over buckets of (closing − safety stock). Positive: `surplus`, the units it could give away
+    and never fall below safety stock (the rule transfers are proposed by); negative: `shortfall`, the units
+    it lacks at its worst bucket. Only SKU-locations with one or the other are kept: a balanced one matters
+    to no other region. `region_of` maps location_id → region."""
+    if projection.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float if c in ("surplus", "shortfall") else object) for c in BALANCE_COLUMNS})
+    headroom = (
+        projection.assign(_headroom=projection["closing"].astype(float) - projection["safety_stock"].astype(float))
+        .groupby(SKU_LOCATION, as_index=False, sort=True)["_headroom"].min()
+    )
+    headroom = headroom[headroom["_headroom"] != 0]
+    out = headroom[SKU_LOCATION].copy()
+    out["region"] = out["location_id"].map(region_of).astype(object)
+    out["surplus"] = headroom["_headroom"].clip(lower=0.0)
+    out["shortfall"] = (-headroom["_headroom"]).clip(lower=0.0)
+    return out[BALANCE_COLUMNS].reset_index(drop=True)
+
+
+def transfer_sources(balance: pd.DataFrame) -> pd.DataFrame:
+    """The global step: for every short SKU-location, the DC of any region that should send it stock
+    (SOURCE_COLUMNS) — the one with the largest surplus of that SKU, ties to the lowest location id, the rule
+    a plan of the whole panel applies. `balance` is the regions' summaries (`sku_location_balance`), whole or
+    restricted to the SKUs short somewhere. A region's own plan already sees its own DCs; what this adds is
+    the DCs of the other regions, which a region's run cannot read."""
+    if balance.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "surplus" else object) for c in SOURCE_COLUMNS})
+    short = balance.loc[balance["shortfall"] > 0, ["sku", "location_id", "region"]]
+    donors = balance.loc[balance["surplus"] > 0, ["sku", "location_id", "region", "surplus"]]
+    donors = donors.rename(columns={"location_id": "from_location_id", "region": "from_region"})
+    donors = donors.sort_values(["sku", "surplus", "from_location_id"], ascending=[True, False, True], kind="mergesort")
+    pairs = short.merge(donors, on="sku", how="inner")
+    pairs = pairs[pairs["from_location_id"] != pairs["location_id"]]
+    best = pairs.drop_duplicates(SKU_LOCATION, keep="first")
+    return best[SOURCE_COLUMNS].sort_values(SKU_LOCATION, kind="mergesort").reset_index(drop=True)
