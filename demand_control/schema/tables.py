@@ -603,8 +603,20 @@ sku_location_balance = Table(
     Column("region", String, nullable=False, index=True, comment="Planning region of the DC (location.region)."),
     Column("surplus", Float, nullable=False, comment="Units it could give away and never fall below safety stock over the horizon (0: none)."),
     Column("shortfall", Float, nullable=False, comment="Units it lacks below safety stock at its worst bucket (0: none)."),
+    Column("forecast_value", Float, nullable=False, comment="The horizon's forecast units × unit price (else unit cost)."),
     Column("computed_at", DateTime(timezone=True), nullable=False, comment="When its region's projection was made."),
-    comment="Each region's summary for the others: SKU-locations with stock to spare or short of safety stock, written by the region's projection.",
+    comment="Each region's summary for the others, one row per SKU-location: stock to spare, shortfall below safety stock, forecast value; written by the region's projection.",
+)
+
+forecast_value_ranks = Table(
+    "forecast_value_ranks",
+    metadata,
+    Column("sku", String, primary_key=True, comment="SKU."),
+    Column("location_id", String, primary_key=True, comment="DC."),
+    Column("forecast_value", Float, nullable=False, comment="The horizon's forecast units × unit price (else unit cost)."),
+    Column("share_before", Float, nullable=False, comment="Share of the whole panel's forecast value held by the SKU-locations worth more (class A: below 0.8)."),
+    Column("decided_at", DateTime(timezone=True), nullable=False, comment="When the global step ranked it."),
+    comment="The cross-region step's ranking of every SKU-location's forecast value across all regions: the ABC class a region's plan grades degraded forecasts by.",
 )
 
 transfer_sources = Table(
@@ -624,7 +636,7 @@ transfer_sources = Table(
 REGION_FILTERED_TABLES = (
     "demand_forecast", "forecast_accuracy", "inventory_policy", "projected_inventory", "exception_lifecycle",
     "planning_exceptions", "recommended_actions", "allocation_scenarios", "allocation_lines",
-    "customer_order_line", "purchase_order_line", "inventory_position",
+    "customer_order_line", "purchase_order_line", "inventory_position", "demand_history", "forecast_value_ranks",
 )
 for _name in REGION_FILTERED_TABLES:
     Index(f"ix_{_name}_location_id", metadata.tables[_name].c.location_id)
