@@ -207,3 +207,82 @@ def test_a_failing_region_leaves_the_others_materialized_and_reruns_alone(foreca
         again = _table(warehouse, name, key).drop(columns=["last_change"], errors="ignore")
         pd.testing.assert_frame_equal(again, settled[name], check_dtype=False, obj=name)
     assert (len(warehouse.read("audit_log")), len(warehouse.read("erp_outbox"))) == (audit_rows, outbox_rows)
+
+
+def _load_postgres(sqlite_home: Path, url: str) -> Warehouse:
+    """A PostgreSQL warehouse holding what the SQLite one at `sqlite_home` holds."""
+    from demand_control.schema import tables
+
+    source, target = Warehouse(home=str(sqlite_home)), Warehouse(database_url=url)
+    target.migrate()
+    for table in tables.metadata.sorted_tables:
+        rows = source.read(table.name)
+        if len(rows):
+            target.append_rows(table.name, rows)
+    return target
+
+
+def test_two_regions_written_at_once_on_postgres_lose_no_rows(forecast_home, tmp_path, postgres_database) -> None:  # noqa: ANN001
+    """North (two DCs) and South plan at the same time on PostgreSQL, twice over: each replaces exactly its
+    DCs' rows (COPY after a delete of its region), neither waits on nor overwrites the other."""
+    import threading
+
+    from demand_control.infra import clock
+    from demand_control.planning.policy import load_policy
+    from demand_control.services.regions import RegionScope, write_balance
+    from demand_control.services.replan import PlanSettings, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection
+
+    warehouse = _load_postgres(forecast_home, str(postgres_database["url"]))
+    policy, settings, now = load_policy(None), PlanSettings(horizon_start=AS_OF), clock.now()
+    region = warehouse.read("location").set_index("location_id")["region"]
+
+    def plan(name: str, barrier: threading.Barrier | None = None) -> None:
+        scope = RegionScope.of(warehouse, [name])
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        projection = refresh_projection(warehouse, settings, now, scope, run_id=f"test-{name}")
+        write_balance(warehouse, projection, now, scope)
+        inputs = planning_inputs(warehouse, now, scope)
+        refresh_exceptions(warehouse, policy, settings, now, scope, inputs=inputs)
+        refresh_allocations(warehouse, settings, now, scope, inputs=inputs)
+        refresh_actions(warehouse, policy, settings, now, scope, actor=f"test-{name}", inputs=inputs)
+
+    for name in REGIONS:
+        plan(name)
+    buckets = warehouse.read("projected_inventory")["period_start"].nunique()
+    keys = warehouse.read("demand_forecast")[["sku", "location_id"]].drop_duplicates()
+
+    def counts() -> dict[str, pd.Series]:
+        return {
+            name: warehouse.read(name)["location_id"].map(region).value_counts().sort_index()
+            for name in ("projected_inventory", "sku_location_balance", "exception_lifecycle", "planning_exceptions", "recommended_actions")
+        }
+
+    before = counts()
+    errors: list[BaseException] = []
+    for _ in range(2):
+        barrier = threading.Barrier(2)
+
+        def run(name: str) -> None:
+            try:
+                plan(name, barrier)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(name,)) for name in ("North", "South")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert not errors, errors
+    after = counts()
+    expected = keys["location_id"].map(region).value_counts().sort_index()
+    pd.testing.assert_series_equal(after["projected_inventory"], expected * buckets, check_names=False)
+    pd.testing.assert_series_equal(after["sku_location_balance"], expected, check_names=False)
+    for name in ("exception_lifecycle", "planning_exceptions", "recommended_actions"):
+        assert after[name].drop(["North", "South"]).equals(before[name].drop(["North", "South"])), name
+        assert after[name]["North"] > 0 and after[name]["South"] > 0, name
+    lifecycle = warehouse.read("exception_lifecycle")
+    assert lifecycle["exception_key"].is_unique
+    plans = warehouse.read("plan_runs")
+    assert set(plans.loc[plans["scope"] == "region", "run_id"]) == {f"test-{name}" for name in REGIONS}
