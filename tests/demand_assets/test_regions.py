@@ -286,3 +286,35 @@ def test_two_regions_written_at_once_on_postgres_lose_no_rows(forecast_home, tmp
     assert lifecycle["exception_key"].is_unique
     plans = warehouse.read("plan_runs")
     assert set(plans.loc[plans["scope"] == "region", "run_id"]) == {f"test-{name}" for name in REGIONS}
+
+
+def plan_region_job_from_env() -> dg.JobDefinition:
+    """The plan_region job bound to the environment's resources, rebuilt in each step's process."""
+    return build_definitions().resolve_job_def(PLAN_REGION_JOB_NAME)
+
+
+def test_the_multiprocess_executor_runs_two_regions(forecast_home, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """plan_region on Dagster's multiprocess executor (each step in a process of its own), for two regions:
+    both succeed with their region's tags, and each region's rows come from its own run."""
+    from demand_control.infra import settings
+
+    warehouse = _copy(forecast_home, tmp_path, "multiprocess")
+    monkeypatch.setenv(settings.HOME_ENV, str(tmp_path / "multiprocess"))
+    job = dg.reconstructable(plan_region_job_from_env)
+    assert plan_region_job_from_env().executor_def.name == "multiprocess"
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        for region in ("West", "East"):
+            # The tags a backfill or the launchpad gives the region's run (its partition and its region).
+            selection = [dg.AssetKey("inventory_policy")]
+            tags = plan_region_job_from_env().get_tags_for_partition_key(region, selected_asset_keys=selection)
+            result = dg.execute_job(job, instance=instance, tags=tags, asset_selection=selection)
+            assert result.success, region
+            run = instance.get_run_by_id(result.run_id)
+            assert run.tags[REGION_TAG] == region
+            # Each step ran in a child process of its own.
+            starts = [e for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.event_type_value == "STEP_WORKER_STARTED"]
+            assert len(starts) >= 2
+        assert instance.get_materialized_partitions(dg.AssetKey("inventory_policy")) == {"West", "East"}
+    region = warehouse.read("location").set_index("location_id")["region"]
+    assert set(warehouse.read("inventory_policy")["location_id"].map(region)) == {"West", "East"}
