@@ -21,11 +21,6 @@ BALANCE_COLUMNS = ["sku", "location_id", "region", "surplus", "shortfall", "fore
 SOURCE_COLUMNS = ["sku", "location_id", "region", "from_location_id", "from_region", "surplus"]
 
 
-def region_locations(locations: pd.DataFrame, region: str) -> list[str]:
-    """The location ids of a region, from the location table (location_id, region)."""
-    return sorted(locations.loc[locations["region"].astype(str) == region, "location_id"].astype(str).unique())
-
-
 def sku_location_balance(projection: pd.DataFrame, region_of: pd.Series, product: pd.DataFrame) -> pd.DataFrame:
     """A region's summary (BALANCE_COLUMNS), one row per SKU-location: the headroom above safety stock over
     the whole horizon, min over buckets of (closing − safety stock) — positive: `surplus`, the units it could
