@@ -10,6 +10,7 @@ import dagster as dg
 from demand_control.planning.vocabulary import AUTO_APPROVED
 from demand_control.demand_assets.exceptions import KINDS, plan_settings
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
+from demand_control.demand_assets.regions import PLANNING_REGIONS, region_metadata, region_scope
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.planning_policy import PlanningPolicy
@@ -25,19 +26,22 @@ from demand_control.services.replan import refresh_actions, refresh_allocations
     name="allocation_scenarios",
     group_name="actions",
     deps=["planning_exceptions"],
+    partitions_def=PLANNING_REGIONS,
     owners=[TEAM_PLANNING],
     kinds=KINDS,
     description="Ways to split short supply across open customer orders, compared on fill rate by tier, revenue at risk and customers affected.",
     metadata={"dagster/column_schema": table_schema_of(tables.allocation_scenarios), "dagster/table_name": "allocation_scenarios"},
 )
 def allocation_scenarios_asset(
-    config: InventoryPolicyConfig, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
+    context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
 ) -> dg.MaterializeResult:
-    summary = refresh_allocations(warehouse, plan_settings(config, forecast_settings, clock), clock.now())
+    scope = region_scope(context, warehouse)
+    summary = refresh_allocations(warehouse, plan_settings(config, forecast_settings, clock), clock.now(), scope)
     recommended = summary[summary["recommended"]]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(summary),
+            **region_metadata(scope),
             "constrained_sku_locations": int(recommended.shape[0]),
             **plot_metadata(allocation_figures(summary)),
             "recommended_by_scenario": preview(recommended.groupby("scenario").size().rename("sku_locations").reset_index(), rows=10),
@@ -50,6 +54,7 @@ def allocation_scenarios_asset(
     name="recommended_actions",
     group_name="actions",
     deps=["planning_exceptions", "allocation_scenarios"],
+    partitions_def=PLANNING_REGIONS,
     owners=[TEAM_PLANNING],
     kinds=KINDS,
     description="Recommended actions per active exception, with impact, confidence and whether policy auto-approves them.",
@@ -65,7 +70,8 @@ def recommended_actions_asset(
 ) -> dg.MaterializeResult:
     policy = planning_policy.load()
     now = clock.now()
-    actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings, clock), now)
+    scope = region_scope(context, warehouse)
+    actions = refresh_actions(warehouse, policy, plan_settings(config, forecast_settings, clock), now, scope)
     # Within the autonomy limits the policy's decision is the decision: record it and queue the ERP write -
     # unless a blocking data-quality check upstream failed (RELIABILITY §21): then a person decides.
     gates = failed_gates_upstream(context.instance, code_location_asset_graph(), context.asset_key)
@@ -77,6 +83,7 @@ def recommended_actions_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(actions),
+            **region_metadata(scope),
             "policy": policy.source,
             "auto_approved": 0 if gates else int((actions["policy_decision"] == AUTO_APPROVED).sum()),
             "auto_approved_queued_now": len(auto_queued),

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from demand_control.demand_assets.inventory import InventoryPolicyConfig
+from demand_control.demand_assets.regions import PLANNING_REGIONS, region_metadata, region_scope
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.planning_policy import PlanningPolicy
@@ -16,7 +17,7 @@ from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, plot_metadata, preview, table_schema_of
 from demand_control.planning.kpis import exception_figures
-from demand_control.services.replan import PlanSettings, refresh_exceptions
+from demand_control.services.replan import PlanSettings, refresh_exceptions, scope_clause
 
 KINDS = {"pandas", "sqlalchemy"}
 
@@ -33,7 +34,9 @@ def plan_settings(config: InventoryPolicyConfig, forecast_settings: ForecastSett
 @dg.asset(
     name="planning_exceptions",
     group_name="exceptions",
-    deps=["projected_inventory", "inventory_policy", "forecast_accuracy", "customer_order_line", "purchase_order_line", "pipeline_opportunity", "supplier"],
+    # transfer_sources: the cross-region step, which a region's exceptions and actions read (a whole-panel run sees every DC itself).
+    deps=["projected_inventory", "inventory_policy", "forecast_accuracy", "customer_order_line", "purchase_order_line", "pipeline_opportunity", "supplier", "transfer_sources"],
+    partitions_def=PLANNING_REGIONS,
     owners=[TEAM_PLANNING],
     kinds=KINDS,
     description="Planning exceptions a planner must act on, with severity, owner, SLA and the numbers that triggered them.",
@@ -50,14 +53,16 @@ def planning_exceptions_asset(
     if warehouse.count("projected_inventory") == 0:
         raise dg.Failure(description="projected_inventory is empty: materialize the inventory group first")
     policy = planning_policy.load()
-    lifecycle = refresh_exceptions(warehouse, policy, plan_settings(config, forecast_settings, clock), clock.now())
-    snapshot = warehouse.read("planning_exceptions")
-    changes = lifecycle["last_change"].value_counts().to_dict()
+    scope = region_scope(context, warehouse)
+    lifecycle = refresh_exceptions(warehouse, policy, plan_settings(config, forecast_settings, clock), clock.now(), scope)
+    snapshot = warehouse.read("planning_exceptions", where=scope_clause("planning_exceptions", scope))
+    changes = lifecycle["last_change"].value_counts().to_dict() if len(lifecycle) else {}
     context.log.info(f"exceptions: {changes}")
     by_type = snapshot.groupby(["exception_type", "severity"]).size().unstack(fill_value=0).reset_index() if len(snapshot) else snapshot
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(snapshot),
+            **region_metadata(scope),
             "policy": policy.source,
             "opened": int(changes.get("opened", 0)),
             "reopened": int(changes.get("reopened", 0)),

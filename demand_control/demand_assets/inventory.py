@@ -15,7 +15,9 @@ from demand_control.schema.asset_metadata import TEAM_PLANNING, plot_metadata, p
 from demand_control.planning.kpis import policy_figures, projection_figures
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.projection import first_stockout
-from demand_control.services.replan import PlanSettings, refresh_projection
+from demand_control.demand_assets.regions import PLANNING_REGIONS, region_metadata, region_scope
+from demand_control.services.regions import RegionScope, write_balance
+from demand_control.services.replan import PlanSettings, refresh_projection, scope_clause
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
 
@@ -38,8 +40,8 @@ class InventoryPolicyConfig(dg.Config):
             raise dg.Failure(description=f"horizon_start must be a date like 2026-11-30, got {self.horizon_start!r}") from exc
 
 
-def _forecast(warehouse: Warehouse) -> pd.DataFrame:
-    forecast = warehouse.read("demand_forecast")
+def _forecast(warehouse: Warehouse, scope: RegionScope | None) -> pd.DataFrame:
+    forecast = warehouse.read("demand_forecast", where=scope_clause("demand_forecast", scope))
     if forecast.empty:
         raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
     return forecast
@@ -49,6 +51,7 @@ def _forecast(warehouse: Warehouse) -> pd.DataFrame:
     name="inventory_policy",
     group_name="inventory",
     deps=["demand_forecast", "sourcing", "customer_order_line", "customer", "product", "purchase_order_line"],
+    partitions_def=PLANNING_REGIONS,
     owners=[TEAM_PLANNING],
     kinds=INVENTORY_KINDS,
     description="Safety stock, reorder point and order-up-to level per SKU-location, at the service level its customers need.",
@@ -57,24 +60,26 @@ def _forecast(warehouse: Warehouse) -> pd.DataFrame:
 def inventory_policy_asset(
     context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse, clock: PlanningClock
 ) -> dg.MaterializeResult:
-    forecast = _forecast(warehouse)
+    scope = region_scope(context, warehouse)
+    forecast = _forecast(warehouse, scope)
     keys = forecast[["sku", "location_id"]].drop_duplicates()
     product = warehouse.read("product")
-    levels = sku_location_service_levels(keys, warehouse.read("customer_order_line"), warehouse.read("customer"), product)
+    order_lines = warehouse.read("customer_order_line", where=scope_clause("customer_order_line", scope))
+    levels = sku_location_service_levels(keys, order_lines, warehouse.read("customer"), product)
     policy = inventory_policy(
         forecast,
-        warehouse.read("sourcing"),
+        warehouse.read("sourcing", where=scope_clause("sourcing", scope)),
         levels[["sku", "location_id", "service_level"]],
         review_period_days=config.review_period_days,
         bucket_days=config.bucket_days,
-        purchase_lines=warehouse.read("purchase_order_line"),
+        purchase_lines=warehouse.read("purchase_order_line", where=scope_clause("purchase_order_line", scope)),
         ordering_cost=config.ordering_cost,
         holding_rate=config.holding_cost_rate,
         unit_costs=product,
     )
     policy = policy.merge(levels[["sku", "location_id", "tier", "category"]], on=["sku", "location_id"], how="left")
     policy["computed_at"] = clock.now()
-    rows = warehouse.replace_rows("inventory_policy", policy)
+    rows = warehouse.replace_rows("inventory_policy", policy, where=scope_clause("inventory_policy", scope))
     no_lane = int(policy["safety_stock"].isna().sum())
     if no_lane:
         context.log.warning(f"{no_lane} SKU-locations have no sourcing lane: no policy for them")
@@ -82,6 +87,7 @@ def inventory_policy_asset(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            **region_metadata(scope),
             "without_sourcing_lane": no_lane,
             "lead_times_updated_from_confirmations": int((policy["lead_time_observations"] > 0).sum()),
             "safety_stock_value": float((policy["safety_stock"].fillna(0)).sum()),
@@ -96,6 +102,7 @@ def inventory_policy_asset(
     name="projected_inventory",
     group_name="inventory",
     deps=["inventory_policy", "inventory_position", "customer_order_line", "purchase_order_line", "demand_forecast"],
+    partitions_def=PLANNING_REGIONS,
     owners=[TEAM_PLANNING],
     kinds=INVENTORY_KINDS,
     description="Projected available balance per SKU-location and bucket: stock plus receipts minus max(forecast, orders).",
@@ -106,13 +113,18 @@ def projected_inventory_asset(
 ) -> dg.MaterializeResult:
     if warehouse.count("demand_forecast") == 0:
         raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
+    scope = region_scope(context, warehouse)
     settings = PlanSettings(horizon_start=config.start(clock.today()), bucket_days=config.bucket_days, review_period_days=config.review_period_days)
-    projection = refresh_projection(warehouse, settings, clock.now(), run_id=context.run_id)
+    projection = refresh_projection(warehouse, settings, clock.now(), scope, run_id=context.run_id)
+    # The region's summary for the other regions: what it can spare and what it lacks, SKU-location by SKU-location.
+    balance_rows = write_balance(warehouse, projection, clock.now(), scope)
     stockouts = first_stockout(projection)
     short = stockouts[stockouts["stockout_bucket"].notna()]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(projection),
+            **region_metadata(scope),
+            "balance_rows_for_other_regions": balance_rows,
             "as_of": clock.today().isoformat(),
             "horizon_start": settings.horizon_start.isoformat(),
             "sku_locations_projected_to_stock_out": len(short),

@@ -6,6 +6,8 @@ ERP changes → order sync, a finished plan → notify owners).
 
 import dagster as dg
 
+from demand_control.demand_assets.regions import WHOLE_PANEL_TAGS
+
 INGEST_JOB_NAME = "ingest_signals"
 FORECAST_JOB_NAME = "forecast_demand"
 INVENTORY_JOB_NAME = "plan_inventory"
@@ -28,6 +30,7 @@ plan_inventory_job = dg.define_asset_job(
     INVENTORY_JOB_NAME,
     selection=dg.AssetSelection.groups("inventory"),
     description="Set each SKU-location's inventory policy and project its available balance over the horizon.",
+    tags=WHOLE_PANEL_TAGS,
 )
 
 plan_decisions_job = dg.define_asset_job(
@@ -35,6 +38,8 @@ plan_decisions_job = dg.define_asset_job(
     # The decision scorecard is a KPI too, but a digital-twin replay of a year: it runs in its own job.
     selection=dg.AssetSelection.groups("inventory", "exceptions", "actions", "kpis") - dg.AssetSelection.assets("decision_scorecard"),
     description="Re-plan inventory, raise and route the planning exceptions, recommend actions with their policy decision, and refresh the KPIs.",
+    # The whole panel in one run: every region's partition (one region at a time: the plan_region job).
+    tags=WHOLE_PANEL_TAGS,
 )
 
 sync_erp_orders_job = dg.define_asset_job(

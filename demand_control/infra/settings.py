@@ -30,6 +30,9 @@ AUDIT_CHECKPOINTS_ENV = "DEMAND_CONTROL_AUDIT_CHECKPOINTS"
 # Who runs the CLI, as the deployment authenticated them (e.g. set by the login shell or the job runner); the
 # policy file's `operators` maps it to a policy user.
 OPERATOR_ENV = "DEMAND_CONTROL_OPERATOR"
+# The planning regions, comma-separated (each a `location.region` value): the partitions of the plan. Read when
+# the code location loads (Dagster's partitions are static); unset: the sample distributor's regions.
+PLANNING_REGIONS_ENV = "DEMAND_CONTROL_PLANNING_REGIONS"
 
 
 def env_number(name: str, default: float, parse: type[int] | type[float], what: str) -> float:
@@ -105,3 +108,15 @@ def default_landscape_folder(home: Path | None = None) -> Path:
 
 def sqlite_url(home: Path) -> str:
     return f"sqlite:///{home / 'warehouse.sqlite'}"
+
+
+def planning_regions(default: tuple[str, ...]) -> tuple[str, ...]:
+    """The planning regions from DEMAND_CONTROL_PLANNING_REGIONS (unset or empty: `default`); an empty or
+    repeated name is one clear error naming the variable and the value."""
+    raw = os.environ.get(PLANNING_REGIONS_ENV, "").strip()
+    if not raw:
+        return default
+    names = tuple(name.strip() for name in raw.split(","))
+    if any(not name for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"{PLANNING_REGIONS_ENV} must list distinct region names separated by commas, got {raw!r}")
+    return names

@@ -155,9 +155,11 @@ def _routine_orders(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFram
 
 def _shortage_actions(
     ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFrame, po: pd.DataFrame, supplier: pd.DataFrame, accuracy: pd.DataFrame,
-    as_of: pd.Timestamp,
+    as_of: pd.Timestamp, transfer_sources: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """transfer / expedite for projected_stockout and below_safety_stock, never with a need date before today."""
+    """transfer / expedite for projected_stockout and below_safety_stock, never with a need date before today.
+    Donors: the SKU's other DCs in `projection` with surplus, plus `transfer_sources` (sku, location_id,
+    from_location_id, surplus: the global step's pick among the DCs of other regions)."""
     if ex.empty:
         return pd.DataFrame()
     base = ex[["exception_key", "occurrence", "exception_type", *SKU_LOCATION, "units_at_risk", "window_start", "category"]].merge(
@@ -171,6 +173,12 @@ def _shortage_actions(
     donors = surplus[surplus["surplus"] > 0].sort_values(["sku", "surplus", "location_id"], ascending=[True, False, True], kind="mergesort")
     donors = donors.rename(columns={"location_id": "from_location_id"})
     best = base.merge(donors, on="sku", how="inner")
+    if transfer_sources is not None and not transfer_sources.empty:
+        # A region's plan sees only its own DCs; the global step named the best DC of any region.
+        remote = base.merge(transfer_sources[[*SKU_LOCATION, "from_location_id", "surplus"]], on=SKU_LOCATION, how="inner")
+        best = pd.concat([best, remote], ignore_index=True).sort_values(
+            ["surplus", "from_location_id"], ascending=[False, True], kind="mergesort"
+        )
     best = best[best["from_location_id"] != best["location_id"]].drop_duplicates("exception_key")
     if not best.empty:
         t = best.assign(
@@ -389,13 +397,15 @@ def recommend_actions(
     allocation_summary: pd.DataFrame,
     as_of: pd.Timestamp | str,
     settings: ActionSettings = ActionSettings(),
+    transfer_sources: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Recommended actions (columns ACTION_COLUMNS) for the active exceptions given.
 
     `exceptions` needs exception_key, occurrence, exception_type, sku, location_id, category, supplier_id,
     po_id, po_line_no, units_at_risk, window_start, trigger_values, sentence, affected_order_count;
     `context` is `exceptions.sku_location_context`; `risky_order_lines` is `exceptions.order_lines_at_risk`;
-    `allocation_summary` is `allocation.allocation_scenarios(...)[0]` (may be empty).
+    `allocation_summary` is `allocation.allocation_scenarios(...)[0]` (may be empty); `transfer_sources`
+    (`regions.transfer_sources`) names donor DCs outside `projection`, for a plan of one region.
     """
     now = as_timestamp(as_of)
     po = _scheduled_po(purchase_lines)
@@ -406,7 +416,8 @@ def recommend_actions(
     parts = [
         _routine_orders(routine, context, projection, accuracy, now),
         _shortage_actions(
-            pd.concat([by_type.get("projected_stockout", empty), by_type.get("below_safety_stock", empty)]), context, projection, po, supplier, accuracy, now
+            pd.concat([by_type.get("projected_stockout", empty), by_type.get("below_safety_stock", empty)]), context, projection, po, supplier, accuracy, now,
+            transfer_sources,
         ),
         _delay_actions(by_type.get("supplier_delay", empty), po, supplier, context, now),
         _order_actions(by_type.get("order_at_risk", empty), risky_order_lines, context, product, projection, allocation_summary),

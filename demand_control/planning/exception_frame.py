@@ -67,6 +67,13 @@ class PlanningInputs:
     supplier: pd.DataFrame = field(default_factory=pd.DataFrame)
     accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
     feeds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # sku, location_id, mean (the forecast summed over the horizon) at every DC of the SKUs with pipeline, when
+    # `forecast` holds only some DCs (a region's plan): the CRM pipeline goes to the DC it would go to in a
+    # plan of the whole panel. None: from `forecast`.
+    forecast_volume: pd.DataFrame | None = None
+    # sku, location_id, share_before of the whole panel's forecast value (`value_shares`), when `projection`
+    # holds only some DCs: a region's plan grades by the panel's ABC classes. None: from `projection`.
+    value_shares: pd.DataFrame | None = None
     # Frames derived from the inputs, computed once: a plan's three steps (exceptions, allocations, actions)
     # share one read of the inputs and would otherwise each rebuild the context, the open orders and the
     # order lines at risk. The inputs are not changed after the read, so a derived frame stays true.

@@ -37,7 +37,7 @@ def _pipeline_by_sku_location(inputs: PlanningInputs, horizon_start: pd.Timestam
     pipe = pipe[(pipe["expected_date"] >= horizon_start) & (pipe["expected_date"] < horizon_end)]
     pipe["weighted"] = pipe["qty"].astype(float) * pipe["probability"].astype(float)
     pipe = pipe.merge(inputs.customer[["customer_id", "region"]].drop_duplicates("customer_id"), on="customer_id", how="left")
-    volume = inputs.forecast.groupby(SKU_LOCATION, as_index=False)["mean"].sum()
+    volume = inputs.forecast_volume if inputs.forecast_volume is not None else inputs.forecast.groupby(SKU_LOCATION, as_index=False)["mean"].sum()
     stocked = volume.merge(inputs.location[["location_id", "region"]].drop_duplicates("location_id"), on="location_id", how="left")
     by_region = stocked.sort_values("mean", ascending=False, kind="mergesort").drop_duplicates(["sku", "region"])
     largest = stocked.sort_values("mean", ascending=False, kind="mergesort").drop_duplicates("sku")[["sku", "location_id"]]
@@ -151,7 +151,13 @@ def forecast_value_share(projection: pd.DataFrame, ctx: pd.DataFrame) -> pd.Data
     units = projection.groupby(SKU_LOCATION, as_index=False)["forecast"].sum()
     value = units.merge(ctx[[*SKU_LOCATION, "unit_price"]], on=SKU_LOCATION, how="left")
     value["value"] = value["forecast"].astype(float) * value["unit_price"].astype(float).fillna(0.0)
-    value = value.sort_values(["value", *SKU_LOCATION], ascending=[False, True, True], kind="mergesort")
+    return value_shares(value[[*SKU_LOCATION, "value"]])
+
+
+def value_shares(values: pd.DataFrame) -> pd.DataFrame:
+    """`values` (sku, location_id, value) with share_before: the share of the total value held by the
+    SKU-locations worth more (ties ordered by sku, location_id)."""
+    value = values.sort_values(["value", *SKU_LOCATION], ascending=[False, True, True], kind="mergesort").copy()
     total = float(value["value"].sum())
     value["share_before"] = (value["value"].cumsum() - value["value"]) / total if total > 0 else 0.0
     return value[[*SKU_LOCATION, "value", "share_before"]]
@@ -168,7 +174,8 @@ def forecast_degradation(
     if hits.empty:
         return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
     hits = hits.merge(ctx, on=SKU_LOCATION, how="left")
-    hits = hits.merge(forecast_value_share(inputs.projection, ctx), on=SKU_LOCATION, how="left")
+    shares = inputs.value_shares if inputs.value_shares is not None else forecast_value_share(inputs.projection, ctx)
+    hits = hits.merge(shares[[*SKU_LOCATION, "share_before"]], on=SKU_LOCATION, how="left")
     minor = hits["share_before"].astype(float).fillna(1.0) >= tolerances.forecast_degradation_value_share
     hits["suppressed_reason"] = np.where(
         minor, "outside the SKU-locations making up " + f"{100 * tolerances.forecast_degradation_value_share:g}"

@@ -231,18 +231,22 @@ def driver_rows(conn: Connection, table: Table, frame: pd.DataFrame) -> tuple[st
 
 
 def replace_table_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
-    """Replace a whole table the way bulk loads are fast on PostgreSQL: truncate, drop the primary key,
-    COPY, rebuild the key once. All inside the caller's transaction, so a duplicate key rolls everything
-    back and the old rows stay."""
+    """Replace a whole table the way bulk loads are fast on PostgreSQL: truncate, drop the primary key and
+    the indexes, COPY, rebuild them once. All inside the caller's transaction, so a duplicate key rolls
+    everything back and the old rows stay."""
     conn.execute(text(f'TRUNCATE "{table.name}"'))
     pk = table.primary_key
     rebuild = pk is not None and len(pk.columns) > 0 and len(frame) > _REBUILD_KEY_ABOVE
     if rebuild:
         conn.execute(text(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{pk.name}"'))
+        for index in table.indexes:
+            index.drop(conn)
     rows = bulk_insert(conn, table, frame)
     if rebuild:
         columns = ", ".join(f'"{c.name}"' for c in pk.columns)
         conn.execute(text(f'ALTER TABLE "{table.name}" ADD CONSTRAINT "{pk.name}" PRIMARY KEY ({columns})'))
+        for index in table.indexes:
+            index.create(conn)
     return rows
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -608,6 +609,53 @@ escalations = Table(
     comment="SLA escalations, once per exception occurrence and step.",
 )
 
+
+sku_location_balance = Table(
+    "sku_location_balance",
+    metadata,
+    Column("sku", String, primary_key=True, comment="SKU."),
+    Column("location_id", String, primary_key=True, comment="DC."),
+    Column("region", String, nullable=False, index=True, comment="Planning region of the DC (location.region)."),
+    Column("surplus", Float, nullable=False, comment="Units it could give away and never fall below safety stock over the horizon (0: none)."),
+    Column("shortfall", Float, nullable=False, comment="Units it lacks below safety stock at its worst bucket (0: none)."),
+    Column("forecast_value", Float, nullable=False, comment="The horizon's forecast units × unit price (else unit cost)."),
+    Column("computed_at", DateTime(timezone=True), nullable=False, comment="When its region's projection was made."),
+    comment="Each region's summary for the others, one row per SKU-location: stock to spare, shortfall below safety stock, forecast value; written by the region's projection.",
+)
+
+forecast_value_ranks = Table(
+    "forecast_value_ranks",
+    metadata,
+    Column("sku", String, primary_key=True, comment="SKU."),
+    Column("location_id", String, primary_key=True, comment="DC."),
+    Column("forecast_value", Float, nullable=False, comment="The horizon's forecast units × unit price (else unit cost)."),
+    Column("share_before", Float, nullable=False, comment="Share of the whole panel's forecast value held by the SKU-locations worth more (class A: below 0.8)."),
+    Column("decided_at", DateTime(timezone=True), nullable=False, comment="When the global step ranked it."),
+    comment="The cross-region step's ranking of every SKU-location's forecast value across all regions: the ABC class a region's plan grades degraded forecasts by.",
+)
+
+transfer_sources = Table(
+    "transfer_sources",
+    metadata,
+    Column("sku", String, primary_key=True, comment="SKU short at the receiving DC."),
+    Column("location_id", String, primary_key=True, comment="Receiving DC (short of safety stock)."),
+    Column("region", String, nullable=False, comment="Region of the receiving DC."),
+    Column("from_location_id", String, nullable=False, comment="DC that should send the units: the largest surplus of the SKU in any region."),
+    Column("from_region", String, nullable=False, comment="Region of the sending DC."),
+    Column("surplus", Float, nullable=False, comment="Units the sending DC can spare."),
+    Column("decided_at", DateTime(timezone=True), nullable=False, comment="When the global step decided it."),
+    comment="The cross-region step's decision: which DC (of any region) supplies each short SKU-location; the regions' actions propose the transfers.",
+)
+
+# A region's run reads and replaces its own rows: location_id IN (the region's DCs), on an index.
+REGION_FILTERED_TABLES = (
+    "demand_forecast", "forecast_accuracy", "inventory_policy", "projected_inventory", "exception_lifecycle",
+    "planning_exceptions", "recommended_actions", "allocation_scenarios", "allocation_lines",
+    "customer_order_line", "purchase_order_line", "inventory_position", "demand_history", "forecast_value_ranks",
+)
+for _name in REGION_FILTERED_TABLES:
+    Index(f"ix_{_name}_location_id", metadata.tables[_name].c.location_id)
+Index("ix_location_region", metadata.tables["location"].c.region)
 
 # Data classification: which columns hold personal data (a person's contact, or text that may name one) and
 # which hold commercial data (prices, costs, money the business decides on). Kept in each column's

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 
 from demand_control.schema import contracts, tables
 from demand_control.services.audit import AuditEntry, append
@@ -35,6 +35,7 @@ from demand_control.planning.vocabulary import CASE_PRIORITY_COLUMNS
 from demand_control.planning.worklist import rank_cases
 from demand_control.resources.warehouse import Warehouse
 from demand_control.services.auto_approval import auto_approve
+from demand_control.services.regions import RegionScope, region_transfer_sources, region_value_shares
 from demand_control.services.worklist import settled_action_ids
 
 # The objects a plan reads: a stale one among them means the plan rests on old facts (no auto-approval).
@@ -51,7 +52,8 @@ QUEUED_OUTBOX_STATUSES = ("pending", "in_progress", "failed")
 # number of bound parameters).
 MAX_SCOPE = 5_000
 
-Scope = pd.DataFrame | None  # sku, location_id; None: everything
+# sku, location_id pairs (an event's); a planning region (its DCs); None: everything
+Scope = pd.DataFrame | RegionScope | None
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,8 @@ class PlanSettings:
 
 
 def normalise_scope(scope: Scope) -> Scope:
-    if scope is None:
-        return None
+    if scope is None or isinstance(scope, RegionScope):
+        return scope
     scope = scope[["sku", "location_id"]].dropna().drop_duplicates().astype(str).reset_index(drop=True)
     return None if len(scope) > MAX_SCOPE else scope
 
@@ -74,10 +76,13 @@ def _pairs(scope: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def scope_clause(table_name: str, scope: Scope) -> Any:
-    """WHERE (sku, location_id) IN scope for a table with both columns; None when unscoped."""
+    """WHERE (sku, location_id) IN scope (location_id IN the region's DCs) for a table with both columns;
+    None when unscoped."""
     if scope is None:
         return None
     table = tables.metadata.tables[table_name]
+    if isinstance(scope, RegionScope):
+        return scope.clause(table)
     if scope.empty:
         return and_(table.c.sku.is_(None), table.c.sku.is_not(None))  # matches nothing
     return tuple_(table.c.sku, table.c.location_id).in_(_pairs(scope))
@@ -107,7 +112,7 @@ def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) ->
     the feed health are read whole: they are small)."""
     projection = _read(warehouse, "projected_inventory", scope)
     pipeline = warehouse.read("pipeline_opportunity")
-    if scope is not None:
+    if isinstance(scope, pd.DataFrame):
         pipeline = pipeline[pipeline["sku"].isin(set(scope["sku"]))]
     return PlanningInputs(
         projection=projection,
@@ -123,10 +128,30 @@ def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) ->
         supplier=warehouse.read("supplier"),
         accuracy=_accuracy(warehouse, scope),
         feeds=feed_health(warehouse, now) if scope is None else pd.DataFrame(),
+        forecast_volume=_pipeline_forecast_volume(warehouse) if isinstance(scope, RegionScope) else None,
+        value_shares=region_value_shares(warehouse, scope) if isinstance(scope, RegionScope) else None,
     )
 
 
+def _pipeline_forecast_volume(warehouse: Warehouse) -> pd.DataFrame:
+    """The horizon's forecast per SKU-location at every DC, for the SKUs with CRM pipeline only, summed in
+    SQL: where a region's plan places pipeline of a customer whose region does not stock the SKU."""
+    f, p = tables.demand_forecast, tables.STAGED["pipeline_opportunity"]
+    stmt = (
+        select(f.c.sku, f.c.location_id, func.sum(f.c["mean"]).label("mean"))
+        .where(f.c.sku.in_(select(p.c.sku).distinct()))
+        .group_by(f.c.sku, f.c.location_id)
+        .order_by(f.c.sku, f.c.location_id)
+    )
+    warehouse.ensure_schema()
+    with warehouse.engine.connect() as conn:
+        return pd.read_sql(stmt, conn)
+
+
 def _accuracy(warehouse: Warehouse, scope: Scope) -> pd.DataFrame:
+    if isinstance(scope, RegionScope):
+        table = tables.forecast_accuracy
+        return warehouse.read("forecast_accuracy", where=or_(table.c.scope != "series", scope.clause(table)))
     accuracy = warehouse.read("forecast_accuracy")
     if scope is None:
         return accuracy
@@ -154,7 +179,9 @@ def planned_purchases(warehouse: Warehouse, purchases: pd.DataFrame, scope: Scop
         return drafts.reset_index(drop=True)
     orders = pd.DataFrame([json.loads(p) for p in queued["payload"]])
     orders = orders.rename(columns={"quantity": "qty_open", "needed_by": "expected_date"})[[*SKU_LOCATION_COLUMNS, "qty_open", "expected_date"]]
-    if scope is not None:
+    if isinstance(scope, RegionScope):
+        orders = orders[scope.contains(orders["location_id"])]
+    elif scope is not None:
         orders = orders.merge(scope, on=SKU_LOCATION_COLUMNS, how="inner")
     return pd.concat([drafts, orders], ignore_index=True)
 
@@ -182,7 +209,7 @@ def refresh_projection(
     projection["computed_at"] = now
     warehouse.replace_rows("projected_inventory", projection, where=scope_clause("projected_inventory", scope))
     warehouse.append_rows("plan_runs", pd.DataFrame([{
-        "run_id": run_id, "scope": "full" if scope is None else "scoped",
+        "run_id": run_id, "scope": "full" if scope is None else "region" if isinstance(scope, RegionScope) else "scoped",
         "sku_locations": int(projection[["sku", "location_id"]].drop_duplicates().shape[0]),
         "as_of": pd.Timestamp(now).date(), "horizon_start": settings.horizon_start, "bucket_days": settings.bucket_days, "planned_at": now,
     }]))
@@ -198,6 +225,8 @@ def _lifecycle_scope(previous: pd.DataFrame, scope: Scope) -> pd.Series | None:
     """Which stored exceptions this run evaluates: all (unscoped), else the scope's SKU-location ones."""
     if scope is None:
         return None
+    if isinstance(scope, RegionScope):
+        return scope.contains(previous["location_id"]) & ~previous["exception_type"].isin(FEED_TYPES)
     keys = set(_pairs(scope))
     pairs = pd.Series(list(zip(previous["sku"], previous["location_id"])), index=previous.index)
     return pairs.isin(keys) & ~previous["exception_type"].isin(FEED_TYPES)
@@ -219,7 +248,7 @@ def refresh_exceptions(
     detected = assign_owners(detected, policy)
 
     previous = _read(warehouse, "exception_lifecycle", scope) if scope is not None else warehouse.read("exception_lifecycle")
-    if scope is not None:
+    if isinstance(scope, pd.DataFrame):
         # Exceptions keyed by a PO line can sit under a SKU-location outside the read; fetch them by key.
         extra = sorted(set(detected["exception_key"]) - set(previous["exception_key"]))
         found = warehouse.read("exception_lifecycle", where=tables.exception_lifecycle.c.exception_key.in_(extra)) if extra else previous.iloc[0:0]
@@ -233,8 +262,11 @@ def refresh_exceptions(
     lifecycle.loc[excess, "sla_due_at"] = (
         pd.to_datetime(lifecycle.loc[excess, "opened_at"], utc=True) + pd.Timedelta(hours=policy.tolerances.excess_stock_sla_hours)
     ).to_numpy()
-    keys = tables.exception_lifecycle.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
-    snapshot_keys = tables.planning_exceptions.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
+    if isinstance(scope, RegionScope):  # a region's exceptions are those of its DCs, a whole slice to replace
+        keys, snapshot_keys = scope.clause(tables.exception_lifecycle), scope.clause(tables.planning_exceptions)
+    else:
+        keys = tables.exception_lifecycle.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
+        snapshot_keys = tables.planning_exceptions.c.exception_key.in_(list(lifecycle["exception_key"])) if scope is not None else None
     warehouse.replace_rows("exception_lifecycle", lifecycle, where=keys)
     warehouse.replace_rows("planning_exceptions", lifecycle[active].sort_values(["money_at_risk", "exception_key"], ascending=[False, True]), where=snapshot_keys)
     return lifecycle
@@ -303,6 +335,7 @@ def refresh_actions(
         exceptions, ctx, inputs.projection, inputs.purchase_lines, risky, inputs.product, inputs.supplier, inputs.accuracy,
         _read(warehouse, "allocation_scenarios", scope), as_of=settings.horizon_start,
         settings=ActionSettings(review_period_days=settings.review_period_days, bucket_days=settings.bucket_days, excess_days_of_cover=thresholds.excess_days_of_cover),
+        transfer_sources=region_transfer_sources(warehouse, scope) if isinstance(scope, RegionScope) else None,
     )
     # Stale feeds are themselves exceptions: while one is active, nothing is auto-approved.
     stale = feed_level[feed_level["exception_type"] == "stale_feed"]
@@ -317,12 +350,15 @@ def refresh_actions(
     actions = decide_autonomy(actions, policy)
     actions = actions.merge(exceptions[["exception_key", "owner_team", "owner_channel"]], on="exception_key", how="left")
 
-    where = tables.recommended_actions.c.exception_key.in_(list(exceptions["exception_key"])) if scope is not None else None
+    if isinstance(scope, RegionScope):
+        where = scope.clause(tables.recommended_actions)
+    else:
+        where = tables.recommended_actions.c.exception_key.in_(list(exceptions["exception_key"])) if scope is not None else None
     previous = warehouse.read("recommended_actions", columns=["action_id", "created_at", "policy_decision"], where=where)
     actions = actions.merge(previous.rename(columns={"policy_decision": "_previous_decision"}), on="action_id", how="left")
     actions["created_at"] = pd.to_datetime(actions["created_at"], utc=True).fillna(pd.Timestamp(now))
     actions["updated_at"] = now
-    if scope is not None:
+    if isinstance(scope, pd.DataFrame):
         # Actions of exceptions the scoped run no longer sees active (auto-resolved) go with them.
         where = tables.recommended_actions.c.exception_key.in_(list(exceptions["exception_key"]) + _closed_keys(warehouse, scope))
     warehouse.replace_rows("recommended_actions", actions[[c.name for c in tables.recommended_actions.columns]], where=where)

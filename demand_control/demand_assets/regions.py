@@ -1,0 +1,95 @@
+"""Planning regions as Dagster partitions: the inventory → exceptions → actions assets are partitioned by
+region (a region groups DCs: `location.region`), a full plan is a run per region (a backfill), and the
+one global step, `transfer_sources`, decides what crosses regions from the regions' summaries.
+
+A run with a region partition reads and replaces only its DCs' rows; a run without one (the demo, the
+digital twin, `plan_decisions` launched as before) plans the whole panel, as it always did. The partition
+keys are static (Dagster's partitions are known when the code location loads): the regions listed in
+DEMAND_CONTROL_PLANNING_REGIONS, else the sample distributor's.
+"""
+
+
+import dagster as dg
+
+from demand_control.infra import settings
+from demand_control.resources.clock import PlanningClock
+from demand_control.resources.warehouse import Warehouse
+from demand_control.sample.catalogue import REGIONS
+from demand_control.schema import tables
+from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
+from demand_control.services.regions import RegionScope, refresh_cross_region
+
+PLANNING_REGIONS = dg.StaticPartitionsDefinition(list(settings.planning_regions(REGIONS)))
+REGION_TAG = "demand_control/region"
+PLAN_REGION_JOB_NAME = "plan_region"
+# A run over every region's partition at once is the whole-panel plan (the `plan_decisions` job's default).
+WHOLE_PANEL_TAGS = {
+    "dagster/asset_partition_range_start": PLANNING_REGIONS.get_partition_keys()[0],
+    "dagster/asset_partition_range_end": PLANNING_REGIONS.get_partition_keys()[-1],
+}
+
+
+def region_scope(context: dg.AssetExecutionContext, warehouse: Warehouse) -> RegionScope | None:
+    """The regions of the run's partitions, or None when the run covers every region (or has no partition):
+    the whole panel, planned in one go as before regions existed."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return None
+    keys = list(context.partition_keys)
+    if set(keys) >= set(PLANNING_REGIONS.get_partition_keys()):
+        return None
+    scope = RegionScope.of(warehouse, keys)
+    if not scope.location_ids:
+        context.log.warning(f"no location of the location table is in {scope.name}: nothing to plan")
+    return scope
+
+
+def region_metadata(scope: RegionScope | None) -> dict[str, object]:
+    """What a materialization says about its regions (empty for a whole-panel run)."""
+    if scope is None:
+        return {}
+    return {"region": scope.name, "region_dcs": ", ".join(scope.location_ids) or "none"}
+
+
+@dg.asset(
+    name="transfer_sources",
+    group_name="inventory",
+    deps=["projected_inventory"],
+    owners=[TEAM_PLANNING],
+    kinds={"pandas", "sqlalchemy"},
+    description="The cross-region step: for each SKU-location short of safety stock, the DC of any region with the most stock to spare; and the panel-wide rank of every SKU-location's forecast value.",
+    metadata={"dagster/column_schema": table_schema_of(tables.transfer_sources), "dagster/table_name": "transfer_sources"},
+)
+def transfer_sources_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
+    decided = refresh_cross_region(warehouse, clock.now())
+    sources = decided.transfer_sources
+    across = sources[sources["region"] != sources["from_region"]]
+    context.log.info(f"{len(sources)} short SKU-locations have a donor DC, {len(across)} of them in another region")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(sources),
+            "across_regions": len(across),
+            "sku_locations_ranked_by_value": len(decided.value_ranks),
+            "by_region_pair": preview(across.groupby(["from_region", "region"]).size().rename("sku_locations").reset_index(), rows=25),
+            "preview": preview(sources.drop(columns=["decided_at"]), rows=10),
+        }
+    )
+
+
+plan_region_job = dg.define_asset_job(
+    PLAN_REGION_JOB_NAME,
+    # One region's re-plan, from its policy to its actions, with the global step's last decision; a full
+    # plan is the backfill of the decision assets over every region (Dagster runs the global step once,
+    # between the regions' projections and their exceptions).
+    selection=dg.AssetSelection.groups("inventory", "exceptions", "actions") - dg.AssetSelection.assets("transfer_sources"),
+    partitions_def=PLANNING_REGIONS,
+    config=dg.PartitionedConfig(
+        partitions_def=PLANNING_REGIONS,
+        run_config_for_partition_key_fn=lambda _key: {},
+        # The UI's run list and run monitoring filter by region.
+        tags_for_partition_key_fn=lambda key: {REGION_TAG: key},
+    ),
+    executor_def=dg.multiprocess_executor,
+    description="Re-plan one planning region (a partition): inventory policy, projection, exceptions, allocation and actions of its DCs only.",
+)
+
+defs = dg.Definitions(assets=[transfer_sources_asset], jobs=[plan_region_job])
