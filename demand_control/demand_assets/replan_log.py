@@ -1,12 +1,13 @@
 """`replan_log`: the event path's record, an asset the `replan` job materializes (it has no function of its own).
 
 Why a separate asset: a replan rewrites the rows of a few SKU-locations in `projected_inventory`,
-`planning_exceptions` and `recommended_actions`. Had it materialized those assets, their latest
+`planning_exceptions`, `allocation_scenarios` and `recommended_actions`. Had it materialized those assets, their latest
 materialization (what the UI shows first, what row-count plots and staleness read) would be the replan's
 one SKU-location instead of the full plan, and everything downstream would turn "unsynced". So the replan
-job materializes `replan_log` (one row per replan, with a row count) and only *observes* the three planning
+job materializes `replan_log` (one row per replan, with a row count) and only *observes* those four
 tables (an `AssetObservation` with the scope's rows and the table's), which the UI lists on their pages
-without replacing the full plan's materialization.
+without replacing the full plan's materialization. A partition per SKU-location would make every full plan
+a backfill of hundreds of partitions of tables written in one transaction.
 """
 
 import dagster as dg

@@ -495,7 +495,7 @@ def replan_inbox_batch(
 
 
 # The tables a replan rewrites for its scope; the full plan's assets own them, the replan only observes them.
-REPLANNED_TABLES = ("projected_inventory", "planning_exceptions", "recommended_actions")
+REPLANNED_TABLES = ("projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions")
 
 
 def record_replan(

@@ -245,9 +245,9 @@ def test_a_replan_records_itself_in_replan_log_and_only_observes_the_full_plans_
                               po_id=line["po_id"], po_line_no=int(line["line_no"]), sku=line["sku"], location_id=line["location_id"])])
     defs = build_definitions({"warehouse": warehouse, "signal_source": FileDropSource(folder="."), "quality_settings": QualitySettings()})
     instance = dg.DagsterInstance.ephemeral()
-    for name in ("projected_inventory", "planning_exceptions", "recommended_actions"):  # what the full plan recorded
+    for name in ("projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions"):  # what the full plan recorded
         instance.report_runless_asset_event(dg.AssetMaterialization(name, metadata={"dagster/row_count": warehouse.count(name)}))
-    full_plan = {name: instance.get_latest_materialization_event(dg.AssetKey(name)) for name in ("projected_inventory", "planning_exceptions", "recommended_actions")}
+    full_plan = {name: instance.get_latest_materialization_event(dg.AssetKey(name)) for name in ("projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions")}
     log_before = warehouse.count("replan_log")
     config = {"ops": {"replan_from_inbox": {"config": {"inbox_from": 900_201, "inbox_to": 900_201, "horizon_start": AS_OF.isoformat()}}}}
     result = defs.resolve_job_def(REPLAN_JOB_NAME).execute_in_process(instance=instance, run_config=config)
@@ -262,7 +262,7 @@ def test_a_replan_records_itself_in_replan_log_and_only_observes_the_full_plans_
         e.event_specific_data.asset_observation.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
         for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
     }
-    assert set(observed) == {"projected_inventory", "planning_exceptions", "recommended_actions"}
+    assert set(observed) == {"projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions"}
     for name, metadata in observed.items():
         assert metadata["dagster/row_count"].value == warehouse.count(name), name
         assert metadata["sku_locations"].value == 1 and metadata["events"].value == 1, name
