@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from demand_control.demand_assets.replan_log import REPLAN_LOG
 from demand_control.schema.contracts import CONTRACTS, FILE_DROP_OBJECTS
 
 # 05:00 UTC: after the ERP's nightly close and before planners start in Europe. The first evaluation after
@@ -28,8 +29,9 @@ PLAN_CRON = "0 5 * * *"
 PLAN_TIMEZONE = "UTC"
 DAILY_PLAN_SENSOR_NAME = "daily_plan"
 PLAN_GROUPS = ("signals", "staged", "forecasts", "inventory", "exceptions", "actions", "kpis")
-# The decision scorecard replays a year of the digital twin: job `simulate` runs it, not the daily plan.
-NOT_DAILY = ("decision_scorecard",)
+# The decision scorecard replays a year of the digital twin: job `simulate` runs it, not the daily plan; the
+# replan log is written by the event path only.
+NOT_DAILY = ("decision_scorecard", REPLAN_LOG)
 # A staged feed older than a day and a bit means a daily plan was missed: warn; past the contract's
 # freshness window (the source's own cadence) the feed is overdue.
 MISSED_DAILY_PLAN = timedelta(hours=26)
