@@ -91,6 +91,18 @@ def warehouse_migrate() -> None:
     typer.echo(f"warehouse at {_safe_url(warehouse.url)} is at the newest migration")
 
 
+@warehouse_app.command("dictionary")
+def warehouse_dictionary(
+    output: Annotated[Path, typer.Option(help="Markdown file to write (its folder is created).")] = Path("docs/data_dictionary.md"),
+) -> None:
+    """Write the data dictionary (every table and column, its type, key and description) generated from the table definitions."""
+    from demand_control.schema.dictionary import data_dictionary_markdown
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(data_dictionary_markdown())
+    typer.echo(f"wrote the data dictionary to {output}")
+
+
 @app.command("contracts")
 def contracts(
     readme: Annotated[Path | None, typer.Option(help="Rewrite the table between the contract markers of this file.")] = None,

@@ -12,7 +12,8 @@ import pandas as pd
 
 from demand_control.quality.gates import code_location_asset_graph, failed_gates_upstream
 from demand_control.services.notifier import notify_exceptions
-from demand_control.services.replan import PlanSettings, replan_inbox_batch
+from demand_control.demand_assets.replan_log import REPLAN_LOG
+from demand_control.services.replan import PlanSettings, record_replan, replan_inbox_batch, replanned_rows
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.planning_policy import PlanningPolicy
@@ -71,16 +72,30 @@ def replan_from_inbox(
         context.log.info(f"inbox {config.inbox_from}..{config.inbox_to}: already processed")
         yield dg.Output([], "touched_exceptions")
         return
-    lifecycle, actions, scope, inbox_count = done.lifecycle, done.actions, done.scope, done.events
-    changes = lifecycle["last_change"].value_counts().to_dict() if len(lifecycle) else {}
-    scope_size = "all" if scope is None else len(scope)
-    context.log.info(f"applied {inbox_count} events; re-planned {scope_size} SKU-locations; exceptions {changes}")
-    for key in ("projected_inventory", "planning_exceptions", "recommended_actions"):
-        yield dg.AssetMaterialization(
-            asset_key=key,
-            description=f"re-planned {scope_size} SKU-locations after inbox events {config.inbox_from}..{config.inbox_to}"
-            + (f" and {len(requested)} changed in the ERP" if requested is not None else ""),
-            metadata={"sku_locations": scope_size, "events": inbox_count, "exception_changes": str(changes), "actions": len(actions)},
+    changes = done.lifecycle["last_change"].value_counts().to_dict() if len(done.lifecycle) else {}
+    scope_size = "all" if done.scope is None else len(done.scope)
+    context.log.info(f"applied {done.events} events; re-planned {scope_size} SKU-locations; exceptions {changes}")
+    erp_count = 0 if requested is None else len(requested)
+    row = record_replan(warehouse, done, config.inbox_from, config.inbox_to, erp_count, context.run_id, clock.now())
+    what = f"re-planned {scope_size} SKU-locations after inbox events {config.inbox_from}..{config.inbox_to}" + (
+        f" and {erp_count} changed in the ERP" if erp_count else ""
+    )
+    # The replan materializes its own record and only observes the planning tables it rewrote for its
+    # scope, so their latest materialization stays the full plan's (see demand_assets/replan_log.py).
+    yield dg.AssetMaterialization(
+        asset_key=REPLAN_LOG,
+        description=what,
+        metadata={
+            "dagster/row_count": warehouse.count(REPLAN_LOG),
+            **{k: v for k, v in row.items() if k not in ("run_id", "replanned_at")},
+            "sku_locations": scope_size,
+        },
+    )
+    for name, (scoped, total) in replanned_rows(warehouse, done.scope).items():
+        yield dg.AssetObservation(
+            asset_key=name,
+            description=what,
+            metadata={"dagster/row_count": total, "replanned_rows": scoped, "sku_locations": scope_size, "events": done.events},
         )
     yield dg.Output(done.touched_exceptions, "touched_exceptions")
 
@@ -98,7 +113,8 @@ def notify_touched_owners(
 
 @dg.job(
     name=REPLAN_JOB_NAME,
-    description="Apply inbox events and re-plan only the SKU-locations they touch (projection, exceptions, allocations, actions).",
+    description="Apply inbox events and re-plan only the SKU-locations they touch (projection, exceptions, allocations, actions); "
+    "records itself in replan_log and observes, rather than re-materializes, the full plan's tables.",
     executor_def=dg.in_process_executor,
     tags={"dagster/max_runtime": 600},
 )

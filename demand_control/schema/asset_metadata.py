@@ -34,11 +34,12 @@ def _constraints(col: Column, contract: Contract) -> dg.TableColumnConstraints:
     )
 
 
-def _classified(table_name: str, column_name: str, description: str) -> dict:
-    """The column's description and tags with its data classification (personal, commercial), if any."""
+def _classified(table_name: str, column_name: str, description: str, classification: str | None = None) -> dict:
+    """The column's description and tags with its data classification (personal, commercial), if any:
+    `classification` when given (a raw extract's column carries its staged object's), else the table's."""
     from demand_control.schema.tables import CLASSIFICATION
 
-    classification = CLASSIFICATION.get((table_name, column_name))
+    classification = classification or CLASSIFICATION.get((table_name, column_name))
     if classification is None:
         return {"description": description}
     return {"description": f"[{classification} data] {description}", "tags": {"classification": classification}}
@@ -61,15 +62,11 @@ def table_schema(contract: Contract) -> dg.TableSchema:
 
 
 def raw_schema(contract: Contract) -> dg.TableSchema:
-    columns = [
-        dg.TableColumn("load_id", "integer", description="feed_load row this extract belongs to."),
-        dg.TableColumn("row_number", "integer", description="Position of the row in the delivered file."),
-    ]
-    columns += [
-        dg.TableColumn(col.name, "text", **_classified(contract.name, col.name, f"As delivered: {col.description}"))
-        for col in contract.columns
-    ]
-    return dg.TableSchema(columns=columns)
+    """The raw extract's schema as Dagster shows it: the raw table's own columns and comments (load_id,
+    row_number, change, then every contract column as delivered text)."""
+    from demand_control.schema.tables import RAW
+
+    return table_schema_of(RAW[contract.name])
 
 
 def table_schema_of(table: Table) -> dg.TableSchema:
@@ -82,13 +79,14 @@ def table_schema_of(table: Table) -> dg.TableSchema:
                 return name
         return "string"
 
+    key = [c.name for c in table.primary_key.columns]
     return dg.TableSchema(
         columns=[
             dg.TableColumn(c.name, kind(c), constraints=dg.TableColumnConstraints(nullable=c.nullable),
-                           **_classified(table.name, c.name, c.comment or ""))
+                           **_classified(table.name, c.name, c.comment or "", c.info.get("classification")))
             for c in table.columns
         ],
-        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(c.name for c in table.primary_key.columns)})"]),
+        constraints=dg.TableConstraints(other=[f"primary key ({', '.join(key)})"] if key else []),
     )
 
 

@@ -455,6 +455,24 @@ plan_runs = Table(
     comment="One row per plan (full or event-scoped): the as-of it was made on, so every projection, exception and action can be traced to its date.",
 )
 
+replan_log = Table(
+    "replan_log",
+    metadata,
+    Column("replan_id", Integer, primary_key=True, autoincrement=True, comment="Order of the replans."),
+    Column("run_id", String(64), comment="Dagster run of the replan job (empty outside Dagster)."),
+    Column("inbox_from", Integer, nullable=False, comment="First inbox_id of the batch the replan applied (inclusive)."),
+    Column("inbox_to", Integer, nullable=False, comment="Last inbox_id of the batch the replan applied (inclusive)."),
+    Column("events", Integer, nullable=False, comment="Inbox events applied (events already processed by an earlier run are skipped)."),
+    Column("erp_sku_locations", Integer, nullable=False, comment="SKU-locations re-planned because they changed in the ERP (the ERP sync's request), besides the events'."),
+    Column("sku_locations", Integer, comment="SKU-locations re-planned; empty: all of them (the scope was too large, so the whole panel was re-planned)."),
+    Column("exceptions_opened", Integer, nullable=False, comment="Exceptions the replan opened or reopened."),
+    Column("exceptions_updated", Integer, nullable=False, comment="Open exceptions whose figures the replan changed."),
+    Column("exceptions_resolved", Integer, nullable=False, comment="Exceptions the replan found cleared (auto-resolved)."),
+    Column("actions", Integer, nullable=False, comment="Recommended actions of the re-planned SKU-locations after the replan."),
+    Column("replanned_at", DateTime(timezone=True), nullable=False, comment="The planning clock's instant of the replan (UTC)."),
+    comment="One row per event-scoped replan (the replan job): what it applied and changed. The full plan's tables keep every SKU-location; this says which ones an event re-planned since.",
+)
+
 inbox_events = Table(
     "inbox_events",
     metadata,

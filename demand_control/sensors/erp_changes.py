@@ -52,7 +52,8 @@ def parse_sku_locations(tag: str | None) -> set[str] | None:
     minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Requests one sync_erp_orders run per batch of sale and purchase lines changed in Tryton "
-    "(cursor: newest ERP timestamp requested). Switch it on with DEMAND_CONTROL_SOURCE=tryton.",
+    "(cursor: newest ERP timestamp requested). Off by default (it needs a reachable Tryton): with DEMAND_CONTROL_SOURCE=tryton, "
+    "turn it on in the UI (Automation → erp_change_sensor).",
 )
 def erp_change_sensor(context: dg.SensorEvaluationContext, erp: TrytonErp) -> dg.SensorResult | dg.SkipReason:
     state = json.loads(context.cursor) if context.cursor else None

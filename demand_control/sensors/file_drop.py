@@ -25,7 +25,8 @@ def changed_feeds(source: FileDropSource, seen: dict[str, float]) -> dict[str, f
     job_name=INGEST_JOB_NAME,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Starts an ingestion run when files in the file drop change; one run per set of changes.",
+    description="Starts an ingestion run when files in the file drop change; one run per set of changes. Off by default "
+    "(the daily plan ingests once a day): turn it on in the UI (Automation → file_drop_sensor) to ingest as files land.",
 )
 def file_drop_sensor(context: dg.SensorEvaluationContext, signal_source: FileDropSource) -> dg.SensorResult | dg.SkipReason:
     seen: dict[str, float] = json.loads(context.cursor) if context.cursor else {}

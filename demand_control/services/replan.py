@@ -529,3 +529,28 @@ def replan_inbox_batch(
                 for i, webhook_id in zip(inbox["inbox_id"], inbox["webhook_id"])
             ])
     return InboxReplan(events=len(inbox), scope=scope, lifecycle=lifecycle, actions=actions)
+
+
+# The tables a replan rewrites for its scope; the full plan's assets own them, the replan only observes them.
+REPLANNED_TABLES = ("projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions")
+
+
+def record_replan(
+    warehouse: Warehouse, done: InboxReplan, inbox_from: int, inbox_to: int, erp_sku_locations: int, run_id: str | None, now: datetime
+) -> dict[str, Any]:
+    """Append what one replan applied and changed to `replan_log` and return that row."""
+    changes = done.lifecycle["last_change"].value_counts() if len(done.lifecycle) else pd.Series(dtype=int)
+    row = {
+        "run_id": run_id, "inbox_from": int(inbox_from), "inbox_to": int(inbox_to), "events": int(done.events),
+        "erp_sku_locations": int(erp_sku_locations), "sku_locations": None if done.scope is None else len(done.scope),
+        "exceptions_opened": int(changes.get("opened", 0) + changes.get("reopened", 0)),
+        "exceptions_updated": int(changes.get("updated", 0)), "exceptions_resolved": int(changes.get("auto_resolved", 0)),
+        "actions": len(done.actions), "replanned_at": now,
+    }
+    warehouse.append_rows("replan_log", pd.DataFrame([row]))
+    return row
+
+
+def replanned_rows(warehouse: Warehouse, scope: Scope) -> dict[str, tuple[int, int]]:
+    """For each table a replan rewrites: (rows of the scope, rows of the whole table) after the replan."""
+    return {name: (warehouse.count(name, where=scope_clause(name, scope)), warehouse.count(name)) for name in REPLANNED_TABLES}

@@ -37,6 +37,7 @@ def graph_snapshot() -> dict:
         assets[key.to_user_string()] = {
             "group": node.group_name,
             "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "automation": node.automation_condition.get_label() if node.automation_condition else None,
             "checks": sorted(
                 f"{c.name}{' (blocking)' if graph.get(c).blocking else ''}" for c in node.check_keys
             ),
@@ -45,6 +46,7 @@ def graph_snapshot() -> dict:
         "assets": assets,
         "jobs": sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")),
         "sensors": sorted(s.name for s in defs.sensors or []),
+        "schedules": sorted(s.name for s in defs.schedules or []),
     }
 
 

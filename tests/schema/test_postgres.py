@@ -13,6 +13,7 @@ from demand_control.resources import FileDropSource, QualitySettings, Warehouse
 from tests.conftest import AS_OF
 from tests.demand_assets.test_decision_assets import PLAN_OPS
 from tests.demand_assets.test_ingestion import check_results, run_ingestion
+from tests.schema.test_queries import example_queries, run_queries
 
 pytestmark = pytest.mark.postgres
 
@@ -53,6 +54,9 @@ def test_ingestion_graph_on_postgres_instance_and_warehouse(make_postgres_databa
         second = warehouse.read("exception_lifecycle")
         assert len(second) == len(first) and set(second["last_change"]) <= {"unchanged", "untouched"}
         assert warehouse.count("recommended_actions") > 0 and warehouse.count("coordination_kpis") > 0
+        # The analysts' example queries run unchanged on PostgreSQL (no event replan here: replan_log is empty).
+        answers = run_queries(warehouse, example_queries())
+        assert all(len(frame) > 0 for name, frame in answers.items() if name != "latest_event_replans"), {n: len(f) for n, f in answers.items()}
 
 
 def test_copy_round_trips_awkward_values_and_a_bad_replace_keeps_old_rows(postgres_database) -> None:

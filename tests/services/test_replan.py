@@ -232,3 +232,45 @@ def test_a_failed_gate_withholds_the_replans_auto_approval_as_it_does_the_plans(
     withheld = audit[(audit["event_type"] == "refusal") & audit["payload"].astype(str).str.contains("data-quality gate")]
     assert len(withheld) > 0  # the delay's follow-up (auto-approvable) waited for a person
     assert warehouse.count("action_decisions") == decided_before
+
+
+def test_a_replan_records_itself_in_replan_log_and_only_observes_the_full_plans_tables(planned) -> None:  # noqa: F811
+    """The latest materialization of the planning tables stays the full plan's: the replan materializes
+    replan_log (with its row count) and reports observations of the tables it rewrote for its scope."""
+    warehouse, _, _ = planned
+    purchases = warehouse.read("purchase_order_line")
+    line = purchases[purchases["status"].isin(["sent", "confirmed"])].iloc[2]
+    _store(warehouse, [_event(900_201, "supplier.delay", {"supplier_id": line["supplier_id"], "po_id": line["po_id"], "line_no": int(line["line_no"]),
+                                                          "new_date": (AS_OF + timedelta(days=77)).isoformat()},
+                              po_id=line["po_id"], po_line_no=int(line["line_no"]), sku=line["sku"], location_id=line["location_id"])])
+    defs = build_definitions({"warehouse": warehouse, "signal_source": FileDropSource(folder="."), "quality_settings": QualitySettings()})
+    instance = dg.DagsterInstance.ephemeral()
+    for name in ("projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions"):  # what the full plan recorded
+        instance.report_runless_asset_event(dg.AssetMaterialization(name, metadata={"dagster/row_count": warehouse.count(name)}))
+    full_plan = {name: instance.get_latest_materialization_event(dg.AssetKey(name)) for name in ("projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions")}
+    log_before = warehouse.count("replan_log")
+    config = {"ops": {"replan_from_inbox": {"config": {"inbox_from": 900_201, "inbox_to": 900_201, "horizon_start": AS_OF.isoformat()}}}}
+    result = defs.resolve_job_def(REPLAN_JOB_NAME).execute_in_process(instance=instance, run_config=config)
+    assert result.success
+
+    materialized = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
+    assert set(materialized) == {"replan_log"}
+    assert materialized["replan_log"].metadata["dagster/row_count"].value == warehouse.count("replan_log") == log_before + 1
+    for name, latest in full_plan.items():
+        assert latest is not None and instance.get_latest_materialization_event(dg.AssetKey(name)) == latest, f"the replan replaced {name}'s materialization"
+    observed = {
+        e.event_specific_data.asset_observation.asset_key.to_user_string(): e.event_specific_data.asset_observation.metadata
+        for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+    }
+    assert set(observed) == {"projected_inventory", "planning_exceptions", "allocation_scenarios", "recommended_actions"}
+    for name, metadata in observed.items():
+        assert metadata["dagster/row_count"].value == warehouse.count(name), name
+        assert metadata["sku_locations"].value == 1 and metadata["events"].value == 1, name
+    mine = (warehouse.read("projected_inventory")[["sku", "location_id"]] == [line["sku"], line["location_id"]]).all(axis=1).sum()
+    assert observed["projected_inventory"]["replanned_rows"].value == mine > 0
+
+    row = warehouse.read("replan_log").sort_values("replan_id").iloc[-1]
+    assert row["run_id"] == result.run_id and (row["inbox_from"], row["inbox_to"], row["events"], row["sku_locations"]) == (900_201, 900_201, 1, 1)
+    delay_key = f"supplier_delay:{line['po_id']}/{int(line['line_no'])}"
+    assert row["exceptions_opened"] + row["exceptions_updated"] >= 1 and delay_key in set(warehouse.read("planning_exceptions")["exception_key"])
+    assert row["erp_sku_locations"] == 0 and row["actions"] >= 1
