@@ -48,7 +48,7 @@ class ExceptionThresholds:
 class PlanningInputs:
     """Everything the exception rules read. Frames are the warehouse tables of the same name; `feeds` is
     one row per canonical object: object, age_hours, freshness_hours, rows_extracted, rows_quarantined,
-    status (see `feed_health`). Empty frames are fine: a rule without its inputs fires nothing."""
+    status (see `feed_health`); `quarantined` the quarantine rows (object, key) of the latest loads. Empty frames are fine: a rule without its inputs fires nothing."""
 
     projection: pd.DataFrame
     policy: pd.DataFrame
@@ -63,6 +63,8 @@ class PlanningInputs:
     supplier: pd.DataFrame = field(default_factory=pd.DataFrame)
     accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
     feeds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Rows of the latest loads held in quarantine (object, key): evidence of a data error behind a case.
+    quarantined: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds) -> pd.DataFrame:

@@ -122,7 +122,17 @@ def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) ->
         supplier=warehouse.read("supplier"),
         accuracy=_accuracy(warehouse, scope),
         feeds=feed_health(warehouse, now) if scope is None else pd.DataFrame(),
+        quarantined=latest_quarantine(warehouse),
     )
+
+
+def latest_quarantine(warehouse: Warehouse) -> pd.DataFrame:
+    """The quarantined rows (object, key) of each object's latest load: what the data in the plan left out."""
+    loads = warehouse.read("feed_load", columns=["load_id", "object"])
+    if loads.empty:
+        return pd.DataFrame(columns=["object", "key"])
+    latest = [int(i) for i in loads.groupby("object")["load_id"].max()]
+    return warehouse.read("quarantine", columns=["object", "key"], where=tables.quarantine.c.load_id.in_(latest))
 
 
 def _accuracy(warehouse: Warehouse, scope: Scope) -> pd.DataFrame:

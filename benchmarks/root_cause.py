@@ -1,0 +1,113 @@
+"""Benchmark: the root-cause classifier against the causes the sample generator planted (issue 18).
+
+A sample landscape gets disruptions planted with their causes (`sample.planted_causes`); the plan runs on it
+as the assets do (forecast and backtest, inventory policy, projection, exceptions with their root causes);
+each planted case is matched to the exception it raised and the classifier's cause is scored per cause
+beside a baseline that always answers the exception type's most common planted cause.
+
+    .venv/bin/python benchmarks/root_cause.py [--skus 300] [--locations 3] [--weeks 110] [--per-cause 10] [--seeds 42 7 11]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+
+import pandas as pd
+
+from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions
+from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
+from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
+from demand_control.planning.policy import load_policy
+from demand_control.planning.projection import projected_inventory
+from demand_control.planning.root_cause_score import match_planted, score_root_causes
+from demand_control.sample import generate_landscape
+from demand_control.sample.planted_causes import plant_causes
+
+AS_OF = dt.date(2025, 6, 4)
+HORIZON = 26
+
+
+def plan_exceptions(frames: dict[str, pd.DataFrame], as_of: dt.date) -> pd.DataFrame:
+    """The exceptions (with root causes) the plan raises on a landscape: forecast and backtest, inventory
+    policy, projection and detection, called as the forecasts, inventory and exceptions assets call them."""
+    from demand_control.demand_assets.forecasts import accuracy_rows
+    from demand_control.planning.forecasting import ForecastSettings, forecast_panel
+
+    frames = {name: frame.copy() for name, frame in frames.items()}
+    for frame in frames.values():
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.CategoricalDtype):
+                frame[col] = frame[col].astype(str)
+    history = frames["demand_history"]
+    uid = history["sku"] + "|" + history["location_id"]
+    panel = pd.DataFrame({"unique_id": uid, "ds": pd.to_datetime(history["period_start"]), "y": history["qty"].astype(float)})
+    keys = pd.DataFrame({"unique_id": uid, "sku": history["sku"], "location_id": history["location_id"]}).drop_duplicates("unique_id")
+    result = forecast_panel(panel, ForecastSettings(freq="W", horizon=HORIZON, season_length=52, n_jobs=1))
+    forecast = result.forecast.merge(keys, on="unique_id").drop(columns="unique_id").rename(columns={"ds": "period_start"})
+    accuracy = accuracy_rows(result, keys)
+    policy = load_policy()
+    start = pd.Timestamp(forecast["period_start"].min())
+    levels = sku_location_service_levels(keys[["sku", "location_id"]], frames["customer_order_line"], frames["customer"], frames["product"])
+    inv_policy = inventory_policy(
+        forecast, frames["sourcing"], levels[["sku", "location_id", "service_level"]], review_period_days=7.0,
+        purchase_lines=frames["purchase_order_line"], unit_costs=frames["product"],
+    ).merge(levels[["sku", "location_id", "tier"]], on=["sku", "location_id"], how="left")
+    purchases = frames["purchase_order_line"]
+    projection = projected_inventory(
+        frames["inventory_position"], forecast, frames["customer_order_line"], purchases[purchases["status"].isin(SCHEDULED_PO_STATUSES)],
+        inv_policy[["sku", "location_id", "safety_stock"]].fillna({"safety_stock": 0.0}), start,
+    )
+    inputs = PlanningInputs(
+        projection=projection, policy=inv_policy, product=frames["product"], location=frames["location"], customer=frames["customer"],
+        order_lines=frames["customer_order_line"], purchase_lines=purchases, forecast=forecast, demand_history=history,
+        pipeline=frames["pipeline_opportunity"], supplier=frames["supplier"], accuracy=accuracy,
+    )
+    thresholds = ExceptionThresholds(**policy.thresholds.detector_kwargs())
+    return detect_exceptions(inputs, thresholds, start, as_of=pd.Timestamp(as_of), tolerances=policy.tolerances)
+
+
+def planted_and_classified(skus: int, locations: int, weeks: int, seed: int, per_cause: int, as_of: dt.date = AS_OF) -> pd.DataFrame:
+    """The planted cases of one landscape, each beside the exception it raised and the classifier's cause."""
+    frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=as_of)
+    frames, planted = plant_causes(frames, seed=seed, as_of=as_of, per_cause=per_cause)
+    return match_planted(plan_exceptions(frames, as_of), planted)
+
+
+def _share(value: float) -> str:
+    return "   -" if pd.isna(value) else f"{value:5.0%}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skus", type=int, default=300)
+    parser.add_argument("--locations", type=int, default=3)
+    parser.add_argument("--weeks", type=int, default=110)
+    parser.add_argument("--per-cause", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 11])
+    args = parser.parse_args()
+    started = time.perf_counter()
+    matched = pd.concat(
+        [planted_and_classified(args.skus, args.locations, args.weeks, seed, args.per_cause).assign(seed=seed) for seed in args.seeds],
+        ignore_index=True,
+    )
+    table, overall = score_root_causes(matched)
+    seconds = time.perf_counter() - started
+    print(f"root causes: {args.skus} SKUs x {args.locations} DCs x {args.weeks} weeks, seeds {' '.join(map(str, args.seeds))}, "
+          f"{overall['planted']} planted cases, {overall['raised']} raised an exception ({overall['coverage']:.0%}); {seconds:.0f} s")
+    print(f"  {'cause':<27}{'planted':>8}{'raised':>7}{'accuracy':>9}{'precision':>10}{'baseline acc':>13}{'baseline prec':>14}")
+    for row in table.itertuples(index=False):
+        print(f"  {row.cause:<27}{row.planted:>8}{row.raised:>7}{_share(row.accuracy):>9}{_share(row.precision):>10}"
+              f"{_share(row.baseline_accuracy):>13}{_share(row.baseline_precision):>14}")
+    print(f"  overall accuracy {overall['accuracy']:.0%} vs baseline (the exception type's most common cause) "
+          f"{overall['baseline_accuracy']:.0%}: ratio {overall['ratio']:.2f}x")
+    wrong = matched[matched["exception_key"].notna() & (matched["root_cause"] != matched["cause"])]
+    if len(wrong):
+        confusion = wrong.groupby(["cause", "root_cause"]).size().rename("cases").reset_index()
+        print("  misclassified (planted -> said): " + "; ".join(f"{r.cause} -> {r.root_cause} ({r.cases})" for r in confusion.itertuples(index=False)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
