@@ -68,11 +68,16 @@ def plan_exceptions(frames: dict[str, pd.DataFrame], as_of: dt.date) -> pd.DataF
     return detect_exceptions(inputs, thresholds, start, as_of=pd.Timestamp(as_of), tolerances=policy.tolerances)
 
 
-def planted_and_classified(skus: int, locations: int, weeks: int, seed: int, per_cause: int, as_of: dt.date = AS_OF) -> pd.DataFrame:
-    """The planted cases of one landscape, each beside the exception it raised and the classifier's cause."""
+def planted_and_classified(skus: int, locations: int, weeks: int, seed: int, per_cause: int, as_of: dt.date = AS_OF) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The planted cases of one landscape, each beside the exception it raised and the classifier's cause;
+    and the exceptions at SKU-locations no plant touched (the background, whose true cause nobody planted)."""
     frames = generate_landscape(skus=skus, locations=locations, weeks=weeks, seed=seed, as_of=as_of)
     frames, planted = plant_causes(frames, seed=seed, as_of=as_of, per_cause=per_cause)
-    return match_planted(plan_exceptions(frames, as_of), planted)
+    exceptions = plan_exceptions(frames, as_of)
+    matched = match_planted(exceptions, planted)
+    touched = set(zip(planted["sku"].astype(str), planted["location_id"].astype(str)))
+    at_plant = pd.Series(list(zip(exceptions["sku"].astype(str), exceptions["location_id"].astype(str))), index=exceptions.index).isin(touched)
+    return matched, exceptions[~at_plant]
 
 
 def _share(value: float) -> str:
@@ -88,10 +93,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 11])
     args = parser.parse_args()
     started = time.perf_counter()
-    matched = pd.concat(
-        [planted_and_classified(args.skus, args.locations, args.weeks, seed, args.per_cause).assign(seed=seed) for seed in args.seeds],
-        ignore_index=True,
-    )
+    runs = [planted_and_classified(args.skus, args.locations, args.weeks, seed, args.per_cause) for seed in args.seeds]
+    matched = pd.concat([m.assign(seed=seed) for (m, _), seed in zip(runs, args.seeds)], ignore_index=True)
+    background = pd.concat([b for _, b in runs], ignore_index=True)
     table, overall = score_root_causes(matched)
     seconds = time.perf_counter() - started
     print(f"root causes: {args.skus} SKUs x {args.locations} DCs x {args.weeks} weeks, seeds {' '.join(map(str, args.seeds))}, "
@@ -106,6 +110,9 @@ def main() -> int:
     if len(wrong):
         confusion = wrong.groupby(["cause", "root_cause"]).size().rename("cases").reset_index()
         print("  misclassified (planted -> said): " + "; ".join(f"{r.cause} -> {r.root_cause} ({r.cases})" for r in confusion.itertuples(index=False)))
+    said = background["root_cause"].value_counts(normalize=True)
+    print(f"  background (the {len(background):,} cases at SKU-locations no plant touched): "
+          + ", ".join(f"{cause} {share:.0%}" for cause, share in said.items()))
     return 0
 
 

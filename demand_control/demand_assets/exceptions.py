@@ -34,7 +34,7 @@ def plan_settings(config: InventoryPolicyConfig, forecast_settings: ForecastSett
     deps=["projected_inventory", "inventory_policy", "forecast_accuracy", "customer_order_line", "purchase_order_line", "pipeline_opportunity", "supplier"],
     owners=[TEAM_PLANNING],
     kinds=KINDS,
-    description="Planning exceptions a planner must act on, with severity, owner, SLA and the numbers that triggered them.",
+    description="Planning exceptions a planner must act on, with severity, owner, SLA, the numbers that triggered them and why they happened.",
     metadata={"dagster/column_schema": table_schema_of(tables.planning_exceptions), "dagster/table_name": "planning_exceptions"},
 )
 def planning_exceptions_asset(
@@ -63,6 +63,7 @@ def planning_exceptions_asset(
             "auto_resolved": int(changes.get("auto_resolved", 0)),
             "money_at_risk": float(snapshot["money_at_risk"].sum()),
             "by_type_and_severity": preview(by_type, rows=20),
+            "by_root_cause": preview(snapshot.groupby(["exception_type", "root_cause"]).size().rename("cases").reset_index() if len(snapshot) else snapshot, rows=30),
             "top": preview(snapshot[["exception_key", "severity", "money_at_risk", "owner_team", "sentence"]], rows=10),
         }
     )
