@@ -6,6 +6,7 @@ each planted case is matched to the exception it raised and the classifier's cau
 beside a baseline that always answers the exception type's most common planted cause.
 
     .venv/bin/python benchmarks/root_cause.py [--skus 300] [--locations 3] [--weeks 110] [--per-cause 10] [--seeds 42 7 11]
+        [--time-sku-locations 100000]   # also time the classifier alone on one case per SKU-location of a big landscape
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import datetime as dt
 import time
 
+import numpy as np
 import pandas as pd
 
 from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions
@@ -21,6 +23,7 @@ from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.policy import load_policy
 from demand_control.planning.projection import projected_inventory
+from demand_control.planning.root_cause import classify_root_causes
 from demand_control.planning.root_cause_score import match_planted, score_root_causes
 from demand_control.sample import generate_landscape
 from demand_control.sample.planted_causes import plant_causes
@@ -80,6 +83,29 @@ def planted_and_classified(skus: int, locations: int, weeks: int, seed: int, per
     return matched, exceptions[~at_plant]
 
 
+def time_classifier(sku_locations: int, locations: int = 4, weeks: int = 104) -> str:
+    """The classifier alone on one case per SKU-location (half spikes, half stockouts) of a big landscape,
+    its history, orders and PO lines: the time it adds to a full plan."""
+    frames = generate_landscape(skus=sku_locations // locations, locations=locations, weeks=weeks, seed=42, as_of=AS_OF)
+    for frame in frames.values():
+        for col in frame.columns:
+            if isinstance(frame[col].dtype, pd.CategoricalDtype):
+                frame[col] = frame[col].astype(str)
+    lanes = frames["sourcing"][frames["sourcing"]["primary"]][["sku", "location_id", "supplier_id"]].reset_index(drop=True)
+    cases = lanes.assign(exception_type=np.where(np.arange(len(lanes)) % 2, "demand_spike", "projected_stockout"), po_id=None, po_line_no=None,
+                         cause_key=None, units_at_risk=1.0)
+    cases["exception_key"] = cases["exception_type"] + ":" + cases["sku"] + "@" + cases["location_id"]
+    start = pd.Timestamp(frames["demand_history"]["period_start"].max()) + pd.Timedelta(days=7)
+    level = frames["demand_history"].groupby(["sku", "location_id"], as_index=False)["qty"].mean().rename(columns={"qty": "mean"}).assign(period_start=start)
+    empty = pd.DataFrame()
+    inputs = PlanningInputs(projection=empty, policy=empty, product=frames["product"], location=frames["location"], customer=frames["customer"],
+                            order_lines=frames["customer_order_line"], purchase_lines=frames["purchase_order_line"], forecast=level,
+                            demand_history=frames["demand_history"])
+    started = time.perf_counter()
+    classify_root_causes(cases, inputs, start)
+    return f"classifier alone: {len(cases):,} cases over {len(frames['demand_history']):,} history rows in {time.perf_counter() - started:.1f} s"
+
+
 def _share(value: float) -> str:
     return "   -" if pd.isna(value) else f"{value:5.0%}"
 
@@ -91,6 +117,7 @@ def main() -> int:
     parser.add_argument("--weeks", type=int, default=110)
     parser.add_argument("--per-cause", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 11])
+    parser.add_argument("--time-sku-locations", type=int, default=0, help="also time the classifier alone on this many SKU-locations (0: skip)")
     args = parser.parse_args()
     started = time.perf_counter()
     runs = [planted_and_classified(args.skus, args.locations, args.weeks, seed, args.per_cause) for seed in args.seeds]
@@ -113,6 +140,8 @@ def main() -> int:
     said = background["root_cause"].value_counts(normalize=True)
     print(f"  background (the {len(background):,} cases at SKU-locations no plant touched): "
           + ", ".join(f"{cause} {share:.0%}" for cause, share in said.items()))
+    if args.time_sku_locations:
+        print("  " + time_classifier(args.time_sku_locations))
     return 0
 
 

@@ -73,43 +73,62 @@ def _ratio(values: pd.Series) -> pd.Series:
     return v.map("{:.1f}x".format).where(v.notna(), "?")
 
 
-def history_features(history: pd.DataFrame, horizon_start: pd.Timestamp) -> pd.DataFrame:
-    """Per SKU-location, from the weekly demand before `horizon_start` (age 1 = the last week): weeks since
-    its first sale, the last two weeks, the mean of the year before the last four weeks (ages 5-56), the
-    largest week of the year before the last two (ages 3-54), the mean of the last three weeks, how many of them ran above `shift_ratio` of that mean (counted
-    by the caller), and the seasonal index: the mean of the weeks around this calendar week one and two years
-    ago (ages 46-55 and 98-107) over the mean of the whole history."""
+def history_features(history: pd.DataFrame, horizon_start: pd.Timestamp, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per SKU-location (only those in `pairs` when given), from the weekly demand before `horizon_start`
+    (age 1 = the last week): weeks since its first sale, the last three weeks and their mean, the mean of the
+    year before the last four weeks (ages 5-56), the largest week of the year before the last two (ages 3-54,
+    `base_max`), and the seasonal index: the mean of the weeks around this calendar week one and two years ago
+    (ages 46-55 and 98-107) over the mean of the whole history. Sums and counts by integer SKU-location code
+    (`np.bincount`): the history is the largest table the plan reads."""
     cols = [*SKU_LOCATION, "history_weeks", "last_qty", "previous_qty", "base_mean", "base_max", "recent_mean", "recent_1", "recent_2", "recent_3", "seasonal_index"]
     if history.empty:
         return pd.DataFrame(columns=cols)
-    h = history[[*SKU_LOCATION, "period_start", "qty"]].copy()
-    for col in SKU_LOCATION:
-        h[col] = h[col].astype(str)
-    h["period_start"] = as_datetime_column(h["period_start"])
-    h = h[h["period_start"] < horizon_start]
-    h["qty"] = pd.to_numeric(h["qty"], errors="coerce").astype(float).fillna(0.0)
-    h["age"] = np.ceil((horizon_start - h["period_start"]) / pd.Timedelta(days=7)).astype(int)
-    g = h.groupby(SKU_LOCATION, sort=False)
-    out = g["age"].size().rename("rows").reset_index()
-    sold = h[h["qty"] > 0].groupby(SKU_LOCATION, sort=False)["age"].max().rename("history_weeks")
-    by_age = h[h["age"] <= 3].pivot_table(index=SKU_LOCATION, columns="age", values="qty", aggfunc="sum")
-    by_age = by_age.reindex(columns=[1, 2, 3]).rename(columns={1: "recent_1", 2: "recent_2", 3: "recent_3"})
-    base = h[(h["age"] >= 5) & (h["age"] <= 56)].groupby(SKU_LOCATION, sort=False)["qty"].agg(base_mean="mean", base_max="max")
-    # The typo test compares the last two weeks with the year before them.
-    year = h[(h["age"] >= 3) & (h["age"] <= 54)].groupby(SKU_LOCATION, sort=False)["qty"].max().rename("year_max")
-    season_rows = h[h["age"].between(46, 55) | h["age"].between(98, 107)]
-    season = season_rows.groupby(SKU_LOCATION, sort=False)["qty"].mean().rename("season_mean")
-    overall = h.groupby(SKU_LOCATION, sort=False)["qty"].mean().rename("overall_mean")
-    for part in (sold, by_age, base, year, season, overall):
-        out = out.merge(part.reset_index(), on=SKU_LOCATION, how="left")
-    out[["recent_1", "recent_2", "recent_3"]] = out[["recent_1", "recent_2", "recent_3"]].fillna(0.0)
+    period = as_datetime_column(history["period_start"])
+    keep = (period < horizon_start).to_numpy()
+    sku_code, skus = pd.factorize(history["sku"].astype(str) if not isinstance(history["sku"].dtype, pd.CategoricalDtype) else history["sku"])
+    loc_code, locs = pd.factorize(history["location_id"].astype(str) if not isinstance(history["location_id"].dtype, pd.CategoricalDtype) else history["location_id"])
+    pid = sku_code.astype(np.int64) * max(len(locs), 1) + loc_code
+    if pairs is not None:
+        wanted_sku = pd.Index(skus.astype(str)).get_indexer(pairs["sku"].astype(str))
+        wanted_loc = pd.Index(locs.astype(str)).get_indexer(pairs["location_id"].astype(str))
+        ok = (wanted_sku >= 0) & (wanted_loc >= 0)
+        keep &= np.isin(pid, wanted_sku[ok].astype(np.int64) * max(len(locs), 1) + wanted_loc[ok])
+    pid = pid[keep]
+    if len(pid) == 0:
+        return pd.DataFrame(columns=cols)
+    qty = np.nan_to_num(pd.to_numeric(history["qty"], errors="coerce").to_numpy(dtype=float)[keep], nan=0.0)
+    age = np.ceil((horizon_start - period[keep]).to_numpy() / np.timedelta64(7, "D")).astype(np.int64)
+    ids, dense = np.unique(pid, return_inverse=True)
+    n = len(ids)
+
+    def total(mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        at = dense if mask is None else dense[mask]
+        return np.bincount(at, weights=qty if mask is None else qty[mask], minlength=n), np.bincount(at, minlength=n).astype(float)
+
+    def largest(mask: np.ndarray, of: np.ndarray) -> np.ndarray:
+        out = np.full(n, np.nan)
+        if mask.any():
+            found = pd.Series(of[mask]).groupby(dense[mask]).max()
+            out[found.index.to_numpy()] = found.to_numpy()
+        return out
+
+    rows = np.bincount(dense, minlength=n)
+    out = pd.DataFrame({"sku": np.asarray(skus.astype(str))[ids // max(len(locs), 1)], "location_id": np.asarray(locs.astype(str))[ids % max(len(locs), 1)]})
+    out["history_weeks"] = np.nan_to_num(largest(qty > 0, age.astype(float)), nan=0.0).astype(int)
+    for k in (1, 2, 3):
+        out[f"recent_{k}"] = total(age == k)[0]
     out["last_qty"], out["previous_qty"] = out["recent_1"], out["recent_2"]
     out["recent_mean"] = out[["recent_1", "recent_2", "recent_3"]].mean(axis=1)
-    out["history_weeks"] = out["history_weeks"].fillna(0).astype(int)
+    base_sum, base_count = total((age >= 5) & (age <= 56))
+    out["base_mean"] = np.where(base_count > 0, base_sum / np.maximum(base_count, 1), np.nan)
+    # The typo test compares the last two weeks with the year before them.
+    out["base_max"] = largest((age >= 3) & (age <= 54), qty)
+    season_sum, season_count = total(((age >= 46) & (age <= 55)) | ((age >= 98) & (age <= 107)))
+    all_sum, all_count = total()
+    overall = all_sum / np.maximum(all_count, 1)
+    index = np.where((season_count > 0) & (overall > 0), season_sum / np.maximum(season_count, 1) / np.where(overall > 0, overall, 1), np.nan)
     # Only a series with at least a year behind the seasonal window has a seasonal index.
-    enough = out["rows"] >= 56
-    out["seasonal_index"] = (out["season_mean"] / out["overall_mean"].where(out["overall_mean"] > 0)).where(enough)
-    out["base_max"] = out["year_max"]
+    out["seasonal_index"] = np.where(rows >= 56, index, np.nan)
     return out[cols]
 
 
@@ -209,7 +228,7 @@ def classify_root_causes(
     f["_row"] = np.arange(len(f))
     for col in SKU_LOCATION:
         f[col] = f[col].astype(object).where(f[col].notna(), None).astype(str)
-    f = f.merge(history_features(inputs.demand_history, start), on=SKU_LOCATION, how="left")
+    f = f.merge(history_features(inputs.demand_history, start, f[SKU_LOCATION].drop_duplicates()), on=SKU_LOCATION, how="left")
     f = f.merge(order_concentration(inputs.order_lines, start, t.order_window_days), on=SKU_LOCATION, how="left")
     f = f.merge(_first_forecast(inputs.forecast), on=SKU_LOCATION, how="left")
     f = f.merge(class_bias(inputs.accuracy), on=SKU_LOCATION, how="left")
