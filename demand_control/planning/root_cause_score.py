@@ -44,11 +44,12 @@ def score_root_causes(matched: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, fl
     recall), precision (of the raised cases the classifier gave this cause, the share planted with it), and
     the baseline's accuracy and precision. The baseline answers, for every case, the cause planted most often
     behind its exception type (it learns that from the very cases it is scored on: a generous baseline).
-    Also the overall figures: accuracy, baseline accuracy, their ratio, coverage (raised / planted)."""
+    Also the overall figures: accuracy, baseline accuracy, their ratio, the same averaged over the causes
+    (macro), coverage (raised / planted)."""
     raised = matched[matched["exception_key"].notna()].copy()
     if raised.empty:
         table = pd.DataFrame(columns=["cause", "planted", "raised", "correct", "accuracy", "precision", "baseline_accuracy", "baseline_precision"])
-        return table, {"accuracy": float("nan"), "baseline_accuracy": float("nan"), "ratio": float("nan"), "coverage": 0.0, "raised": 0, "planted": len(matched)}
+        return table, {"accuracy": float("nan"), "baseline_accuracy": float("nan"), "macro_accuracy": float("nan"), "baseline_macro_accuracy": float("nan"), "ratio": float("nan"), "coverage": 0.0, "raised": 0, "planted": len(matched)}
     majority = raised.groupby("exception_type")["cause"].agg(lambda s: s.value_counts().sort_index().idxmax())
     raised["baseline"] = raised["exception_type"].map(majority)
     raised["correct"] = raised["root_cause"] == raised["cause"]
@@ -70,12 +71,16 @@ def score_root_causes(matched: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, fl
         })
     accuracy = float(raised["correct"].mean())
     baseline = float(raised["baseline_correct"].mean())
+    table = pd.DataFrame(rows)
     overall = {
         "accuracy": accuracy,
+        # Every cause counts once, however many cases it planted (a chronic supplier plants one per open line).
+        "macro_accuracy": float(table["accuracy"].mean()),
+        "baseline_macro_accuracy": float(table["baseline_accuracy"].mean()),
         "baseline_accuracy": baseline,
         "ratio": accuracy / baseline if baseline > 0 else float("inf"),
         "coverage": len(raised) / len(matched),
         "raised": len(raised),
         "planted": len(matched),
     }
-    return pd.DataFrame(rows), overall
+    return table, overall

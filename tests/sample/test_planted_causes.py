@@ -123,3 +123,5 @@ def test_scoring_counts_per_cause_and_against_the_baseline() -> None:
     assert overall["baseline_accuracy"] == pytest.approx(3 / 4) and overall["ratio"] == pytest.approx(1.0)
     assert rows.loc["broad_demand_shift", "accuracy"] == 0.5 and rows.loc["single_customer_order", "precision"] == 0.5
     assert rows.loc["new_item", "raised"] == 0 and pd.isna(rows.loc["new_item", "accuracy"])
+    # Averaged over the causes that raised cases: shift 1/2, one-off 1, single 1 (new item raised none).
+    assert overall["macro_accuracy"] == pytest.approx((0.5 + 1 + 1) / 3)
