@@ -31,8 +31,8 @@ class RootCauseThresholds:
     """Where evidence becomes a verdict. Each figure is a judgement a demand planner would make; the
     benchmark (`benchmarks/root_cause.py`) measures how often they are right on planted causes."""
 
-    # A supplier that delivered fewer than half its other open lines on time is late as a habit: the sample
-    # and real distributors alike run at 65-80% on time, so below 50% is well outside the ordinary.
+    # A supplier on time on fewer than half its other open lines (neither confirmed late nor overdue) is late
+    # as a habit: the sample distributor's suppliers run at 65-80% on time, so below 50% is well outside it.
     chronic_on_time_below: float = 0.5
     # Fewer other lines than this and the record says nothing either way.
     min_supplier_lines: int = 3
@@ -281,9 +281,9 @@ def classify_root_causes(
         (feed, "data_error", np.where(typ == "data_quality", 0.9, 0.6),
          "the " + typ.str.replace("_", " ") + " case is about the data feed itself"),
         (chronic, "supplier_chronic_lateness", _strength(1 - f["other_on_time"], 1 - t.chronic_on_time_below, 1.0),
-         f["supplier_id"].astype(str) + " delivered " + _pct(f["other_on_time"]) + " of its " + fmt_qty(f["other_lines"]) + " other open lines on time"),
+         f["supplier_id"].astype(str) + " is on time on " + _pct(f["other_on_time"]) + " of its " + fmt_qty(f["other_lines"]) + " other open lines"),
         (one_off, "supplier_one_off_delay", _strength(f["other_on_time"], t.chronic_on_time_below, 1.0),
-         f["supplier_id"].astype(str) + " delivered " + _pct(f["other_on_time"]) + " of its " + fmt_qty(f["other_lines"]) + " other open lines on time"),
+         f["supplier_id"].astype(str) + " is on time on " + _pct(f["other_on_time"]) + " of its " + fmt_qty(f["other_lines"]) + " other open lines"),
         (quarantine, "data_error", np.full(len(f), 0.8),
          fmt_qty(f["quarantined"]) + " rows of its stock or demand held in quarantine"),
         (typo, "data_error", _strength(f["jump"], t.data_error_jump, 4 * t.data_error_jump),

@@ -86,12 +86,12 @@ def test_each_case_says_why_when_the_classifier_decided(warehouse: Warehouse, en
     cases = warehouse.read("planning_exceptions")
     order = cases["exception_key"] == "order_at_risk:SKU-13@DC-1"
     cases.loc[order, ["root_cause", "root_cause_confidence", "root_cause_evidence"]] = [
-        "supplier_one_off_delay", 0.8, "SUP-1 delivered 90% of its 10 other open lines on time"]
+        "supplier_one_off_delay", 0.8, "SUP-1 is on time on 90% of its 10 other open lines"]
     cases.loc[~order, ["root_cause", "root_cause_confidence", "root_cause_evidence"]] = ["unknown", 0.0, "no evidence decides it"]
     warehouse.replace_rows("planning_exceptions", cases)
     blocks = re.split(r"\n(?=\s+\d+\. )", worklist_cli(env, "--owner", "team:buying-fresh").stdout)
     _, stockout, _, order_block, _ = blocks
-    assert "why     supplier one off delay (confidence 80%): Acme Dairy (SUP-1) delivered 90% of its 10 other open lines on time" in order_block
+    assert "why     supplier one off delay (confidence 80%): Acme Dairy (SUP-1) is on time on 90% of its 10 other open lines" in order_block
     assert "why" not in stockout
 
 

@@ -199,7 +199,7 @@ def test_a_purchase_line_confirmed_late_is_a_supplier_delay_with_a_drafted_follo
     trigger = json.loads(case["trigger_values"])
     assert (trigger["expected_date"], trigger["confirmed_date"], trigger["slip_days"], trigger["qty_open"]) == ("2026-12-07", "2026-12-24", 17.0, 4.0)
     assert case["root_cause"] in ("supplier_chronic_lateness", "supplier_one_off_delay")
-    assert case["root_cause_evidence"].startswith("SUP-002 delivered ")
+    assert case["root_cause_evidence"].startswith("SUP-002 is on time on ")
     actions = first["recommended_actions"]
     [followup] = actions[(actions["exception_key"] == "supplier_delay:PO-7000003/1") & (actions["action_type"] == "supplier_followup")].to_dict("records")
     assert (followup["rank"], followup["po_id"], followup["po_line_no"], followup["supplier_id"], followup["quantity"]) == (

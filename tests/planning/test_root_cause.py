@@ -63,12 +63,12 @@ def test_a_supplier_late_on_most_other_lines_is_chronically_late_and_one_on_time
 
     chronic = classify([delay], inputs(purchases=po_lines(late + others_late))).iloc[0]
     assert chronic["root_cause"] == "supplier_chronic_lateness"
-    assert chronic["root_cause_evidence"] == "SUP1 delivered 20% of its 5 other open lines on time"
+    assert chronic["root_cause_evidence"] == "SUP1 is on time on 20% of its 5 other open lines"
     assert 0.55 <= chronic["root_cause_confidence"] <= 0.95
 
     one_off = classify([delay], inputs(purchases=po_lines(late + others_on_time))).iloc[0]
     assert one_off["root_cause"] == "supplier_one_off_delay"
-    assert one_off["root_cause_evidence"] == "SUP1 delivered 80% of its 5 other open lines on time"
+    assert one_off["root_cause_evidence"] == "SUP1 is on time on 80% of its 5 other open lines"
 
 
 def test_a_supplier_with_too_few_other_lines_is_unknown():
@@ -164,7 +164,7 @@ def test_symptoms_and_orders_at_risk_take_the_cause_of_the_slip_behind_them():
     at_risk = case("order_at_risk")
     out = classify([delay, symptom, at_risk], inputs(history=weekly([10.0] * 60), purchases=purchases))
     assert out["root_cause"].tolist() == ["supplier_one_off_delay"] * 3
-    assert out["root_cause_evidence"].iloc[1] == "as its root case supplier_delay:PO-1/1: SUP1 delivered 100% of its 4 other open lines on time"
+    assert out["root_cause_evidence"].iloc[1] == "as its root case supplier_delay:PO-1/1: SUP1 is on time on 100% of its 4 other open lines"
     assert out["root_cause_confidence"].iloc[1] == pytest.approx(out["root_cause_confidence"].iloc[0] * 0.9, abs=0.01)
 
 
