@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from demand_control.planning.formatting import json_rows
+from demand_control.planning.order_supply import open_orders
 from demand_control.planning.inventory_common import (
     SCHEDULED_PO_STATUSES,
     SKU_LOCATION,
@@ -48,7 +50,9 @@ class ExceptionThresholds:
 class PlanningInputs:
     """Everything the exception rules read. Frames are the warehouse tables of the same name; `feeds` is
     one row per canonical object: object, age_hours, freshness_hours, rows_extracted, rows_quarantined,
-    status (see `feed_health`); `quarantined` the quarantine rows (object, key) of the latest loads. Empty frames are fine: a rule without its inputs fires nothing."""
+    status (see `feed_health`); `quarantined` the quarantine rows (object, key) of the latest loads. Empty
+    frames are fine: a rule without its inputs fires nothing. The frames are read once and not changed
+    afterwards (derive new inputs with `dataclasses.replace`): frames derived from them are kept."""
 
     projection: pd.DataFrame
     policy: pd.DataFrame
@@ -65,11 +69,31 @@ class PlanningInputs:
     feeds: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Rows of the latest loads held in quarantine (object, key): evidence of a data error behind a case.
     quarantined: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Frames derived from the inputs, computed once: a plan's three steps (exceptions, allocations, actions)
+    # share one read of the inputs and would otherwise each rebuild the context, the open orders and the
+    # order lines at risk. The inputs are not changed after the read, so a derived frame stays true.
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: tuple, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """`compute()` the first time `key` is asked for; a copy of that frame every time (callers may add
+        columns to what they get)."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key].copy()
+
+
+def open_orders_of(inputs: PlanningInputs) -> pd.DataFrame:
+    """The open customer order lines of the inputs with their customer's tier (`open_orders`), once per read."""
+    return inputs.derived(("open_orders",), lambda: open_orders(inputs.order_lines, inputs.customer))
 
 
 def sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds) -> pd.DataFrame:
     """Per SKU-location: category, region, primary supplier, policy tier, lead time, safety stock, order-up-
     to, unit cost and price, margin per unit, and the protection window (lead time + review period)."""
+    return inputs.derived(("context", thresholds), lambda: _sku_location_context(inputs, thresholds))
+
+
+def _sku_location_context(inputs: PlanningInputs, thresholds: ExceptionThresholds) -> pd.DataFrame:
     keys = inputs.projection[SKU_LOCATION].drop_duplicates()
     policy_cols = [c for c in ("supplier_id", "lead_time_days", "safety_stock", "reorder_point", "order_up_to", "order_quantity", "tier", "moq", "pack_size") if c in inputs.policy]
     ctx = keys.merge(inputs.policy[[*SKU_LOCATION, *policy_cols]].drop_duplicates(SKU_LOCATION), on=SKU_LOCATION, how="left")

@@ -18,6 +18,7 @@ import pandas as pd
 from demand_control.planning.exception_frame import (
     ExceptionThresholds,
     PlanningInputs,
+    open_orders_of,
     order_arrival,
     sku_location_context,
 )
@@ -27,7 +28,6 @@ from demand_control.planning.inventory_common import (
     as_timestamp,
     require_columns,
 )
-from demand_control.planning.order_supply import open_orders
 from demand_control.planning.policy.schema import Tolerances
 from demand_control.planning.root_cause import classify_root_causes
 from demand_control.planning.signal_exceptions import (
@@ -112,7 +112,7 @@ def detect_exceptions(
     start = as_timestamp(horizon_start)
     now = as_timestamp(as_of) if as_of is not None else start
     ctx = sku_location_context(inputs, thresholds)
-    orders = open_orders(inputs.order_lines, inputs.customer)
+    orders = open_orders_of(inputs)
     # A discontinued SKU is meant to run down: its projected stockout is no exception (its open orders at
     # risk still are).
     selling = ctx[ctx["active"]] if "active" in ctx else ctx
@@ -125,7 +125,7 @@ def detect_exceptions(
         below_safety_stock(inputs, selling, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys, tolerances),
         demand_spikes(inputs, ctx, orders, start, thresholds, tolerances),
         supplier_delays(inputs, ctx, orders, now, start),
-        orders_at_risk(inputs, ctx, orders, bucket_days, now),
+        orders_at_risk(inputs, ctx, bucket_days, now),
         excess_stock(inputs, ctx, thresholds.excess_days_of_cover, bucket_days, tolerances.holding_cost_rate),
         forecast_degradation(inputs, ctx, thresholds.forecast_degradation_ratio, start, tolerances),
         feed_exceptions(inputs.feeds, thresholds.data_quality_quarantine_share, start),

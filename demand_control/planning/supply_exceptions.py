@@ -16,6 +16,7 @@ from demand_control.planning.exception_frame import (
     affected_orders,
     exception_rows,
     first_receipts,
+    open_orders_of,
     projection_window,
     sku_location_entity,
 )
@@ -23,6 +24,7 @@ from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json
 from demand_control.planning.inventory_common import (
     SKU_LOCATION,
     as_datetime_column,
+    as_timestamp,
 )
 from demand_control.planning.order_supply import dated_receipts, order_lines_at_risk
 from demand_control.planning.policy.schema import Tolerances
@@ -223,16 +225,22 @@ def supplier_delays(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFr
     return exception_rows(hits, "supplier_delay", entity, trigger, sentence)
 
 
-def risky_order_lines(inputs: PlanningInputs, orders: pd.DataFrame, bucket_days: int, today: pd.Timestamp | date) -> pd.DataFrame:
-    """The open order lines the projected supply cannot meet on their promise date (`order_lines_at_risk`),
-    each scheduled receipt counted from its own day: what the order_at_risk rule and its actions both read."""
-    return order_lines_at_risk(inputs.projection, orders, bucket_days, dated_receipts(inputs.purchase_lines, pd.Timestamp(today)), pd.Timestamp(today))
+def risky_order_lines(inputs: PlanningInputs, bucket_days: int, today: pd.Timestamp | date) -> pd.DataFrame:
+    """The open order lines (`open_orders_of`) the projected supply cannot meet on their promise date
+    (`order_lines_at_risk`), each scheduled receipt counted from its own day: what the order_at_risk rule and
+    its actions both read, computed once per read of the inputs."""
+    day = as_timestamp(today)
+
+    def compute() -> pd.DataFrame:
+        return order_lines_at_risk(inputs.projection, open_orders_of(inputs), bucket_days, dated_receipts(inputs.purchase_lines, day), day)
+
+    return inputs.derived(("risky_order_lines", bucket_days, day), compute)
 
 
-def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFrame, bucket_days: int, today: pd.Timestamp) -> pd.DataFrame:
+def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, bucket_days: int, today: pd.Timestamp) -> pd.DataFrame:
     """order_at_risk: one exception per SKU-location with open order lines that projected supply cannot meet
     on their promise dates (see `risky_order_lines`); money = short units × margin."""
-    risky = risky_order_lines(inputs, orders, bucket_days, today)
+    risky = risky_order_lines(inputs, bucket_days, today)
     if risky.empty:
         return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
     risky["_json"] = json_rows(risky[["order_id", "line_no", "customer_id", "tier", "qty_open", "short", "promise_date", "revised_date"]])

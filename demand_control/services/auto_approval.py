@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, update
+from sqlalchemy import Connection, Engine, Table, and_, select, update
 
 from demand_control.infra import clock
 from demand_control.infra.clock import as_utc
@@ -36,6 +36,7 @@ from demand_control.services.approvals import (
 )
 
 GATE_FAILED = "data-quality gate failed: {gates}"
+_BATCH = 1_000  # rows per multi-row insert
 
 
 def withhold_auto_approval(conn: Connection, candidates: list[Mapping[str, Any]], failed_gates: list[str],
@@ -79,7 +80,8 @@ def auto_approve(engine: Engine, now: datetime | None = None, *, failed_gates: S
             if entries:
                 audit.append(conn, entries)
             return []
-        entries = []
+        entries: list[audit.AuditEntry] = []
+        rows, erp_actions = [], {}
         for action in candidates:
             try:
                 erp_action = erp_action_for(action)
@@ -90,21 +92,37 @@ def auto_approve(engine: Engine, now: datetime | None = None, *, failed_gates: S
             notes = [action["policy_reasons"]]
             if erp_action is None:
                 notes.append(NO_ERP_WRITE.format(action_type=action["action_type"]))
-            row = {"action_id": action["action_id"], "decision": AUTO_APPROVED, "decided_by": POLICY_ACTOR, "role": None,
-                   "decided_at": now, "recommended_at": action["created_at"], "value": action_value(action), "note": "; ".join(notes)}
-            if conn.execute(insert_ignoring_conflicts(conn, action_decisions, ["action_id"]).values(**row)
-                            .returning(action_decisions.c.action_id)).scalar_one_or_none() is None:
-                continue  # a human or a concurrent run decided it meanwhile
-            queued = False
-            if erp_action is not None:
-                queued = conn.execute(insert_ignoring_conflicts(conn, erp_outbox, ["action_id"]).values(**outbox_row(erp_action, now))
-                                      .returning(erp_outbox.c.action_id)).scalar_one_or_none() is not None
-            entries.append(audit.AuditEntry(POLICY_ACTOR, "approval", action["action_id"], {
-                "action_id": action["action_id"], "decision": AUTO_APPROVED, "action_type": action["action_type"],
+            erp_actions[action["action_id"]] = erp_action
+            rows.append({"action_id": action["action_id"], "decision": AUTO_APPROVED, "decided_by": POLICY_ACTOR, "role": None,
+                         "decided_at": now, "recommended_at": action["created_at"], "value": action_value(action), "note": "; ".join(notes)})
+        # Set-based: one conditional insert for the decisions (a human or a concurrent run may have decided some
+        # meanwhile: those rows are skipped and not returned), one for the ERP writes of the decided ones. A
+        # plan's first run can auto-approve thousands of actions; a statement per action took minutes.
+        won = _inserted(conn, action_decisions, rows)
+        outbox = [outbox_row(erp_actions[a], now) for a in won if erp_actions[a] is not None]
+        queued = _inserted(conn, erp_outbox, outbox)
+        for action in candidates:
+            action_id = action["action_id"]
+            if action_id not in won:
+                continue
+            erp_action = erp_actions[action_id]
+            entries.append(audit.AuditEntry(POLICY_ACTOR, "approval", action_id, {
+                "action_id": action_id, "decision": AUTO_APPROVED, "action_type": action["action_type"],
                 "exception_key": action["exception_key"], "value": action_value(action), "reason": action["policy_reasons"],
-                "erp_kind": erp_action.kind if erp_action is not None else None, "erp_queued": queued,
+                "erp_kind": erp_action.kind if erp_action is not None else None, "erp_queued": action_id in queued,
             }, now))
-            decided.append(action["action_id"])
+            decided.append(action_id)
         if entries:
             audit.append(conn, entries)
     return decided
+
+
+def _inserted(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert `rows` keyed by action_id, skipping those already there; the action ids actually inserted."""
+    if not rows:
+        return set()
+    statement = insert_ignoring_conflicts(conn, table, ["action_id"]).returning(table.c.action_id)
+    inserted: set[str] = set()
+    for start in range(0, len(rows), _BATCH):
+        inserted.update(conn.execute(statement, rows[start : start + _BATCH]).scalars().all())
+    return inserted

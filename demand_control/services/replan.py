@@ -23,9 +23,10 @@ from demand_control.services.audit import AuditEntry, append
 from demand_control.planning.actions import ActionSettings, recommend_actions
 from demand_control.planning.event_effects import ORDER_KEY, PO_KEY, AppliedEvents, apply_events
 from demand_control.planning.allocation import allocation_scenarios
+from demand_control.planning.exception_frame import open_orders_of
 from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, risky_order_lines, sku_location_context
 from demand_control.planning.signal_exceptions import degraded_forecasts
-from demand_control.planning.order_supply import open_orders, supply_for_open_orders
+from demand_control.planning.order_supply import supply_for_open_orders
 from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
 from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
 from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at
@@ -250,7 +251,7 @@ def refresh_exceptions(
 
 
 def _priced_orders(inputs: PlanningInputs) -> pd.DataFrame:
-    orders = open_orders(inputs.order_lines, inputs.customer)
+    orders = open_orders_of(inputs)
     prices = inputs.product[["sku", "unit_price"]].drop_duplicates("sku")
     return orders.merge(prices, on="sku", how="left").assign(unit_price=lambda f: f["unit_price"].astype(float).fillna(0.0))
 
@@ -307,7 +308,7 @@ def refresh_actions(
         exceptions = exceptions[~exceptions["exception_type"].isin(FEED_TYPES)]
         feed_level = warehouse.read("planning_exceptions", where=tables.planning_exceptions.c.exception_type.in_(FEED_TYPES))
     ctx = sku_location_context(inputs, thresholds)
-    risky = risky_order_lines(inputs, open_orders(inputs.order_lines, inputs.customer), settings.bucket_days, settings.horizon_start)
+    risky = risky_order_lines(inputs, settings.bucket_days, settings.horizon_start)
     actions = recommend_actions(
         exceptions, ctx, inputs.projection, inputs.purchase_lines, risky, inputs.product, inputs.supplier, inputs.accuracy,
         _read(warehouse, "allocation_scenarios", scope), as_of=settings.horizon_start,

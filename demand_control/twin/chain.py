@@ -167,7 +167,8 @@ class ControlArm:
             for row in rows.to_dict("records"):
                 self.decisions.append({"action_id": row["action_id"], "exception_key": row["exception_key"], "occurrence": int(row["occurrence"]),
                                        "action_type": row["action_type"], "at": now, "human": False, "decision": AUTO_APPROVED})
-                self.execute(row, day, now, "policy")
+                self.execute(row, day, now, "policy", written=False)
+            self._written(decided, now)
         self.plans.append({"day": day, "at": now, "scope": "full" if scope is None else "scoped",
                            "sku_locations": twin.N if scope is None else len(scope), "seconds": time.perf_counter() - started,
                            "auto_approved": len(decided)})
@@ -219,9 +220,10 @@ class ControlArm:
             return None
         return int((pd.Timestamp(value).normalize() - pd.Timestamp(self.twin.world.as_of)).days)
 
-    def execute(self, row: dict, day: int, at: dt.datetime, by: str) -> None:
+    def execute(self, row: dict, day: int, at: dt.datetime, by: str, written: bool = True) -> None:
         """Carry an approved action out in the twin; types with no physical effect here (allocate,
-        substitute, review_forecast) are recorded as decided and change nothing."""
+        substitute, review_forecast) are recorded as decided and change nothing. `written=False`: the
+        caller marks its ERP write done (`_written`) with the others of its batch."""
         twin = self.twin
         kind = row["action_type"]
         series = twin.key.get((row["sku"], row["location_id"]))
@@ -255,12 +257,18 @@ class ControlArm:
                 hour = (pd.Timestamp(at) - pd.Timestamp(twin.instant(0, 0))) / pd.Timedelta(hours=1)
                 twin.notify(line, float(hour), self._day_of(row.get("new_date")))
                 done = True
-        # The twin is the ERP: what an approval queued for the write-back is written the moment it is carried
-        # out, so the next plan counts it as a purchase line, not also as a planned receipt in the outbox.
-        with self.warehouse.engine.begin() as conn:
-            conn.execute(update(erp_outbox).where(erp_outbox.c.action_id == row["action_id"]).values(status="done", updated_at=at))
+        if written:
+            self._written([row["action_id"]], at)
         if done:
             twin.log_action(day, at, kind, np.array([series]), row["action_id"], by=by)
+
+    def _written(self, action_ids: list[str], at: dt.datetime) -> None:
+        """The twin is the ERP: what an approval queued for the write-back is written the moment it is carried
+        out, so the next plan counts it as a purchase line, not also as a planned receipt in the outbox."""
+        with self.warehouse.engine.begin() as conn:
+            for start in range(0, len(action_ids), 900):  # under SQLite's bound-parameter limit
+                batch = action_ids[start : start + 900]
+                conn.execute(update(erp_outbox).where(erp_outbox.c.action_id.in_(batch)).values(status="done", updated_at=at))
 
     # People ----------------------------------------------------------------------------------------------
 

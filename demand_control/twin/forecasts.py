@@ -9,7 +9,9 @@ still covers the lead time and review period ahead (the projection starts at the
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -49,18 +51,42 @@ def forecast_on(world: World, day: int) -> tuple[pd.DataFrame, pd.DataFrame, flo
     return forecast, accuracy, seconds
 
 
-def precompute(world: World, every_weeks: int, folder: Path, log=print) -> dict[int, Path]:  # noqa: ANN001
-    """Every refit of the run, written to `folder` as Parquet; returns refit day -> file stem."""
+_WORLD: World | None = None  # a refit worker's copy of the world, sent once when the worker starts
+
+
+def _init_worker(world: World) -> None:
+    global _WORLD
+    _WORLD = world
+
+
+def _refit_in_worker(job: tuple[int, Path]) -> tuple[int, int, float]:
+    day, stem = job
+    return _write_refit(_WORLD, day, stem)
+
+
+def _write_refit(world: World, day: int, stem: Path) -> tuple[int, int, float]:
+    forecast, accuracy, seconds = forecast_on(world, day)
+    forecast.to_parquet(stem.with_suffix(".forecast.parquet"), index=False)
+    accuracy.to_parquet(stem.with_suffix(".accuracy.parquet"), index=False)
+    return day, forecast[["sku", "location_id"]].drop_duplicates().shape[0], seconds
+
+
+def precompute(world: World, every_weeks: int, folder: Path, log=print, jobs: int = 1) -> dict[int, Path]:  # noqa: ANN001
+    """Every refit of the run, written to `folder` as Parquet; returns refit day -> file stem.
+
+    Refits are independent of each other (each sees the history known on its own Monday), so with `jobs` > 1
+    they run in that many processes: a panel below statsforecast's parallel threshold fits on one core."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for day in refit_days(world, every_weeks):
-        stem = folder / f"day_{day:04d}"
-        if not (stem.with_suffix(".forecast.parquet")).exists():
-            forecast, accuracy, seconds = forecast_on(world, day)
-            forecast.to_parquet(stem.with_suffix(".forecast.parquet"), index=False)
-            accuracy.to_parquet(stem.with_suffix(".accuracy.parquet"), index=False)
-            log(f"forecast refit for day {day}: {forecast[['sku', 'location_id']].drop_duplicates().shape[0]} SKU-locations in {seconds:.1f} s")
-        out[day] = stem
+    out = {day: folder / f"day_{day:04d}" for day in refit_days(world, every_weeks)}
+    todo = [(day, stem) for day, stem in out.items() if not stem.with_suffix(".forecast.parquet").exists()]
+    if jobs > 1 and len(todo) > 1:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(world,)) as pool:
+            done = list(pool.map(_refit_in_worker, todo))
+    else:
+        done = [_write_refit(world, day, stem) for day, stem in todo]
+    for day, n, seconds in done:
+        log(f"forecast refit for day {day}: {n} SKU-locations in {seconds:.1f} s")
     return out
 
 

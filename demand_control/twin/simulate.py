@@ -1,5 +1,5 @@
 """A whole run: build the world from the scenario, refit the forecasts the control arms share, run the arms
-(the two control arms in parallel processes: each spends its time in its own warehouse), score them and
+(in parallel processes: each arm spends its time in its own warehouse), score them and
 write the folder. The CLI, the Dagster job and the benchmark call `simulate`.
 """
 
@@ -63,29 +63,29 @@ def simulate(
     forecasts: dict[int, Path] = {}
     if control:
         t = time.perf_counter()
-        forecasts = fc.precompute(world, forecast_every_weeks, work / "forecasts", log=lambda m: None)
+        forecasts = fc.precompute(world, forecast_every_weeks, work / "forecasts", log=lambda m: None, jobs=jobs)
         seconds["forecasts"] = time.perf_counter() - t
         log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s")
     results: dict[str, ArmResult] = {}
-    if "order_point" in arms:
-        results["order_point"] = run_arm("order_point", world, scenario, policy_path, work, forecasts, progress)
-    if control:
-        if jobs > 1 and len(control) > 1:
-            ctx = mp.get_context("spawn")
-            with ctx.Manager() as manager:
-                queue = manager.Queue() if progress is not None else None
-                with ProcessPoolExecutor(max_workers=min(jobs, len(control)), mp_context=ctx) as pool:
-                    futures = {a: pool.submit(_worker, (a, world, scenario, policy_path, work, forecasts, queue)) for a in control}
-                    while any(not f.done() for f in futures.values()):
-                        _drain(queue, progress)
-                        time.sleep(0.2)
+    # Longest first: with two processes the event-driven arm (the longest) takes one, the weekly arm and then the
+    # order-point arm share the other, so the run lasts about as long as its longest arm.
+    order = sorted(arms, key=lambda a: ARMS.index(a) if a in ARMS else len(ARMS))
+    if jobs > 1 and len(order) > 1:
+        ctx = mp.get_context("spawn")
+        with ctx.Manager() as manager:
+            queue = manager.Queue() if progress is not None else None
+            with ProcessPoolExecutor(max_workers=min(jobs, len(order)), mp_context=ctx) as pool:
+                futures = {a: pool.submit(_worker, (a, world, scenario, policy_path, work, forecasts, queue)) for a in order}
+                while any(not f.done() for f in futures.values()):
                     _drain(queue, progress)
-                    for a, f in futures.items():
-                        results[a] = f.result()
-                        results[a].twin.world = world
-        else:
-            for a in control:
-                results[a] = run_arm(a, world, scenario, policy_path, work, forecasts, progress)
+                    time.sleep(0.2)
+                _drain(queue, progress)
+                for a, f in futures.items():
+                    results[a] = f.result()
+                    results[a].twin.world = world
+    else:
+        for a in order:
+            results[a] = run_arm(a, world, scenario, policy_path, work, forecasts, progress)
     ordered = [results[a] for a in arms]
     threshold = load_policy(policy_path).thresholds.excess_days_of_cover
     cards = {r.arm: scorecard(r, threshold) for r in ordered}

@@ -6,6 +6,7 @@ worklist ranks by expected loss × urgency."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -89,8 +90,7 @@ def test_the_premise_check_refuses_an_order_above_the_order_up_to_level() -> Non
     _, acts = actions_for(inputs)
     assert len(acts[acts["action_type"] == "replenish"]) == 1
     # The same need, but a policy whose order-up-to level (10) the position (15) already reaches.
-    inputs.policy["order_up_to"] = 10.0
-    found, refused = actions_for(inputs)
+    found, refused = actions_for(replace(inputs, policy=inputs.policy.assign(order_up_to=10.0)))
     assert refused[refused["action_type"] == "replenish"].empty
     # ... and the case is recorded, not sent to a person with no action to take.
     assert case(found, "replenishment_due")["suppressed_reason"].startswith("the inventory position by")

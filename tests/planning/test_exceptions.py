@@ -288,3 +288,24 @@ def test_a_discontinued_sku_running_down_is_no_stockout() -> None:
     inputs = scenario(on_hand=15)
     inputs.product["active"] = False
     assert of_type(detect(inputs), "projected_stockout").empty
+
+
+def test_frames_derived_from_one_read_are_computed_once_and_handed_out_as_copies() -> None:
+    calls = []
+    inputs = scenario(on_hand=10, orders=[("SO1", 1, "C-STRAT", 8, "2026-03-03"), ("SO2", 1, "C-STD", 6, "2026-03-03")])
+
+    def compute() -> pd.DataFrame:
+        calls.append(1)
+        return pd.DataFrame({"x": [1, 2]})
+
+    first = inputs.derived(("probe",), compute)
+    first["x"] = 0  # a caller adding to or changing its frame ...
+    second = inputs.derived(("probe",), compute)
+    assert calls == [1]
+    assert second["x"].tolist() == [1, 2]  # ... does not change what the next caller gets
+    # The order lines at risk the order_at_risk rule and the actions read are one computation.
+    from demand_control.planning.supply_exceptions import risky_order_lines
+
+    at_risk = risky_order_lines(inputs, 7, START)
+    assert at_risk["order_id"].tolist() == ["SO2"] and at_risk.equals(risky_order_lines(inputs, 7, START))
+    assert len([k for k in inputs._derived if k[0] == "risky_order_lines"]) == 1

@@ -447,6 +447,35 @@ def test_auto_approve_queues_exactly_once(engine: Engine) -> None:
     assert len(rows(engine, erp_outbox)) == 1
 
 
+def _many_auto_approvals(engine: Engine) -> None:
+    # More than one multi-row insert's worth (1,000): every action decided once, an ERP write for each that
+    # has one, an audit row each, the order kept; a second call decides nothing.
+    n = 2_345
+    add_actions(engine, *[
+        action_row(f"A-bulk-{i:05d}", policy_decision="auto_approved", approver_role=None, policy_reasons="within limits",
+                   **({"action_type": "supplier_followup", "value": 0.0} if i % 7 == 0 else {}))
+        for i in range(n)
+    ], action_row("A-human-0001"))
+    decided = auto_approve(engine, NOW)
+    assert decided == [f"A-bulk-{i:05d}" for i in range(n)]
+    assert auto_approve(engine, NOW + timedelta(minutes=5)) == []
+    assert len(rows(engine, action_decisions)) == n
+    assert sorted(o["action_id"] for o in rows(engine, erp_outbox)) == [f"A-bulk-{i:05d}" for i in range(n) if i % 7]
+    approvals = [a for a in rows(engine, audit_log) if a["event_type"] == "approval"]
+    assert len(approvals) == n and sum(json.loads(a["payload"])["erp_queued"] for a in approvals) == n - len(range(0, n, 7))
+
+
+def test_auto_approve_decides_thousands_in_a_few_statements(engine: Engine) -> None:
+    _many_auto_approvals(engine)
+
+
+@pytest.mark.postgres
+def test_auto_approve_decides_thousands_in_a_few_statements_postgres(postgres_database) -> None:
+    warehouse = Warehouse(database_url=str(postgres_database["url"]))
+    warehouse.migrate()
+    _many_auto_approvals(warehouse.engine)
+
+
 def test_erp_action_for_maps_each_action_type() -> None:
     replenish = erp_action_for(action_row("A-map-000001"))
     assert replenish == ReplenishOrder(action_id="A-map-000001", sku="SKU-1", location_id="DC-01", quantity=400.0,
