@@ -51,6 +51,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/forecast.py
 	$(VENV)/bin/python benchmarks/decisions.py
 	$(VENV)/bin/python benchmarks/decision_quality.py
+	$(VENV)/bin/python benchmarks/root_cause.py
 	$(VENV)/bin/python benchmarks/gateway.py
 	$(VENV)/bin/python benchmarks/fuzz_gateway.py
 	$(VENV)/bin/python benchmarks/event_latency.py

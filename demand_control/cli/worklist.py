@@ -54,7 +54,7 @@ def _team(owner: str | None, known: list[str]) -> str | None:
 
 def _case_lines(rank: int, case: Mapping[str, Any], currency: str, names: Mapping[str, str], now: Any) -> list[str]:
     from demand_control.infra.clock import as_utc
-    from demand_control.messages.planner_text import change_marker, fmt_when, loss_text, missing, with_names
+    from demand_control.messages.planner_text import change_marker, fmt_when, loss_text, missing, root_cause_text, with_names
 
     marker = change_marker(case.get("last_change"))
     head = f"{rank:>3}. {str(case.get('severity') or 'low'):<9} {case['exception_key']}" + (f"  [{marker}]" if marker else "")
@@ -72,10 +72,12 @@ def _case_lines(rank: int, case: Mapping[str, Any], currency: str, names: Mappin
     due = None if missing(case.get("act_by")) else as_utc(case["act_by"])
     if due is not None and due < now:
         act_by += " (overdue)"
+    why = root_cause_text(case)
     return [
         head,
         f"     owner   {owner}",
         f"     what    {with_names(case.get('sentence'), names)}",
+        *([f"     why     {with_names(why, names)}"] if why else []),
         f"     action  {action}",
         f"     loss    {loss_text(case.get('loss_kind'), case.get('expected_loss'), currency)} · act by {act_by}",
     ]

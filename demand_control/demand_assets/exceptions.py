@@ -39,7 +39,7 @@ def plan_settings(config: InventoryPolicyConfig, forecast_settings: ForecastSett
     partitions_def=PLANNING_REGIONS,
     owners=[TEAM_PLANNING],
     kinds=KINDS,
-    description="Planning exceptions a planner must act on, with severity, owner, SLA and the numbers that triggered them.",
+    description="Planning exceptions a planner must act on, with severity, owner, SLA, the numbers that triggered them and why they happened.",
     metadata={"dagster/column_schema": table_schema_of(tables.planning_exceptions), "dagster/table_name": "planning_exceptions"},
 )
 def planning_exceptions_asset(
@@ -71,6 +71,7 @@ def planning_exceptions_asset(
             # open exceptions in all and by severity, money at risk, overdue, human touches: plotted run over run
             **plot_metadata(exception_figures(snapshot, pd.Timestamp(clock.now()))),
             "by_type_and_severity": preview(by_type, rows=20),
+            "by_root_cause": preview(snapshot.groupby(["exception_type", "root_cause"]).size().rename("cases").reset_index() if len(snapshot) else snapshot, rows=30),
             "top": preview(snapshot[["exception_key", "severity", "money_at_risk", "owner_team", "sentence"]], rows=10),
         }
     )

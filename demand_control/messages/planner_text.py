@@ -141,3 +141,15 @@ def change_marker(last_change: Any) -> str:
     if last_change in CHANGED_CHANGES:
         return "changed"
     return ""
+
+
+def root_cause_text(case: Mapping[str, Any]) -> str | None:
+    """Why the case happened, as a planner reads it: 'single customer order (confidence 75%): CUST-0012 holds
+    88% of …'; None when the classifier did not decide (unknown) or never ran on the case."""
+    cause = case.get("root_cause")
+    if missing(cause) or cause == "unknown":
+        return None
+    confidence = case.get("root_cause_confidence")
+    sure = "" if missing(confidence) else f" (confidence {float(confidence):.0%})"
+    evidence = case.get("root_cause_evidence")
+    return f"{str(cause).replace('_', ' ')}{sure}" + ("" if missing(evidence) else f": {evidence}")

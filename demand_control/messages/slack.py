@@ -28,6 +28,7 @@ from demand_control.messages.planner_text import (
     loss_text,
     mention,
     missing,
+    root_cause_text,
     name_beside_id,
     with_names,
 )
@@ -145,6 +146,10 @@ def exception_facts(exception: Mapping[str, Any], action: Mapping[str, Any] | No
         "owner": _owner(exception),
         "what happened": with_names(exception.get("sentence"), names),
     }
+    # The cause only, not its evidence: the evidence's figures move with every plan and would post a
+    # "what changed" reply each time; the message shows them.
+    if not missing(exception.get("root_cause")) and exception.get("root_cause") != "unknown":
+        facts["root cause"] = str(exception.get("root_cause")).replace("_", " ")
     if not missing(exception.get("loss_kind")):
         facts["expected loss"] = loss_text(exception.get("loss_kind"), exception.get("expected_loss"), currency)
     # Not the act-by date: a routine order's is the plan's own day, so it would move (and post a "what changed"
@@ -225,6 +230,9 @@ def exception_message(exception: Mapping[str, Any], action: Mapping[str, Any] | 
         {"type": "section", "text": {"type": "mrkdwn", "text": (("~" + facts["what happened"] + "~") if closed else facts["what happened"])[:_SECTION_CHARS] or key}},
         {"type": "section", "fields": fields},
     ]
+    why = root_cause_text(exception)
+    if why and not closed:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"*Why:* {with_names(why, names or {})}"[:_SECTION_CHARS]}]})
     parties = " · ".join(f"{label} {facts[name]}" for label, name in (("Supplier", "supplier"), ("Customers", "customers")) if name in facts)
     if parties:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": parties[:_SECTION_CHARS]}]})
@@ -244,6 +252,8 @@ def exception_message(exception: Mapping[str, Any], action: Mapping[str, Any] | 
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"`{key}` · occurrence {occurrence}"}]})
     prefix = "[resolved]" if closed else f"[{severity}]"
     text = f"{prefix} {kind} {key}: {facts['what happened']}"
+    if why and not closed:
+        text += f" Why: {with_names(why, names or {})}."
     if action is not None and not closed:
         text += f" Recommended: {facts['recommended action']} ({facts['policy']})."
     return Message(text=text, blocks=blocks, facts=facts)
@@ -318,6 +328,9 @@ def _case_lines(case: Mapping[str, Any], currency: str, names: Mapping[str, str]
     """What a worklist item says, line by line: the sentence, the recommended action and its approver, the
     expected loss and the act-by date."""
     lines = [with_names(case.get("sentence"), names) or _text(case.get("exception_key"))]
+    why = root_cause_text(case)
+    if why:
+        lines.append(f"*Why:* {with_names(why, names)}")
     if not missing(case.get("action_type")):
         approver = f" · approver: {_text(case.get('approver_role'))}" if not missing(case.get("approver_role")) else ""
         lines.append(f"*Recommended:* {_text(case.get('action_type')).replace('_', ' ')}: {with_names(case.get('expected_impact'), names)}{approver}")

@@ -50,9 +50,9 @@ class ExceptionThresholds:
 class PlanningInputs:
     """Everything the exception rules read. Frames are the warehouse tables of the same name; `feeds` is
     one row per canonical object: object, age_hours, freshness_hours, rows_extracted, rows_quarantined,
-    status (see `feed_health`). Empty frames are fine: a rule without its inputs fires nothing. The frames
-    are read once and not changed afterwards (derive new inputs with `dataclasses.replace`): frames derived
-    from them are kept."""
+    status (see `feed_health`); `quarantined` the quarantine rows (object, key) of the latest loads. Empty
+    frames are fine: a rule without its inputs fires nothing. The frames are read once and not changed
+    afterwards (derive new inputs with `dataclasses.replace`): frames derived from them are kept."""
 
     projection: pd.DataFrame
     policy: pd.DataFrame
@@ -74,6 +74,12 @@ class PlanningInputs:
     # sku, location_id, share_before of the whole panel's forecast value (`value_shares`), when `projection`
     # holds only some DCs: a region's plan grades by the panel's ABC classes. None: from `projection`.
     value_shares: pd.DataFrame | None = None
+    # Rows of the latest loads held in quarantine (object, key): evidence of a data error behind a case.
+    quarantined: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # supplier_id, supplier_lines, supplier_late over every open PO line (`root_cause.supplier_record`), when
+    # `purchase_lines` holds only some SKU-locations (a region's plan, an event's re-plan): a supplier's
+    # record is the whole of it. None: from `purchase_lines`.
+    supplier_record: pd.DataFrame | None = None
     # Frames derived from the inputs, computed once: a plan's three steps (exceptions, allocations, actions)
     # share one read of the inputs and would otherwise each rebuild the context, the open orders and the
     # order lines at risk. The inputs are not changed after the read, so a derived frame stays true.

@@ -29,6 +29,7 @@ from demand_control.planning.inventory_common import (
     require_columns,
 )
 from demand_control.planning.policy.schema import Tolerances
+from demand_control.planning.root_cause import classify_root_causes
 from demand_control.planning.signal_exceptions import (
     demand_spikes,
     feed_exceptions,
@@ -102,7 +103,8 @@ def detect_exceptions(
     tolerances: Tolerances | None = None,
 ) -> pd.DataFrame:
     """Every exception of the taxonomy that fires now (columns EXCEPTION_COLUMNS), one row per stable key,
-    with the tolerances' hold-backs and the links of symptoms to their root cause (`link_to_root_causes`).
+    with the tolerances' hold-backs, the links of symptoms to their root case (`link_to_root_causes`) and
+    why each happened (`root_cause`, its confidence and evidence: `planning.root_cause`).
     `horizon_start` is the projection's first day; `as_of` (default the same) is today: what is overdue, and
     when an order placed now would land."""
     tolerances = tolerances or Tolerances()
@@ -140,4 +142,5 @@ def detect_exceptions(
         ~small_excess, "holding the excess costs less than the policy's minimum (" + fmt_money(out["money_at_risk"]) + ")"
     ) if "suppressed_reason" in out else None
     out = link_to_root_causes(out, inputs.projection, arrival, tolerances)
+    out = classify_root_causes(out, inputs, start, now)
     return out.sort_values(["money_at_risk", "exception_key"], ascending=[False, True], kind="mergesort").reset_index(drop=True)

@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from demand_control.planning.vocabulary import CASE_PRIORITY_COLUMNS, EXCEPTION_COLUMNS
+from demand_control.planning.vocabulary import CASE_PRIORITY_COLUMNS, EXCEPTION_COLUMNS, ROOT_CAUSE_COLUMNS
 
 ACTIVE_STATES: tuple[str, ...] = ("open", "acknowledged", "in_progress", "snoozed")
 CLOSED_STATES: tuple[str, ...] = ("resolved", "auto_resolved")
@@ -30,6 +30,7 @@ DETAIL_COLUMNS: tuple[str, ...] = (
     "owner_channel",
     "owner_user",
     "routing_rule",
+    *ROOT_CAUSE_COLUMNS,
     *CASE_PRIORITY_COLUMNS,
 )
 VALUE_COLUMNS: tuple[str, ...] = ("severity", "trigger_values", "affected_orders", "owner_channel")

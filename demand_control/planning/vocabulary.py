@@ -81,6 +81,8 @@ EXCEPTION_COLUMNS: tuple[str, ...] = (
     "cause_key",
     "suppressed_reason",
 )
+# Why the case happened (`planning.root_cause.classify_root_causes`): a RootCause, 0-1, and the numbers that decided it.
+ROOT_CAUSE_COLUMNS: tuple[str, ...] = ("root_cause", "root_cause_confidence", "root_cause_evidence")
 # Set once the actions and the policy's decisions are known (`planning.worklist.rank_cases`).
 CASE_PRIORITY_COLUMNS: tuple[str, ...] = ("for_person", "loss_kind", "expected_loss", "act_by", "priority")
 

@@ -27,7 +27,8 @@ from demand_control.planning.exception_frame import open_orders_of
 from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, detect_exceptions, risky_order_lines, sku_location_context
 from demand_control.planning.signal_exceptions import degraded_forecasts
 from demand_control.planning.order_supply import supply_for_open_orders
-from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES
+from demand_control.planning.inventory_common import SCHEDULED_PO_STATUSES, as_timestamp
+from demand_control.planning.root_cause import supplier_record
 from demand_control.planning.lifecycle import ACTIVE_STATES, update_lifecycle
 from demand_control.planning.policy import Policy, assign_owners, decide_autonomy, severity_from, sla_due_at
 from demand_control.planning.projection import projected_inventory
@@ -130,7 +131,15 @@ def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) ->
         feeds=feed_health(warehouse, now) if scope is None else pd.DataFrame(),
         forecast_volume=_pipeline_forecast_volume(warehouse) if isinstance(scope, RegionScope) else None,
         value_shares=region_value_shares(warehouse, scope) if isinstance(scope, RegionScope) else None,
+        quarantined=latest_quarantine(warehouse),
+        supplier_record=None if scope is None else _whole_supplier_record(warehouse, now),
     )
+
+
+def _whole_supplier_record(warehouse: Warehouse, now: datetime) -> pd.DataFrame:
+    """Every supplier's open-line record over all SKU-locations: a scoped plan judges a supplier by all of it."""
+    lines = warehouse.read("purchase_order_line", columns=["supplier_id", "status", "expected_date", "confirmed_date"])
+    return supplier_record(lines, as_timestamp(now))
 
 
 def _pipeline_forecast_volume(warehouse: Warehouse) -> pd.DataFrame:
@@ -146,6 +155,15 @@ def _pipeline_forecast_volume(warehouse: Warehouse) -> pd.DataFrame:
     warehouse.ensure_schema()
     with warehouse.engine.connect() as conn:
         return pd.read_sql(stmt, conn)
+
+
+def latest_quarantine(warehouse: Warehouse) -> pd.DataFrame:
+    """The quarantined rows (object, key) of each object's latest load: what the data in the plan left out."""
+    loads = warehouse.read("feed_load", columns=["load_id", "object"])
+    if loads.empty:
+        return pd.DataFrame(columns=["object", "key"])
+    latest = [int(i) for i in loads.groupby("object")["load_id"].max()]
+    return warehouse.read("quarantine", columns=["object", "key"], where=tables.quarantine.c.load_id.in_(latest))
 
 
 def _accuracy(warehouse: Warehouse, scope: Scope) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from datetime import date
 import pandas as pd
 
 from demand_control.planning.policy import Policy
+from demand_control.planning.vocabulary import ROOT_CAUSE_COLUMNS
 from demand_control.planning.worklist import WORKLIST_COLUMNS, worklist
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
@@ -22,6 +23,7 @@ from demand_control.schema import tables
 # What the surfaces show beyond the worklist's columns: taken from the case and its recommended action.
 CASE_DETAIL_COLUMNS: tuple[str, ...] = (
     "state", "supplier_id", "customer_tier", "money_at_risk", "units_at_risk", "affected_orders", "affected_order_count", "sla_due_at",
+    *ROOT_CAUSE_COLUMNS,
 )
 ACTION_DETAIL_COLUMNS: tuple[str, ...] = ("policy_decision", "confidence", "policy_reasons")
 COLUMNS: tuple[str, ...] = (*WORKLIST_COLUMNS, *CASE_DETAIL_COLUMNS, *ACTION_DETAIL_COLUMNS)

@@ -81,6 +81,20 @@ def test_what_a_planner_reads_beside_each_case(warehouse: Warehouse, env) -> Non
     assert "action  nothing automatic can act on it: the owner must" in safety
 
 
+def test_each_case_says_why_when_the_classifier_decided(warehouse: Warehouse, env) -> None:  # noqa: ANN001
+    seed_cases(warehouse)
+    cases = warehouse.read("planning_exceptions")
+    order = cases["exception_key"] == "order_at_risk:SKU-13@DC-1"
+    cases.loc[order, ["root_cause", "root_cause_confidence", "root_cause_evidence"]] = [
+        "supplier_one_off_delay", 0.8, "SUP-1 is on time on 90% of its 10 other open lines"]
+    cases.loc[~order, ["root_cause", "root_cause_confidence", "root_cause_evidence"]] = ["unknown", 0.0, "no evidence decides it"]
+    warehouse.replace_rows("planning_exceptions", cases)
+    blocks = re.split(r"\n(?=\s+\d+\. )", worklist_cli(env, "--owner", "team:buying-fresh").stdout)
+    _, stockout, _, order_block, _ = blocks
+    assert "why     supplier one off delay (confidence 80%): Acme Dairy (SUP-1) is on time on 90% of its 10 other open lines" in order_block
+    assert "why" not in stockout
+
+
 def test_an_empty_worklist_says_so_in_one_line(warehouse: Warehouse, env) -> None:  # noqa: ANN001
     result = worklist_cli(env, "--owner", "team:buying-fresh", "--as-of", "2026-12-07")
     assert result.exit_code == 0

@@ -17,7 +17,7 @@ import pytest
 
 from demand_control.definitions import build_definitions
 from demand_control.demand_assets.jobs import DECISION_JOB_NAME, FORECAST_JOB_NAME
-from demand_control.planning.vocabulary import ACTION_TYPES, EXCEPTION_TYPES
+from demand_control.planning.vocabulary import ACTION_TYPES, EXCEPTION_TYPES, ROOT_CAUSES
 from demand_control.resources import FileDropSource, QualitySettings, Warehouse
 from demand_control.sample.export import write_landscape
 from tests.conftest import AS_OF
@@ -76,6 +76,11 @@ def test_exceptions_are_typed_routed_and_explained(planned) -> None:  # noqa: AN
         assert isinstance(json.loads(text), dict)
     for text in snapshot["affected_orders"]:
         assert isinstance(json.loads(text), list)
+    # Why each happened: a cause from the vocabulary, its confidence and the evidence (migration 0018).
+    assert snapshot["root_cause"].isin(ROOT_CAUSES).all()
+    assert snapshot["root_cause_confidence"].between(0, 1).all()
+    assert snapshot["root_cause_evidence"].str.len().gt(10).all()
+    assert (snapshot["root_cause"] != "unknown").any()
 
 
 def test_actions_carry_ids_impact_confidence_and_a_policy_decision(planned) -> None:  # noqa: ANN001
@@ -193,6 +198,8 @@ def test_a_purchase_line_confirmed_late_is_a_supplier_delay_with_a_drafted_follo
         "supplier_delay", "SKU-000005", "DC-01", "PO-7000003", 1)
     trigger = json.loads(case["trigger_values"])
     assert (trigger["expected_date"], trigger["confirmed_date"], trigger["slip_days"], trigger["qty_open"]) == ("2026-12-07", "2026-12-24", 17.0, 4.0)
+    assert case["root_cause"] in ("supplier_chronic_lateness", "supplier_one_off_delay")
+    assert case["root_cause_evidence"].startswith("SUP-002 is on time on ")
     actions = first["recommended_actions"]
     [followup] = actions[(actions["exception_key"] == "supplier_delay:PO-7000003/1") & (actions["action_type"] == "supplier_followup")].to_dict("records")
     assert (followup["rank"], followup["po_id"], followup["po_line_no"], followup["supplier_id"], followup["quantity"]) == (

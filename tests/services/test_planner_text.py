@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 
-from demand_control.messages.planner_text import fmt_day, fmt_money, fmt_units, fmt_when, loss_text, mention, with_names
-from demand_control.messages.slack import digest_message, exception_message
+from demand_control.messages.planner_text import fmt_day, fmt_money, fmt_units, fmt_when, loss_text, mention, root_cause_text, with_names
+from demand_control.messages.slack import digest_message, exception_message, home_view
 from tests.services.test_notify import scenario_rows
 from tests.worklist_cases import FRESH, NAMES, action, case
 
@@ -77,3 +77,19 @@ def test_the_digest_is_in_the_worklist_order_whatever_order_it_is_given() -> Non
     assert order == ["projected_stockout:SKU-11@DC-1", "excess_stock:SKU-12@DC-1", "order_at_risk:SKU-13@DC-1", "below_safety_stock:SKU-14@DC-1"]
     assert msg.text.startswith("4 low-severity exception(s) for #buying-fresh on Mon 23 Nov:")
     assert "(CHF 300 holding cost; act by Mon 7 Dec)" in msg.text and "Northwind Foods (CUST-0028) waits." in msg.text
+
+
+def test_the_message_and_the_worklist_item_say_why_and_an_undecided_cause_says_nothing() -> None:
+    exc = case("demand_spike:SKU-13@DC-1", "high", 300.0, sentence="SKU-13 at DC-1: orders of 164 due the week of 24 Nov.",
+               root_cause="single_customer_order", root_cause_confidence=0.83,
+               root_cause_evidence="CUST-0028 holds 93% of the 176 units due in 4 weeks (5.1x a week's forecast)")
+    why = "single customer order (confidence 83%): Northwind Foods (CUST-0028) holds 93% of the 176 units due in 4 weeks (5.1x a week's forecast)"
+    assert root_cause_text(exc) == "single customer order (confidence 83%): CUST-0028 holds 93% of the 176 units due in 4 weeks (5.1x a week's forecast)"
+    msg = exception_message(exc, None, names=NAMES)
+    assert f"*Why:* {why}" in json.dumps(msg.blocks, ensure_ascii=False) and f"Why: {why}." in msg.text
+    # The cause is a fact (a change of cause is news); its evidence's figures are not (they move every plan).
+    assert msg.facts["root cause"] == "single customer order" and "93%" not in " ".join(msg.facts.values())
+    assert f"*Why:* {why}" in json.dumps(home_view("U0FRESH01", [exc], names=NAMES).blocks, ensure_ascii=False)
+    undecided = {**exc, "root_cause": "unknown", "root_cause_confidence": 0.0, "root_cause_evidence": "no evidence decides it"}
+    assert root_cause_text(undecided) is None and root_cause_text({**exc, "root_cause": None}) is None
+    assert "Why" not in json.dumps(exception_message(undecided, None).blocks) and "root cause" not in exception_message(undecided, None).facts
