@@ -103,6 +103,10 @@ def grounds_of(facts: Any) -> Grounds:
             ids, rest = _identifiers_in(rest)
             identifiers.update(i.lower() for i in ids)
             numbers.update(v for _, v, _, _ in _numbers_in(rest))
+    # A date written without its year ("25 Mar" in a sentence) takes the year of the same day elsewhere in the
+    # facts; only a day the facts never give a year for matches any year.
+    dated = {(m, d) for m, d, y in dates if y}
+    dates = {(m, d, y) for m, d, y in dates if y or (m, d) not in dated}
     return Grounds(frozenset(numbers), frozenset(dates), frozenset(identifiers))
 
 
@@ -110,9 +114,9 @@ def _number_grounded(value: float, decimals: int, percent: bool, numbers: frozen
     # A figure may be written rounded to the decimals shown ("1,235" for 1234.6); a percentage may state a
     # share (25% for 0.25) or a figure that is already a percentage.
     tolerance = 0.5 * 10 ** -decimals + 1e-9
-    candidates = [value, value / 100] if percent else [value]
-    return any(abs(candidate - fact) <= tolerance for fact in numbers for candidate in candidates) or (
-        percent and any(abs(value - fact * 100) <= tolerance for fact in numbers))
+    if any(abs(value - fact) <= tolerance for fact in numbers):
+        return True
+    return percent and any(abs(value - fact * 100) <= tolerance for fact in numbers)
 
 
 def _date_grounded(when: tuple[int, int, int | None], dates: frozenset[tuple[int, int, int]]) -> bool:
