@@ -4,8 +4,8 @@ actions, kpis) and the digital twin's decision scorecard, each asset writing the
 
 import dagster as dg
 
-from demand_control.demand_assets import actions, exceptions, forecasts, ingestion, inventory, jobs, kpis, scorecard
+from demand_control.demand_assets import actions, advisor, exceptions, forecasts, ingestion, inventory, jobs, kpis, scorecard
 
 defs = dg.Definitions.merge(
-    ingestion.defs, forecasts.defs, inventory.defs, exceptions.defs, actions.defs, kpis.defs, scorecard.defs, jobs.defs
+    ingestion.defs, forecasts.defs, inventory.defs, exceptions.defs, actions.defs, advisor.defs, kpis.defs, scorecard.defs, jobs.defs
 )

@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import and_, delete, insert, select, update
@@ -34,11 +34,13 @@ from demand_control.planning.vocabulary import ACTION_TYPES, AUTO_APPROVED, ROOT
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema.tables import action_decisions, advisor_calls, notifications, recommended_actions
 from demand_control.services import audit
-from demand_control.services.advisor.agent import Advice, ModelAnswer, ProposedAction, ask, case_prompt, prompt_hash
 from demand_control.services.advisor.case import Case, load_case, plain
 from demand_control.services.advisor.grounding import Grounds, grounding_problems, grounds_of
 from demand_control.services.advisor.settings import AdvisorSettings, advisor_settings
 from demand_control.services.auto_approval import auto_approve
+
+if TYPE_CHECKING:  # the model library loads only when an advisor is configured: off costs nothing at import
+    from demand_control.services.advisor.agent import Advice, ModelAnswer, ProposedAction
 
 ADVISOR_ACTOR = "advisor"
 ADVISOR_SOURCE = "advisor"
@@ -280,6 +282,8 @@ def _call_id(case: Case, now: datetime) -> str:
 
 def _record(warehouse: Warehouse, settings: AdvisorSettings, case: Case, prompt: str, answer: ModelAnswer, verdict: Verdict,
             proposal_id: str | None, policy_note: str, call_id: str, now: datetime) -> None:
+    from demand_control.services.advisor.agent import prompt_hash
+
     reasons = verdict.reasons + ([f"policy: {policy_note}"] if policy_note else [])
     row = {
         "call_id": call_id, "exception_key": case.exception_key, "occurrence": case.occurrence, "called_at": now, "model": settings.model,
@@ -313,6 +317,8 @@ def advise_cases(warehouse: Warehouse, policy: Policy, now: datetime, *, setting
     settings = settings or advisor_settings()
     if settings is None:
         return AdvisorSummary(enabled=False)
+    from demand_control.services.advisor.agent import Advice, ask, case_prompt
+
     summary = AdvisorSummary(enabled=True, model=settings.model)
     if _resting(warehouse, now):
         summary.stepped_aside = "resting after a low acceptance share"

@@ -59,9 +59,10 @@ def _api_key() -> str:
     return key
 
 
-def advisor_settings() -> AdvisorSettings | None:
-    """The advisor as the environment configures it; None (off) when DEMAND_CONTROL_ADVISOR_MODEL is unset."""
-    model = (os.environ.get(MODEL_ENV) or "").strip()
+def advisor_settings(model: str | None = None, base_url: str | None = None, api_key: str | None = None) -> AdvisorSettings | None:
+    """The advisor as the environment configures it (`model`, `base_url`, `api_key` given: as a resource bound
+    them); None (off) when no model is named."""
+    model = (os.environ.get(MODEL_ENV) if model is None else model or "").strip()
     if not model:
         return None
     timeout = env_number(TIMEOUT_ENV, 20.0, float, "a number of seconds above 0")
@@ -74,7 +75,8 @@ def advisor_settings() -> AdvisorSettings | None:
     if not 0 <= min_acceptance <= 1:
         raise ValueError(f"{MIN_ACCEPTANCE_ENV} must be a share between 0 and 1, got {min_acceptance:g}")
     return AdvisorSettings(
-        model=model, base_url=os.environ.get(BASE_URL_ENV) or None, api_key=_api_key(), timeout_seconds=timeout,
+        model=model, base_url=(os.environ.get(BASE_URL_ENV) if base_url is None else base_url) or None,
+        api_key=api_key or _api_key(), timeout_seconds=timeout,
         max_cases=max_cases, min_acceptance=min_acceptance,
         cost_per_1k_input=env_number(COST_INPUT_ENV, 0.0, float, "a price per 1,000 tokens"),
         cost_per_1k_output=env_number(COST_OUTPUT_ENV, 0.0, float, "a price per 1,000 tokens"),

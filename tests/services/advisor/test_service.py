@@ -24,7 +24,8 @@ from demand_control.infra import clock
 from demand_control.planning.policy import load_policy
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema.tables import inbox_events
-from demand_control.services.advisor import AdvisorSettings, advise_cases
+from demand_control.services.advisor.service import advise_cases
+from demand_control.services.advisor.settings import AdvisorSettings
 from demand_control.services.advisor.settings import MODEL_ENV, advisor_settings
 from demand_control.services.auto_approval import auto_approve
 from demand_control.services.replan import PlanSettings, refresh_actions, refresh_allocations, refresh_exceptions
