@@ -52,3 +52,12 @@ def test_on_the_asset_records_a_call_per_case(tmp_path, monkeypatch) -> None:  #
     meta = metadata(result)
     assert (meta["called"], meta["used"], meta["dagster/row_count"]) == (2, 2, 2)
     assert len(model.requests) == 2
+
+
+def test_loading_the_code_location_does_not_import_the_model_library() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, demand_control.definitions; print('pydantic_ai' in sys.modules, 'openai' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=300)
+    assert out.stdout.split() == ["False", "False"]
