@@ -551,7 +551,7 @@ action_decisions = Table(
 advisor_calls = Table(
     "advisor_calls",
     metadata,
-    Column("call_id", String(64), primary_key=True, comment="sha256 of the case key, the facts' hash and the call time: one row per call."),
+    Column("call_id", String(64), primary_key=True, comment="Random id of the call: one row per call."),
     Column("exception_key", String, nullable=False, index=True, comment="The case the advisor was asked about."),
     Column("occurrence", Integer, nullable=False, comment="Its occurrence."),
     Column("called_at", DateTime(timezone=True), nullable=False, comment="When the call started (planning clock)."),

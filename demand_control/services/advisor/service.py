@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -190,7 +191,7 @@ def _proposal_row(proposal: dict[str, Any], case: Case, actions: pd.DataFrame, u
     return {
         "action_id": f"advisor:{hashlib.sha256(subject.encode()).hexdigest()[:24]}", "exception_key": case.exception_key,
         "occurrence": case.occurrence, "exception_type": case.facts.get("exception_type"), "action_type": proposal["action_type"],
-        "rank": int(actions["rank"].max()) + 1 if len(actions) else 1, "sku": sku,
+        "rank": int(planner["rank"].max()) + 1 if len(planner) else 1, "sku": sku,
         "location_id": proposal.get("location_id") or plain(lead.get("location_id")) or case.facts.get("location_id"),
         "category": plain(lead.get("category")) or case.facts.get("category"),
         "supplier_id": proposal.get("supplier_id") or plain(lead.get("supplier_id")) or case.facts.get("supplier_id"),
@@ -261,6 +262,8 @@ def _apply(warehouse: Warehouse, policy: Policy, case: Case, verdict: Verdict, a
         return None, False, ""
     skus = {s for s in (verdict.proposal.get("sku"), case.facts.get("sku")) if s}
     row = _proposal_row(verdict.proposal, case, actions, _unit_costs(warehouse, skus), call_id, now)
+    if math.isnan(row["value"]):
+        return None, False, "proposal dropped: no value can be derived from the case (no planner action of its type, unit cost or money at risk)"
     decided_row = decide_advisor_autonomy(pd.DataFrame([row]), policy).iloc[0].to_dict()
     stored = {c.name: plain(decided_row.get(c.name)) for c in recommended_actions.columns}
     with engine.begin() as conn:
@@ -273,18 +276,19 @@ def _apply(warehouse: Warehouse, policy: Policy, case: Case, verdict: Verdict, a
                 "exception_key": case.exception_key, "action_type": stored["action_type"], "quantity": stored["quantity"], "value": stored["value"],
                 "confidence": stored["confidence"], "policy_decision": stored["policy_decision"], "approver_role": stored["approver_role"],
                 "policy_reasons": stored["policy_reasons"], "source": ADVISOR_SOURCE, "call_id": call_id}, now)])
-    return str(stored["action_id"]), stored["policy_decision"] == AUTO_APPROVED, f"{stored['policy_decision']}: {stored['policy_reasons']}"
+    return str(stored["action_id"]), stored["policy_decision"] == AUTO_APPROVED, f"policy: {stored['policy_decision']}: {stored['policy_reasons']}"
 
 
-def _call_id(case: Case, now: datetime) -> str:
-    return hashlib.sha256(f"{case.exception_key}|{case.facts_hash}|{now.isoformat()}".encode()).hexdigest()
+def _call_id() -> str:
+    # Random: the planning clock may stand still (a re-run as of the same instant asks again).
+    return uuid.uuid4().hex
 
 
 def _record(warehouse: Warehouse, settings: AdvisorSettings, case: Case, prompt: str, answer: ModelAnswer, verdict: Verdict,
             proposal_id: str | None, policy_note: str, call_id: str, now: datetime) -> None:
     from demand_control.services.advisor.agent import prompt_hash
 
-    reasons = verdict.reasons + ([f"policy: {policy_note}"] if policy_note else [])
+    reasons = verdict.reasons + ([policy_note] if policy_note else [])
     row = {
         "call_id": call_id, "exception_key": case.exception_key, "occurrence": case.occurrence, "called_at": now, "model": settings.model,
         "prompt_hash": prompt_hash(prompt), "facts_hash": case.facts_hash, "tool_calls": json.dumps(answer.lookups.calls),
@@ -332,7 +336,7 @@ def advise_cases(warehouse: Warehouse, policy: Policy, now: datetime, *, setting
         case = load_case(warehouse, exception, own)
         classifier = _classifier_view(exception)
         earlier = latest.get(case.exception_key)
-        if earlier is not None and earlier["facts_hash"] == case.facts_hash:
+        if earlier is not None and earlier["facts_hash"] == case.facts_hash and earlier["outcome"] != FAILED:
             # Unchanged since the last call: the plan rewrote the actions, so apply the same answer again, no call.
             if earlier["output"]:
                 verdict = judge(Advice.model_validate_json(earlier["output"]), case, grounds_of([case.facts]), classifier)
@@ -344,7 +348,7 @@ def advise_cases(warehouse: Warehouse, policy: Policy, now: datetime, *, setting
         prompt = case_prompt(case, _hint(*classifier))
         answer = ask(settings, warehouse, case, prompt)
         summary.called += 1
-        call_id = _call_id(case, now)
+        call_id = _call_id()
         if answer.advice is None:
             verdict = Verdict(FAILED, [f"no usable answer: {answer.error}"])
             proposal_id, auto, note = None, False, ""
@@ -370,10 +374,13 @@ def advise_cases(warehouse: Warehouse, policy: Policy, now: datetime, *, setting
 
 
 def _check_acceptance(warehouse: Warehouse, settings: AdvisorSettings, now: datetime, summary: AdvisorSummary) -> None:
-    recent = warehouse.read("advisor_calls", columns=["called_at", "outcome"]).sort_values("called_at").tail(settings.acceptance_window)
-    if len(recent) < settings.acceptance_window:
+    c = advisor_calls.c
+    with warehouse.engine.connect() as conn:
+        outcomes = [o for (o,) in conn.execute(select(c.outcome).order_by(c.called_at.desc(), c.call_id).limit(settings.acceptance_window))]
+    if len(outcomes) < settings.acceptance_window:
         return
-    share = acceptance_share(recent["outcome"])
+    recent = outcomes
+    share = acceptance_share(pd.Series(outcomes, dtype=object))
     if share < settings.min_acceptance:
         summary.stepped_aside = summary.stepped_aside or f"acceptance {share:.0%} below {settings.min_acceptance:.0%}"
         with warehouse.engine.begin() as conn:

@@ -62,7 +62,7 @@ def _api_key() -> str:
 def advisor_settings(model: str | None = None, base_url: str | None = None, api_key: str | None = None) -> AdvisorSettings | None:
     """The advisor as the environment configures it (`model`, `base_url`, `api_key` given: as a resource bound
     them); None (off) when no model is named."""
-    model = (os.environ.get(MODEL_ENV) if model is None else model or "").strip()
+    model = (os.environ.get(MODEL_ENV, "") if model is None else model).strip()
     if not model:
         return None
     timeout = env_number(TIMEOUT_ENV, 20.0, float, "a number of seconds above 0")

@@ -62,14 +62,7 @@ def plan(warehouse: Warehouse, policy) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def warehouse(tmp_path) -> Warehouse:  # noqa: ANN001
-    wh = Warehouse(home=str(tmp_path / "state"))
-    wh.migrate()
-    return wh
-
-
-@pytest.fixture
-def planned(warehouse: Warehouse) -> Warehouse:
+def planned(warehouse: Warehouse) -> Warehouse:  # `warehouse`: a fresh SQLite warehouse (tests/services/conftest.py)
     plan(warehouse, policy_with_advisor_limits())
     return warehouse
 
@@ -350,3 +343,22 @@ def test_the_chain_gives_the_same_outputs_with_the_advisor_unset(tmp_path, monke
         results.append(shot)
     assert results[0] == results[1]
     assert results[0]["recommended_actions"] and results[0]["action_decisions"]
+
+
+def test_a_failed_call_is_asked_again_at_the_next_plan(planned: Warehouse) -> None:
+    with openai_api_server(ScriptedModel(fail_status=500)) as url:
+        advise(planned, url)
+    with openai_api_server(ScriptedModel(script=good_script)) as url:
+        summary = advise(planned, url)
+    assert (summary.called, summary.used) == (1, 1)
+    assert list(calls(planned).sort_values("called_at")["outcome"]) == ["failed", "used"]
+
+
+def test_a_follow_up_the_policy_auto_approved_keeps_its_template(warehouse: Warehouse) -> None:
+    plan(warehouse, load_policy())  # the packaged policy auto-approves supplier follow-ups up to 25,000
+    template = followup_message(warehouse)
+    with openai_api_server(ScriptedModel(script=good_script)) as url:
+        with clock.use(PLAN_NOW):
+            advise_cases(warehouse, load_policy(), PLAN_NOW, settings=settings_for(url), exception_keys=[DELAY_CASE])
+    assert followup_message(warehouse) == template
+    assert calls(warehouse).iloc[0]["followup_used"]  # grounded, so recorded as usable; not applied to a decided draft

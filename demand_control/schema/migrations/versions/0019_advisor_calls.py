@@ -18,7 +18,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         'advisor_calls',
-        sa.Column('call_id', sa.String(length=64), nullable=False, comment="sha256 of the case key, the facts' hash and the call time: one row per call."),
+        sa.Column('call_id', sa.String(length=64), nullable=False, comment="Random id of the call: one row per call."),
         sa.Column('exception_key', sa.String(), nullable=False, comment='The case the advisor was asked about.'),
         sa.Column('occurrence', sa.Integer(), nullable=False, comment='Its occurrence.'),
         sa.Column('called_at', sa.DateTime(timezone=True), nullable=False, comment='When the call started (planning clock).'),
