@@ -386,3 +386,22 @@ def _check_acceptance(warehouse: Warehouse, settings: AdvisorSettings, now: date
         with warehouse.engine.begin() as conn:
             _ops_notice(conn, "low_acceptance", f"only {share:.0%} of its last {len(recent)} answers were usable (minimum "
                         f"{settings.min_acceptance:.0%}); it rests for {REST_AFTER_LOW_ACCEPTANCE.total_seconds() / 3600:.0f} h", now, settings.model)
+
+
+def accepted_narratives(warehouse: Warehouse, exception_keys: Sequence[str]) -> dict[str, str]:
+    """By exception key, the grounded narrative of the advisor's latest call on the case, when that call was
+    made on the case's current occurrence and figures (after its values last changed): what a message may show
+    instead of the template sentence. A case whose latest call was rejected or failed, or whose figures moved
+    since, keeps its template."""
+    if not exception_keys:
+        return {}
+    keys = list(exception_keys)
+    calls = warehouse.read("advisor_calls", columns=["exception_key", "occurrence", "called_at", "narrative"],
+                           where=advisor_calls.c.exception_key.in_(keys))
+    cases = warehouse.read("planning_exceptions", columns=["exception_key", "occurrence", "values_changed_at"],
+                           where=warehouse.table("planning_exceptions").c.exception_key.in_(keys))
+    latest = calls.sort_values("called_at").drop_duplicates("exception_key", keep="last").merge(
+        cases, on=["exception_key", "occurrence"], how="inner")
+    fresh = pd.to_datetime(latest["called_at"], utc=True) >= pd.to_datetime(latest["values_changed_at"], utc=True)
+    latest = latest[fresh & latest["narrative"].notna()]
+    return dict(zip(latest["exception_key"], latest["narrative"]))

@@ -13,18 +13,18 @@ off           without DEMAND_CONTROL_ADVISOR_MODEL nothing is read, called or wr
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from demand_control.infra import clock
 from demand_control.planning.policy import load_policy
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema.tables import inbox_events
-from demand_control.services.advisor.service import advise_cases
+from demand_control.services.advisor.service import accepted_narratives, advise_cases
 from demand_control.services.advisor.settings import AdvisorSettings
 from demand_control.services.advisor.settings import MODEL_ENV, advisor_settings
 from demand_control.services.auto_approval import auto_approve
@@ -362,3 +362,14 @@ def test_a_follow_up_the_policy_auto_approved_keeps_its_template(warehouse: Ware
             advise_cases(warehouse, load_policy(), PLAN_NOW, settings=settings_for(url), exception_keys=[DELAY_CASE])
     assert followup_message(warehouse) == template
     assert calls(warehouse).iloc[0]["followup_used"]  # grounded, so recorded as usable; not applied to a decided draft
+
+
+def test_the_accepted_narrative_is_offered_for_the_case_until_its_figures_move(planned: Warehouse) -> None:
+    with openai_api_server(ScriptedModel(script=good_script)) as url:
+        advise(planned, url)
+    narratives = accepted_narratives(planned, [DELAY_CASE, "replenishment_due:S1@DC1"])
+    assert list(narratives) == [DELAY_CASE] and narratives[DELAY_CASE].startswith("Acme Foods moved PO1/1")
+    table = planned.table("planning_exceptions")
+    with planned.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.exception_key == DELAY_CASE).values(values_changed_at=PLAN_NOW + timedelta(hours=1)))
+    assert accepted_narratives(planned, [DELAY_CASE]) == {}
