@@ -558,7 +558,7 @@ advisor_calls = Table(
     Column("model", String(128), nullable=False, comment="Model name as configured (DEMAND_CONTROL_ADVISOR_MODEL)."),
     Column("prompt_hash", String(64), nullable=False, comment="SHA-256 of the instructions and the case prompt sent."),
     Column("facts_hash", String(64), nullable=False, comment="SHA-256 of the case's facts: an unchanged case is not asked again."),
-    Column("tool_calls", Text, nullable=False, comment="The read-only tools the model called, with their arguments, as JSON."),
+    Column("tool_calls", Text, nullable=False, comment="The read-only lookups the model made: tool, arguments, what it returned or why it was refused, as JSON."),
     Column("output", Text, comment="The model's structured answer as JSON (empty when it gave none)."),
     Column("input_tokens", Integer, nullable=False, comment="Prompt tokens the server reported."),
     Column("output_tokens", Integer, nullable=False, comment="Completion tokens the server reported."),

@@ -76,7 +76,8 @@ Rules:
 def quoted_block(quoted: list[dict[str, str]]) -> str:
     """Third-party text as JSON strings inside one <quoted_data> block; '<' and '>' escaped so no text can
     close the block or open another."""
-    body = json.dumps(quoted, ensure_ascii=False, indent=1).replace("<", "\\u003c").replace(">", "\\u003e")
+    # ASCII-only: a lone surrogate or control character a sender managed to get past the gateway stays an escape.
+    body = json.dumps(quoted, ensure_ascii=True, indent=1).replace("<", "\\u003c").replace(">", "\\u003e")
     return f"<quoted_data>\n{body}\n</quoted_data>"
 
 
@@ -101,10 +102,12 @@ class LookupContext:
     returned: list[Any] = field(default_factory=list)
 
     def note(self, tool: str, arguments: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-        self.calls.append({"tool": tool, "arguments": arguments, "refused": result.get("refused")})
-        if "refused" not in result:
-            self.returned.append(json.loads(canonical_json(result)))
-        return json.loads(canonical_json(result))
+        returned = json.loads(canonical_json(result))
+        refused = result.get("refused")
+        self.calls.append({"tool": tool, "arguments": arguments, "refused": refused, "returned": None if refused else returned})
+        if not refused:
+            self.returned.append(returned)
+        return returned
 
 
 def _agent(model: OpenAIChatModel) -> Agent[LookupContext, Advice]:

@@ -230,7 +230,7 @@ def _resting(warehouse: Warehouse, now: datetime) -> bool:
 def _latest_calls(warehouse: Warehouse, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     if not keys:
         return {}
-    calls = warehouse.read("advisor_calls", columns=["exception_key", "occurrence", "facts_hash", "called_at", "output", "call_id", "outcome"],
+    calls = warehouse.read("advisor_calls", columns=["exception_key", "occurrence", "facts_hash", "called_at", "output", "call_id", "outcome", "tool_calls"],
                            where=advisor_calls.c.exception_key.in_(list(keys)))
     calls = calls.sort_values("called_at").drop_duplicates("exception_key", keep="last")
     return {row["exception_key"]: row for row in calls.to_dict("records")}
@@ -339,7 +339,8 @@ def advise_cases(warehouse: Warehouse, policy: Policy, now: datetime, *, setting
         if earlier is not None and earlier["facts_hash"] == case.facts_hash and earlier["outcome"] != FAILED:
             # Unchanged since the last call: the plan rewrote the actions, so apply the same answer again, no call.
             if earlier["output"]:
-                verdict = judge(Advice.model_validate_json(earlier["output"]), case, grounds_of([case.facts]), classifier)
+                looked_up = [c["returned"] for c in json.loads(earlier["tool_calls"] or "[]") if c.get("returned")]
+                verdict = judge(Advice.model_validate_json(earlier["output"]), case, grounds_of([case.facts, looked_up]), classifier)
                 proposal_id, auto, _ = _apply(warehouse, policy, case, verdict, own, str(earlier["call_id"]), now)
                 summary.proposals += proposal_id is not None
                 summary.auto_approved += [proposal_id] if auto and proposal_id else []

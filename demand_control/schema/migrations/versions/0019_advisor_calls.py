@@ -25,7 +25,7 @@ def upgrade() -> None:
         sa.Column('model', sa.String(length=128), nullable=False, comment='Model name as configured (DEMAND_CONTROL_ADVISOR_MODEL).'),
         sa.Column('prompt_hash', sa.String(length=64), nullable=False, comment='SHA-256 of the instructions and the case prompt sent.'),
         sa.Column('facts_hash', sa.String(length=64), nullable=False, comment="SHA-256 of the case's facts: an unchanged case is not asked again."),
-        sa.Column('tool_calls', sa.Text(), nullable=False, comment='The read-only tools the model called, with their arguments, as JSON.'),
+        sa.Column('tool_calls', sa.Text(), nullable=False, comment='The read-only lookups the model made: tool, arguments, what it returned or why it was refused, as JSON.'),
         sa.Column('output', sa.Text(), nullable=True, comment="The model's structured answer as JSON (empty when it gave none)."),
         sa.Column('input_tokens', sa.Integer(), nullable=False, comment='Prompt tokens the server reported.'),
         sa.Column('output_tokens', sa.Integer(), nullable=False, comment='Completion tokens the server reported.'),
