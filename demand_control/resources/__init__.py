@@ -1,5 +1,5 @@
 """Resources the code location binds: the warehouse, the signal source (the file drop, or Tryton when
-`DEMAND_CONTROL_SOURCE=tryton`), the ERP, the quality limits, Slack and the customer mailer.
+`DEMAND_CONTROL_SOURCE=tryton`), the ERP, the quality limits, Slack, the customer mailer and the optional advisor.
 
 Each is configured from the environment through `dg.EnvVar`, resolved when a run starts, so secrets such as
 a database password never appear in code or in the Dagster UI.
