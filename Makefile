@@ -57,6 +57,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/event_latency.py
 	$(VENV)/bin/python benchmarks/write_back.py
 	$(VENV)/bin/python benchmarks/twin.py
+	$(VENV)/bin/python benchmarks/advisor.py
 
 # The digital twin on the default scenario: scorecard, plots and draws in $(DEMAND_CONTROL_HOME)/twin/default.
 simulate: install

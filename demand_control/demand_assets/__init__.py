@@ -5,9 +5,11 @@ the event path's record."""
 
 import dagster as dg
 
-from demand_control.demand_assets import actions, automation, exceptions, forecasts, ingestion, inventory, jobs, kpis, regions, replan_log, scorecard
+from demand_control.demand_assets import actions, advisor, automation, exceptions, forecasts, ingestion, inventory, jobs, kpis, regions, replan_log, scorecard
 
-_stages = dg.Definitions.merge(ingestion.defs, forecasts.defs, inventory.defs, exceptions.defs, actions.defs, kpis.defs, scorecard.defs, regions.defs)
+_stages = dg.Definitions.merge(
+    ingestion.defs, forecasts.defs, inventory.defs, exceptions.defs, actions.defs, advisor.defs, kpis.defs, scorecard.defs, regions.defs
+)
 
 defs = dg.Definitions.merge(
     dg.Definitions(assets=automation.automate(list(_stages.assets or [])), asset_checks=_stages.asset_checks, jobs=_stages.jobs, sensors=[automation.daily_plan_sensor]),

@@ -58,6 +58,9 @@ class SupplierLine(_Strict):
     supplier_id: Id
     po_id: Id
     line_no: LineNo
+    # What the supplier wrote, free text: stored with the event and shown to people and to the optional advisor
+    # only as quoted data (never acted on).
+    note: Annotated[str, Field(max_length=2000)] | None = None
 
 
 class SupplierDateData(SupplierLine):

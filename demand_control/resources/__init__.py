@@ -1,5 +1,5 @@
 """Resources the code location binds: the warehouse, the signal source (the file drop, or Tryton when
-`DEMAND_CONTROL_SOURCE=tryton`), the ERP, the quality limits, Slack and the customer mailer.
+`DEMAND_CONTROL_SOURCE=tryton`), the ERP, the quality limits, Slack, the customer mailer and the optional advisor.
 
 Each is configured from the environment through `dg.EnvVar`, resolved when a run starts, so secrets such as
 a database password never appear in code or in the Dagster UI.
@@ -12,6 +12,8 @@ import os
 import dagster as dg
 
 from demand_control.infra import settings
+from demand_control.resources.advisor import AdvisorResource
+from demand_control.services.advisor import settings as advisor_env
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.mail import mailer_from_env
@@ -68,6 +70,10 @@ def resources_from_env(deferred: bool = True) -> dict[str, dg.ConfigurableResour
         ),
         # Without DEMAND_CONTROL_SMTP_HOST customer notices go to the console and the customer_notices table.
         "mailer": mailer_from_env(deferred),
+        # Without DEMAND_CONTROL_ADVISOR_MODEL the advisor is off: the plan uses its templates and rules only.
+        "advisor": AdvisorResource(
+            model=_env(advisor_env.MODEL_ENV), base_url=_env(advisor_env.BASE_URL_ENV), api_key=_env(advisor_env.API_KEY_ENV),
+        ),
     }
 
 

@@ -370,6 +370,8 @@ recommended_actions = Table(
     Column("owner_channel", String, comment="Slack channel of the owner."),
     Column("created_at", DateTime(timezone=True), nullable=False, comment="When the action was first recommended."),
     Column("updated_at", DateTime(timezone=True), nullable=False, comment="When the recommendation was last recomputed."),
+    Column("source", String(16), nullable=False, server_default="planner",
+           comment="Who proposed it: planner (the deterministic rules) or advisor (the optional model, under the policy's advisor limits)."),
     comment="Recommended actions per active exception, with expected impact, confidence and the policy decision.",
 )
 
@@ -581,6 +583,32 @@ action_decisions = Table(
     Column("value", Float, comment="Value of the action when decided."),
     Column("note", Text, comment="Reason given, or the policy's reasons."),
     comment="The one decision per recommended action, human or policy; approved ones go to the ERP outbox.",
+)
+
+advisor_calls = Table(
+    "advisor_calls",
+    metadata,
+    Column("call_id", String(64), primary_key=True, comment="Random id of the call: one row per call."),
+    Column("exception_key", String, nullable=False, index=True, comment="The case the advisor was asked about."),
+    Column("occurrence", Integer, nullable=False, comment="Its occurrence."),
+    Column("called_at", DateTime(timezone=True), nullable=False, comment="When the call started (planning clock)."),
+    Column("model", String(128), nullable=False, comment="Model name as configured (DEMAND_CONTROL_ADVISOR_MODEL)."),
+    Column("prompt_hash", String(64), nullable=False, comment="SHA-256 of the instructions and the case prompt sent."),
+    Column("facts_hash", String(64), nullable=False, comment="SHA-256 of the case's facts: an unchanged case is not asked again."),
+    Column("tool_calls", Text, nullable=False, comment="The read-only lookups the model made: tool, arguments, what it returned or why it was refused, as JSON."),
+    Column("output", Text, comment="The model's structured answer as JSON (empty when it gave none)."),
+    Column("input_tokens", Integer, nullable=False, comment="Prompt tokens the server reported."),
+    Column("output_tokens", Integer, nullable=False, comment="Completion tokens the server reported."),
+    Column("cost", Float, nullable=False, comment="Tokens priced at DEMAND_CONTROL_ADVISOR_COST_PER_1K_INPUT / _OUTPUT (company currency)."),
+    Column("latency_ms", Integer, nullable=False, comment="Wall time of the call, milliseconds."),
+    Column("outcome", String(16), nullable=False, comment="used (some part accepted), rejected (every part refused) or failed (timeout, error, malformed)."),
+    Column("narrative_used", Boolean, nullable=False, comment="Whether its case narrative passed grounding and is shown."),
+    Column("followup_used", Boolean, nullable=False, comment="Whether its supplier follow-up draft passed grounding and replaced the template."),
+    Column("root_cause", String(32), comment="Root cause it proposed, when accepted (from the vocabulary)."),
+    Column("proposal_action_id", String, comment="Action id of its accepted proposal in recommended_actions (source advisor)."),
+    Column("narrative", Text, comment="The accepted case narrative."),
+    Column("reasons", Text, nullable=False, comment="Why each part was used or rejected, '; '-separated."),
+    comment="Every call of the optional model-backed advisor: what was asked (hashed), what it answered, cost, latency and what was used.",
 )
 
 erp_outbox = Table(

@@ -49,6 +49,7 @@ DELIVERABLE_KINDS: tuple[str, ...] = (
     "exception_update", "exception_resolved", "digest", "approval_result",
     "write_back_result", "write_back_unreconciled", "write_back_dead_letter", "escalation",
     "pending_click_alert",  # a click the sweeper cannot decide, to the operations channel
+    "advisor_fallback",  # the optional advisor stepped aside (timeout, error, low acceptance), to the operations channel
 )
 # Slack's ts and our clock may disagree a little; the reconcile window starts this much before the intent.
 _RECONCILE_MARGIN = timedelta(minutes=2)

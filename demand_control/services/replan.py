@@ -376,6 +376,7 @@ def refresh_actions(
     actions = actions.merge(previous.rename(columns={"policy_decision": "_previous_decision"}), on="action_id", how="left")
     actions["created_at"] = pd.to_datetime(actions["created_at"], utc=True).fillna(pd.Timestamp(now))
     actions["updated_at"] = now
+    actions["source"] = "planner"
     if isinstance(scope, pd.DataFrame):
         # Actions of exceptions the scoped run no longer sees active (auto-resolved) go with them.
         where = tables.recommended_actions.c.exception_key.in_(list(exceptions["exception_key"]) + _closed_keys(warehouse, scope))

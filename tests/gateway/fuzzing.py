@@ -161,6 +161,8 @@ _KINDS: dict[str, tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]] = {
     "supplier_id": _ID, "po_id": _ID, "order_id": _ID, "customer_id": _ID, "sku": _ID, "location_id": _ID,
     "line_no": _INT, "new_date": _DATE, "promise_date": _DATE, "new_qty": _QTY, "qty_open": _QTY,
     "occurred_at": (_USUAL_INSTANTS, _ODD_INSTANTS),
+    # A supplier's free-text note: any text, odd ones with control characters or around the 2,000-character limit.
+    "note": (st.text(max_size=200), st.one_of(any_text, st.integers(1990, 2010).map(lambda n: "x" * n))),
 }
 
 

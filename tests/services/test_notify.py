@@ -74,7 +74,8 @@ def write_plan(warehouse: Warehouse, exceptions: list[dict], actions: list[dict]
     lifecycle = pd.DataFrame(list(exceptions) + list(closed))
     warehouse.replace_rows("exception_lifecycle", lifecycle)
     warehouse.replace_rows("planning_exceptions", pd.DataFrame(exceptions) if exceptions else lifecycle.iloc[0:0])
-    warehouse.replace_rows("recommended_actions", pd.DataFrame(list(actions), columns=[c.name for c in tables.recommended_actions.columns]))
+    planned = pd.DataFrame(list(actions), columns=[c.name for c in tables.recommended_actions.columns])
+    warehouse.replace_rows("recommended_actions", planned.assign(source=planned["source"].fillna("planner")))
     warehouse.replace_rows("allocation_scenarios", pd.DataFrame(list(scenarios), columns=[c.name for c in tables.allocation_scenarios.columns]))
 
 

@@ -10,6 +10,7 @@ value. The models are in `schema`, reading a file in `loading`, the functions ov
 from demand_control.planning.policy.loading import POLICY_ENV, load_policy, parse_policy
 from demand_control.planning.policy.rules import (
     assign_owners,
+    decide_advisor_autonomy,
     decide_autonomy,
     escalation_steps,
     approver_role_for,
@@ -24,6 +25,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "assign_owners",
+    "decide_advisor_autonomy",
     "decide_autonomy",
     "escalation_steps",
     "load_policy",

@@ -258,3 +258,17 @@ def may_approve(policy: Policy, user: str, action_type: str, value: float, reque
 def escalation_steps(policy: Policy, hours_overdue: float) -> list[EscalationStep]:
     """The escalation steps due once an exception is `hours_overdue` past its SLA (none before it is due)."""
     return [step for step in policy.escalation.steps if step.after_hours <= hours_overdue]
+
+
+def decide_advisor_autonomy(actions: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """`decide_autonomy` for actions the optional advisor proposed: the same checks under the policy's `advisor`
+    limits (its auto-approvable types, lower limits and a confidence threshold at least the policy's), so a
+    proposal is never auto-approved where the planner's own would not be."""
+    advisor = policy.advisor
+    limits = policy.autonomy.model_copy(update={
+        "auto_approvable": list(advisor.auto_approvable), "default_limit": advisor.default_limit,
+        "limits": dict(advisor.limits), "min_confidence": max(advisor.min_confidence, policy.autonomy.min_confidence),
+    })
+    decided = decide_autonomy(actions, policy.model_copy(update={"autonomy": limits}))
+    decided["policy_reasons"] = "advisor proposal: " + decided["policy_reasons"].astype(str)
+    return decided

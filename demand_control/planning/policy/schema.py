@@ -196,6 +196,21 @@ class Autonomy(_Strict):
         return float(self.limits.get(action_type, self.default_limit))  # type: ignore[call-overload]
 
 
+class AdvisorAutonomy(_Strict):
+    """The advisor's own, lower autonomy limits (issue 18): what an action the optional model proposed may be
+    approved without a person. Its other conditions (fresh data, healthy forecast, excluded categories,
+    human tiers) are the autonomy section's. Absent from the file: an advisor proposal is never auto-approved."""
+
+    auto_approvable: list[ActionType] = Field(default_factory=list)
+    default_limit: Money = 0.0
+    limits: dict[ActionType, Money] = Field(default_factory=dict)
+    # Never below the autonomy section's threshold (checked by Policy); a proposal also needs this confidence.
+    min_confidence: float = Field(default=1.0, ge=0, le=1)
+
+    def limit_for(self, action_type: str) -> float:
+        return float(self.limits.get(action_type, self.default_limit))  # type: ignore[call-overload]
+
+
 class Role(_Strict):
     """A role that approves actions: its members, the action types it may approve, its value band (the
     largest action value it may approve; none: no upper limit) and the product categories it covers (empty:
@@ -300,6 +315,7 @@ class Policy(_Strict):
     retention: Retention = Retention()
     thresholds: Thresholds = Thresholds()
     tolerances: Tolerances = Tolerances()
+    advisor: AdvisorAutonomy = AdvisorAutonomy()
 
     _source: str = PrivateAttr(default="<in memory>")
 
@@ -314,6 +330,21 @@ class Policy(_Strict):
         for operator, user in self.operators.items():
             if user not in members:
                 raise ValueError(f"operators.{operator}: acts as {user!r}, who is not a member of any role")
+        return self
+
+    @model_validator(mode="after")
+    def _advisor_within_autonomy(self) -> Policy:
+        # The advisor's limits are lower than the system's own, never a way around them.
+        advisor, auto = self.advisor, self.autonomy
+        if advisor.min_confidence < auto.min_confidence:
+            raise ValueError(f"advisor.min_confidence: {advisor.min_confidence:g} is below autonomy.min_confidence "
+                             f"{auto.min_confidence:g}; an advisor proposal needs at least the policy's threshold")
+        for action_type in advisor.auto_approvable:
+            if action_type not in auto.auto_approvable:
+                raise ValueError(f"advisor.auto_approvable: {action_type} is not in autonomy.auto_approvable")
+            if advisor.limit_for(action_type) > auto.limit_for(action_type):
+                raise ValueError(f"advisor limit for {action_type}: {advisor.limit_for(action_type):g} is above the autonomy limit "
+                                 f"{auto.limit_for(action_type):g}")
         return self
 
     @model_validator(mode="after")
