@@ -12,6 +12,7 @@ import pandas as pd
 
 from demand_control.demand_assets.exceptions import KINDS
 from demand_control.infra import settings
+from demand_control.planning.advisor_kpis import advisor_kpis
 from demand_control.planning.kpis import coordination_kpis, headline_figures
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
@@ -25,7 +26,7 @@ from demand_control.services.kpi_history import latest_plan, record_kpis
 @dg.asset(
     name="coordination_kpis",
     group_name="kpis",
-    deps=["planning_exceptions", "recommended_actions", "forecast_accuracy", "purchase_order_line"],  # plus the operational decision, outbox, notice and escalation tables
+    deps=["planning_exceptions", "recommended_actions", "advisor_calls", "forecast_accuracy", "purchase_order_line"],  # plus the operational decision, outbox, notice and escalation tables
     owners=[TEAM_PLANNING],
     kinds=KINDS,
     description="Coordination KPIs by type, severity, owner, class and supplier: open exceptions, money at risk, overdue, cycle time, autonomy, accuracy, on-time rate.",
@@ -33,18 +34,23 @@ from demand_control.services.kpi_history import latest_plan, record_kpis
 )
 def coordination_kpis_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
     now = pd.Timestamp(clock.now())
+    decisions = warehouse.read("action_decisions")
     kpis = coordination_kpis(
         warehouse.read("exception_lifecycle"),
         warehouse.read("recommended_actions"),
         warehouse.read("forecast_accuracy"),
         warehouse.read("purchase_order_line"),
         now,
-        decisions=warehouse.read("action_decisions"),
+        decisions=decisions,
         outbox=warehouse.read("erp_outbox"),
         notices=warehouse.read("customer_notices", columns=["notice_id", "status"]),
         escalations=warehouse.read("escalations"),
         snapshot=warehouse.read("planning_exceptions"),
     )
+    # The optional advisor's acceptance, overrides and cost sit beside the other figures (none while it is off).
+    advisor = advisor_kpis(warehouse.read("advisor_calls"), decisions)
+    if len(advisor):
+        kpis = pd.concat([kpis, advisor], ignore_index=True)
     plan = latest_plan(warehouse)
     if plan is None:
         context.log.warning("no plan in plan_runs yet: coordination_kpis written, kpi_history not (materialize projected_inventory first)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from demand_control.demand_assets.advisor import advisor_calls_asset
+from demand_control.demand_assets.kpis import coordination_kpis_asset
 from demand_control.resources.advisor import AdvisorResource
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.planning_policy import PlanningPolicy
@@ -52,6 +53,13 @@ def test_on_the_asset_records_a_call_per_case(tmp_path, monkeypatch) -> None:  #
     meta = metadata(result)
     assert (meta["called"], meta["used"], meta["dagster/row_count"]) == (2, 2, 2)
     assert len(model.requests) == 2
+    # The KPIs that follow carry the advisor's figures beside the others.
+    kpis = dg.materialize([coordination_kpis_asset], resources={"warehouse": warehouse, "clock": PlanningClock(as_of=PLAN_NOW.isoformat())},
+                          instance=dg.DagsterInstance.ephemeral())
+    assert kpis.success
+    table = warehouse.read("coordination_kpis")
+    overall = table[table["dimension"] == "all"].set_index("kpi")["value"]
+    assert overall["advisor_calls"] == 2 and overall["advisor_acceptance_share"] == 1.0
 
 
 def test_loading_the_code_location_does_not_import_the_model_library() -> None:
