@@ -41,6 +41,7 @@ from demand_control.resources.slack import Posted, SlackNotifier, definitive_ref
 from demand_control.resources.warehouse import Warehouse, to_records
 from demand_control.services.app_home import publish_app_homes
 from demand_control.services.worklist import party_names, read_worklist
+from demand_control.services.advisor.service import accepted_narratives
 
 DEFAULT_CHANNEL = "#planning-exceptions"
 # Notices the notifier delivers from the outbox: its own thread replies and digests, and the answers to
@@ -392,10 +393,15 @@ def notify_exceptions(warehouse: Warehouse, notifier: SlackNotifier, now: dateti
     for s in _records(_read_in(warehouse, "allocation_scenarios", "sku", skus)):
         scenarios.setdefault((str(s["sku"]), str(s["location_id"])), []).append(s)
 
+    # The advisor's grounded narrative of a case whose figures have not moved since replaces the template
+    # sentence (none while the advisor is off: its table is empty).
+    narratives = accepted_narratives(warehouse, tracked_keys)
     run = _Notifier(warehouse, notifier, now, actor, log)
     for exc in tracked:
         key = str(exc["exception_key"])
         is_closed = exc.get("state") in CLOSED_STATES
+        if not is_closed and key in narratives:
+            exc = {**exc, "sentence": narratives[key]}
         action = None if is_closed else best.get((key, int(exc["occurrence"])))
         shown = [] if is_closed else scenarios.get((str(exc.get("sku")), str(exc.get("location_id"))), [])
         run.exception(exc, row_records.get(key), exception_message(exc, action, shown, policy.currency, names))

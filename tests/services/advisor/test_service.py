@@ -371,6 +371,17 @@ def test_the_accepted_narrative_is_offered_for_the_case_until_its_figures_move(p
         advise(planned, url)
     narratives = accepted_narratives(planned, [DELAY_CASE, "replenishment_due:S1@DC1"])
     assert list(narratives) == [DELAY_CASE] and narratives[DELAY_CASE].startswith("Acme Foods moved PO1/1")
+    # The owner's message shows it in place of the template sentence.
+    from demand_control.resources.slack import SlackNotifier
+    from demand_control.services.notifier import notify_exceptions
+
+    table = planned.table("planning_exceptions")
+    with planned.engine.begin() as conn:  # a case a person must act on gets its own message (a low one, a digest line)
+        conn.execute(update(table).where(table.c.exception_key == DELAY_CASE).values(severity="high", for_person=True))
+    said: list[str] = []
+    notify_exceptions(planned, SlackNotifier(), PLAN_NOW, keys=[DELAY_CASE], log=said.append)
+    shown = [*said, *planned.read("notifications").astype(str).to_numpy().ravel(), *planned.read("slack_messages").astype(str).to_numpy().ravel()]
+    assert any(narratives[DELAY_CASE] in v for v in shown), said
     table = planned.table("planning_exceptions")
     with planned.engine.begin() as conn:
         conn.execute(update(table).where(table.c.exception_key == DELAY_CASE).values(values_changed_at=PLAN_NOW + timedelta(hours=1)))
