@@ -23,7 +23,7 @@ from demand_control.planning.kpis import latest_slice, source_totals, totals_dis
 from demand_control.planning.lifecycle import ACTIVE_STATES
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
-from demand_control.schema.asset_metadata import preview
+from demand_control.schema.asset_metadata import first_row_text, preview
 
 SKU_LOCATION = ["sku", "location_id"]
 ACTION_DATE_COLUMNS = ("order_by", "needed_by", "new_date")
@@ -170,14 +170,10 @@ def slice_differences(table: pd.DataFrame, newest: pd.DataFrame) -> pd.DataFrame
 # --- Dagster wrappers --------------------------------------------------------------------------------------
 
 
-def _example(frame: pd.DataFrame) -> str:
-    return ", ".join(f"{k}={v}" for k, v in frame.iloc[0].to_dict().items())
-
-
 def _result(bad: pd.DataFrame, what: str, count_key: str, **metadata: object) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=bad.empty,
-        description=None if bad.empty else f"{len(bad)} {what}, e.g. {_example(bad)}",
+        description=None if bad.empty else f"{len(bad)} {what}, e.g. {first_row_text(bad)}",
         metadata={count_key: len(bad), "offending": preview(bad, rows=20), **metadata},
     )
 
@@ -185,7 +181,7 @@ def _result(bad: pd.DataFrame, what: str, count_key: str, **metadata: object) ->
 def _findings_result(findings: list[tuple[str, str, pd.DataFrame, str]]) -> dg.AssetCheckResult:
     """A check with several rules: each finding is (count key, preview key, offending rows, what they break);
     it passes when no rule has offending rows."""
-    problems = [f"{len(rows)} {what}, e.g. {_example(rows)}" for _, _, rows, what in findings if len(rows)]
+    problems = [f"{len(rows)} {what}, e.g. {first_row_text(rows)}" for _, _, rows, what in findings if len(rows)]
     counts = {count_key: len(rows) for count_key, _, rows, _ in findings}
     previews = {preview_key: preview(rows, rows=20) for _, preview_key, rows, _ in findings}
     return dg.AssetCheckResult(passed=not problems, description="; ".join(problems) or None, metadata={**counts, **previews})

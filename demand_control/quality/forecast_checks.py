@@ -14,7 +14,7 @@ import pandas as pd
 from demand_control.planning.signal_exceptions import degraded_forecasts
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.resources.forecast import ForecastSettingsResource
-from demand_control.schema.asset_metadata import preview
+from demand_control.schema.asset_metadata import first_row_text, preview
 from demand_control.resources.warehouse import Warehouse
 
 FORECAST_COMPLETE_CHECK = "forecast_complete"
@@ -70,10 +70,6 @@ def degraded_series(accuracy: pd.DataFrame, factor: float) -> pd.DataFrame:
     return degraded_forecasts(accuracy, factor)
 
 
-def _example(frame: pd.DataFrame) -> str:
-    return ", ".join(f"{k}={v}" for k, v in frame.iloc[0].to_dict().items())
-
-
 @dg.asset_check(
     asset="demand_forecast",
     name=FORECAST_COMPLETE_CHECK,
@@ -87,7 +83,7 @@ def forecast_complete(warehouse: Warehouse, forecast_settings: ForecastSettingsR
     return dg.AssetCheckResult(
         passed=missing.empty,
         description=None if missing.empty else f"{len(missing)} SKU-locations lack a full {forecast_settings.horizon}-bucket "
-        f"horizon, e.g. {_example(missing)}",
+        f"horizon, e.g. {first_row_text(missing)}",
         metadata={"series_expected": len(expected), "series_incomplete": len(missing), "incomplete": preview(missing, rows=20)},
     )
 
@@ -102,7 +98,7 @@ def forecast_values_valid(warehouse: Warehouse) -> dg.AssetCheckResult:
     bad = invalid_values(warehouse.read("demand_forecast"))
     return dg.AssetCheckResult(
         passed=bad.empty,
-        description=None if bad.empty else f"{len(bad)} forecast rows hold NaN, infinite or negative values, e.g. {_example(bad)}",
+        description=None if bad.empty else f"{len(bad)} forecast rows hold NaN, infinite or negative values, e.g. {first_row_text(bad)}",
         metadata={"rows_invalid": len(bad), "invalid": preview(bad, rows=20)},
     )
 
@@ -117,7 +113,7 @@ def quantiles_ordered(warehouse: Warehouse) -> dg.AssetCheckResult:
     bad = unordered_quantiles(warehouse.read("demand_forecast"))
     return dg.AssetCheckResult(
         passed=bad.empty,
-        description=None if bad.empty else f"{len(bad)} forecast rows have crossing quantiles, e.g. {_example(bad)}",
+        description=None if bad.empty else f"{len(bad)} forecast rows have crossing quantiles, e.g. {first_row_text(bad)}",
         metadata={"rows_unordered": len(bad), "unordered": preview(bad, rows=20)},
     )
 
@@ -150,7 +146,7 @@ def forecast_degraded(warehouse: Warehouse, forecast_settings: ForecastSettingsR
     return dg.AssetCheckResult(
         passed=degraded.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        description=None if degraded.empty else f"{len(degraded)} SKU-locations' recent accuracy degraded, worst {_example(degraded)}",
+        description=None if degraded.empty else f"{len(degraded)} SKU-locations' recent accuracy degraded, worst {first_row_text(degraded)}",
         metadata={
             "series_degraded": len(degraded),
             "degradation_factor": forecast_settings.degradation_factor,

@@ -96,6 +96,11 @@ def preview(frame: pd.DataFrame, rows: int = 5) -> dg.MarkdownMetadataValue:
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
 
 
+def first_row_text(frame: pd.DataFrame) -> str:
+    """The first row as `column=value, …`: the example a failed check's description names."""
+    return ", ".join(f"{k}={v}" for k, v in frame.iloc[0].to_dict().items())
+
+
 def classification_markdown() -> str:
     """The classified columns as the README's data-classification table (generated, so it cannot drift)."""
     from demand_control.schema.tables import CLASSIFICATION
