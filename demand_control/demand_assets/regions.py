@@ -6,10 +6,15 @@ A run with a region partition reads and replaces only its DCs' rows; a run witho
 digital twin, `plan_decisions` launched as before) plans the whole panel, as it always did. The partition
 keys are static (Dagster's partitions are known when the code location loads): the regions listed in
 DEMAND_CONTROL_PLANNING_REGIONS, else the sample distributor's.
+
+The engine that runs a region's steps is chosen when the code location loads, too
+(DEMAND_CONTROL_REGION_EXECUTOR): Dagster's multiprocess executor, or the dagster-dask executor on a remote
+Dask scheduler (DEMAND_CONTROL_REGION_DASK_SCHEDULER) or a LocalCluster of the run's own.
 """
 
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition  # what define_asset_job returns; not exported
 
 from demand_control.infra import settings
 from demand_control.resources.clock import PlanningClock
@@ -75,21 +80,43 @@ def transfer_sources_asset(context: dg.AssetExecutionContext, warehouse: Warehou
     )
 
 
-plan_region_job = dg.define_asset_job(
-    PLAN_REGION_JOB_NAME,
-    # One region's re-plan, from its policy to its actions, with the global step's last decision; a full
-    # plan is the backfill of the decision assets over every region (Dagster runs the global step once,
-    # between the regions' projections and their exceptions).
-    selection=dg.AssetSelection.groups("inventory", "exceptions", "actions") - dg.AssetSelection.assets("transfer_sources"),
-    partitions_def=PLANNING_REGIONS,
-    config=dg.PartitionedConfig(
+def region_executor() -> dg.ExecutorDefinition:
+    """The executor of the plan_region job, from the environment (see settings.region_executor_name).
+
+    A Dask run submits each step to the cluster as a task whose worker rebuilds the job from the code
+    location and writes its events to the Dagster instance: the workers need this package installed, the
+    run's environment variables, and access to the instance's storage and the warehouse."""
+    if settings.region_executor_name() == "multiprocess":
+        return dg.multiprocess_executor
+    from dagster_dask import dask_executor
+
+    address = settings.region_dask_scheduler()
+    # Without an address each run starts a LocalCluster of its own (dagster-dask gives each worker one
+    # thread: Dagster's step execution is not thread-safe).
+    cluster = {"existing": {"address": address}} if address else {"local": {}}
+    return dask_executor.configured({"cluster": cluster}, name="dask")
+
+
+def define_plan_region_job(executor_def: dg.ExecutorDefinition) -> UnresolvedAssetJobDefinition:
+    """The plan_region job on `executor_def`."""
+    return dg.define_asset_job(
+        PLAN_REGION_JOB_NAME,
+        # One region's re-plan, from its policy to its actions, with the global step's last decision; a full
+        # plan is the backfill of the decision assets over every region (Dagster runs the global step once,
+        # between the regions' projections and their exceptions).
+        selection=dg.AssetSelection.groups("inventory", "exceptions", "actions") - dg.AssetSelection.assets("transfer_sources"),
         partitions_def=PLANNING_REGIONS,
-        run_config_for_partition_key_fn=lambda _key: {},
-        # The UI's run list and run monitoring filter by region.
-        tags_for_partition_key_fn=lambda key: {REGION_TAG: key},
-    ),
-    executor_def=dg.multiprocess_executor,
-    description="Re-plan one planning region (a partition): inventory policy, projection, exceptions, allocation and actions of its DCs only.",
-)
+        config=dg.PartitionedConfig(
+            partitions_def=PLANNING_REGIONS,
+            run_config_for_partition_key_fn=lambda _key: {},
+            # The UI's run list, run monitoring and the run coordinator's tag concurrency limits go by region.
+            tags_for_partition_key_fn=lambda key: {REGION_TAG: key},
+        ),
+        executor_def=executor_def,
+        description="Re-plan one planning region (a partition): inventory policy, projection, exceptions, allocation and actions of its DCs only.",
+    )
+
+
+plan_region_job = define_plan_region_job(region_executor())
 
 defs = dg.Definitions(assets=[transfer_sources_asset], jobs=[plan_region_job])

@@ -33,6 +33,12 @@ OPERATOR_ENV = "DEMAND_CONTROL_OPERATOR"
 # The planning regions, comma-separated (each a `location.region` value): the partitions of the plan. Read when
 # the code location loads (Dagster's partitions are static); unset: the sample distributor's regions.
 PLANNING_REGIONS_ENV = "DEMAND_CONTROL_PLANNING_REGIONS"
+# The engine that runs a region's steps (the plan_region job's executor), read when the code location loads:
+# `multiprocess` (default: each step in its own process on the run's machine) or `dask` (the dagster-dask
+# executor). With `dask`, the scheduler address below; unset: a Dask LocalCluster started by each run.
+REGION_EXECUTOR_ENV = "DEMAND_CONTROL_REGION_EXECUTOR"
+REGION_DASK_SCHEDULER_ENV = "DEMAND_CONTROL_REGION_DASK_SCHEDULER"
+REGION_EXECUTORS = ("multiprocess", "dask")
 
 
 def env_number(name: str, default: float, parse: type[int] | type[float], what: str) -> float:
@@ -120,3 +126,17 @@ def planning_regions(default: tuple[str, ...]) -> tuple[str, ...]:
     if any(not name for name in names) or len(set(names)) != len(names):
         raise ValueError(f"{PLANNING_REGIONS_ENV} must list distinct region names separated by commas, got {raw!r}")
     return names
+
+
+def region_executor_name() -> str:
+    """The plan_region job's engine from DEMAND_CONTROL_REGION_EXECUTOR (unset or empty: multiprocess); any
+    other value is one clear error naming the variable, the choices and the value."""
+    name = os.environ.get(REGION_EXECUTOR_ENV, "").strip() or "multiprocess"
+    if name not in REGION_EXECUTORS:
+        raise ValueError(f"{REGION_EXECUTOR_ENV}={name!r} is not an executor; use one of {', '.join(REGION_EXECUTORS)}")
+    return name
+
+
+def region_dask_scheduler() -> str | None:
+    """The Dask scheduler the region runs' steps go to (DEMAND_CONTROL_REGION_DASK_SCHEDULER), or None."""
+    return os.environ.get(REGION_DASK_SCHEDULER_ENV, "").strip() or None
