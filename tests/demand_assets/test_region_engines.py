@@ -9,12 +9,13 @@ The multiprocess executor's run is tested in test_regions.py, on the same foreca
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from demand_control.definitions import build_definitions
-from demand_control.demand_assets.regions import PLAN_REGION_JOB_NAME, REGION_TAG, region_executor
+from demand_control.demand_assets.regions import PLAN_REGION_JOB_NAME, PLANNING_REGIONS, REGION_TAG, region_executor
 from demand_control.infra import settings
 from tests.demand_assets.test_regions import PLAN_OPS, RUN_CONFIG, _copy, forecast_home  # noqa: F401 - forecast_home is a fixture
 
@@ -107,3 +108,54 @@ def test_the_dask_executor_plans_two_regions_on_a_dask_cluster(forecast_home, tm
     assert len(warehouse.read("sku_location_balance")) == sku_locations[["West", "East"]].sum()
     actions = warehouse.read("recommended_actions")
     assert set(actions["location_id"].map(region_of)) <= {"West", "East"}
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def _package_sources() -> str:
+    import demand_control
+
+    return "\n".join(path.read_text() for path in Path(demand_control.__file__).parent.rglob("*.py"))
+
+
+def test_the_deployment_files_name_what_the_code_location_reads() -> None:
+    """deploy/ is configuration nobody runs here: it must at least name the module, tag, extra and
+    environment variables this code has, so a rename here fails a test rather than a production install."""
+    import tomllib
+
+    import yaml
+
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    module = project["tool"]["dg"]["project"]["code_location_target_module"]
+
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    assert deployment["codeServerArgs"] == ["--module-name", module]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["type"] == "QueuedRunCoordinator"
+    limits = coordinator["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
+    assert {"key": REGION_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+
+    # Every variable the deployment sets is one the package reads, with a value it accepts.
+    sources = _package_sources()
+    env = deployment["env"]
+    unknown = [name for name in env if f'"{name}"' not in sources]
+    assert not unknown, unknown
+    assert env[settings.REGION_EXECUTOR_ENV] in settings.REGION_EXECUTORS
+    assert set(env[settings.PLANNING_REGIONS_ENV].split(",")) == set(PLANNING_REGIONS.get_partition_keys())
+
+    # The image installs the k8s extra from the lock and serves the same module; the Dask workers run it too.
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "k8s" in project["project"]["optional-dependencies"]
+    assert dockerfile.count("uv sync --frozen --no-dev --extra k8s") == 2
+    assert f'"--module-name", "{module}"]' in dockerfile
+    cluster = list(yaml.safe_load_all((DEPLOY / "dask" / "cluster.yaml").read_text()))
+    (worker,) = [doc for doc in cluster if doc["metadata"]["name"] == "dask-worker"]
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    assert container["image"].split(":")[0] == deployment["image"]["repository"]
+    assert container["command"][:2] == ["dask", "worker"] and "--nthreads" in container["command"]
+    assert container["command"][container["command"].index("--nthreads") + 1] == "1"
+    worker_env = {item["name"] for item in container["env"]}
+    assert {settings.HOME_ENV, settings.PLANNING_REGIONS_ENV, "DAGSTER_PG_PASSWORD"} <= worker_env
