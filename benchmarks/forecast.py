@@ -4,7 +4,8 @@ the engine alone at 100k weekly SKU-locations of the sample landscape.
 
     python benchmarks/forecast.py [--panels stallion,pasta,pbs,stallion_24,pbs_24,pasta_78] [--arima-cap 900]
                                   [--skip-landscape] [--landscape-before f225444] [--scale-series 100000]
-                                  [--skip-scale] [--data ../shared/data]
+                                  [--skip-scale] [--data ../shared/data] [--n-windows 2]
+                                  [--selection class]
 
 Per panel (conventions of ../shared/data/README.md; last H periods held out; `_24`: each series' last 24
 months, 12 to train and 12 to score; `pasta_78`: the last 78 weeks, 52 to train and 26 to score) one run fits
@@ -163,7 +164,7 @@ def hindsight_bounds(means: dict[str, pd.DataFrame], test: pd.DataFrame, train: 
     }
 
 
-def bench_panel(name: str, data_dir: Path, arima_cap: float, tmp: Path) -> pd.DataFrame:
+def bench_panel(name: str, data_dir: Path, arima_cap: float, tmp: Path, n_windows: int = 2, selection: str = "class") -> pd.DataFrame:
     from demand_control.planning.panels import load_panel, panel_categories
 
     spec = PANELS[name]
@@ -171,7 +172,8 @@ def bench_panel(name: str, data_dir: Path, arima_cap: float, tmp: Path) -> pd.Da
     train, test = holdout_split(panel, spec.horizon)
     rows = []
     settings = ForecastSettings(
-        freq=FREQ_FLAG[spec.freq], horizon=spec.horizon, season_length=spec.season_length, n_jobs=2
+        freq=FREQ_FLAG[spec.freq], horizon=spec.horizon, season_length=spec.season_length, n_jobs=2, n_windows=n_windows,
+        selection=selection,
     )
     started = time.perf_counter()
     ours = forecast_panel(train, settings, panel_categories(name, train["unique_id"]))
@@ -401,6 +403,10 @@ def main() -> int:
     parser.add_argument("--scale-series", type=int, default=100_000)
     parser.add_argument("--scale-weeks", type=int, default=104)
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--n-windows", type=int, default=2,
+                        help="our engine's backtest windows (2, its default; more to see whether a bias persists)")
+    parser.add_argument("--selection", default="class", choices=("class", "series", "auto"),
+                        help="our engine's selection: one combination per class (its default), per series, or auto")
     args = parser.parse_args()
 
     data_dir = Path(args.data)
@@ -410,7 +416,7 @@ def main() -> int:
     else:
         for name in [p for p in args.panels.split(",") if p]:
             with tempfile.TemporaryDirectory() as tmp:
-                table = bench_panel(name, data_dir, args.arima_cap, Path(tmp))
+                table = bench_panel(name, data_dir, args.arima_cap, Path(tmp), args.n_windows, args.selection)
             spec = PANELS[name]
             ours = table.iloc[0]
             table["our_rmsse_ratio"] = ours.rmsse / table["rmsse"]
@@ -419,8 +425,11 @@ def main() -> int:
             print(table[cols].to_markdown(index=False, floatfmt=".3f"))
             print()
             selection = table.attrs["selection"]
-            keep = [c for c in ("segment", "series", "window", "windows", "model", "seasonality", "bias_pct_raw", "bias_factor",
-                                "bias_systematic") if c in selection]
+            keep = [c for c in ("segment", "series", "window", "windows", "model", "seasonality", "bias_pct_raw", "window_bias_pct",
+                                "bias_factor", "bias_systematic") if c in selection]
+            if "window_bias_pct" in selection:
+                selection = selection.assign(window_bias_pct=selection["window_bias_pct"].map(
+                    lambda b: " / ".join(f"{x:+.1f}" for x in b) if isinstance(b, tuple) else ""))
             print(selection[keep].to_markdown(index=False, floatfmt=".3f"))
             verdicts += verdict(name, table)
     if not args.skip_landscape:

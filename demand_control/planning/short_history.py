@@ -14,7 +14,10 @@ season. When the pooled index can be estimated without the backtest windows, the
 in the backtest like any other; when it cannot (one season of data in all), the selection runs on the
 unadjusted candidates and the selected combination is applied to the adjusted series only if the index
 passed the one-season test. The group's systematic backtest bias is corrected, and quantiles come from the
-cross-fitted backtest errors of series of the same band and class, extended to the full horizon.
+cross-fitted backtest errors of series of the same band and class, extended to the full horizon; with one
+season in all (the backtest borrowed the pooled index alone, the final fit blends in each series' own
+shape), from the latest window's errors of the series forecast the same way, with a shape or without
+(`calibration_quantiles`).
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from demand_control.planning.selection import (
     cross_fitted_mean,
     extend_steps,
     quantiles_by_step,
-    quantiles_from_errors,
     select,
 )
 
@@ -225,6 +227,36 @@ def _scores(
     return out
 
 
+def calibration_quantiles(errors: np.ndarray, shaped: np.ndarray | None) -> np.ndarray:
+    """Per series step quantiles (S, w, L) of the scaled backtest errors `errors` (S, W, w) a group's
+    intervals are calibrated on.
+
+    Without `shaped` (the backtest forecast the series as the final fit does): every window of every series
+    of the group, pooled. With `shaped` (one season in all, so the backtest could only borrow the pooled
+    index while the final fit also blends in each series' own shape): the errors nearest to what is actually
+    forecast, those of the latest window (its training history is the closest in length to the final fit's)
+    of the series forecast the same way (with a seasonal shape, or without), each part falling back to the
+    group's pool when it has too few points (`MIN_POOL`).
+    """
+    levels = np.asarray(QUANTILE_LEVELS)
+    S, _, w = errors.shape
+    pooled = quantiles_by_step(errors.reshape(-1, w), levels)
+    out = np.repeat(pooled[None], S, axis=0)
+    if shaped is None:
+        return out
+    for flag in (True, False):
+        part = shaped == flag
+        if part.any():
+            out[part] = quantiles_by_step(errors[part][:, -1], levels, fallback=pooled)
+    return out
+
+
+def _quantiles(mean: np.ndarray, qscale: np.ndarray, row_q: np.ndarray) -> np.ndarray:
+    """Quantile forecasts (S, H, L) = mean + scale · each series' error quantiles, non-negative and monotone."""
+    q = np.maximum(mean[:, :, None] + qscale[:, None, None] * row_q, 0.0)
+    return np.maximum.accumulate(q, axis=2)
+
+
 def forecast_short(
     values: np.ndarray,
     ids: np.ndarray,
@@ -327,18 +359,20 @@ def forecast_short(
             calib = cross_fitted_mean(Fm, Ym, sc, selection, check.factor)  # type: ignore[arg-type]
             qs = np.maximum(qscale[rows][m], 1e-9)
             errors = (Ym - calib) / qs[:, None, None]
-            step_q = quantiles_by_step(errors.reshape(-1, w), np.asarray(QUANTILE_LEVELS))
-            full_q = extend_steps(step_q, H)
+            row_q = calibration_quantiles(errors, seasonal_rows[m] if mode == "applied" else None)
             target = rows[m]
             mean[target] = fut_mean
-            quant[target] = quantiles_from_errors(fut_mean, qs, full_q)
+            # At most three distinct calibrations per group: extend each once, not once per series.
+            distinct, which = np.unique(row_q.reshape(len(m), -1), axis=0, return_inverse=True)
+            extended = np.stack([extend_steps(q.reshape(row_q.shape[1:]), H) for q in distinct])
+            quant[target] = _quantiles(fut_mean, qs, extended[which.reshape(-1)])
             labels = np.array(["+".join(all_names[j] for j in np.flatnonzero(r > 0)) for r in weights], dtype=object)
             label = pd.Series(labels).value_counts().index[0]
             if mode == "applied":
                 labels = np.where(seasonal_rows[m], SEASONAL_PREFIX + "(" + labels + ")", labels)
             model[target] = labels
             cv_scaled = cv_mean * check.factor
-            cv_q = np.stack([quantiles_from_errors(cv_scaled[:, k], qs, step_q) for k in range(W)], axis=1)
+            cv_q = np.stack([_quantiles(cv_scaled[:, k], qs, row_q) for k in range(W)], axis=1)
             bench = np.stack([_benchmark(v[m][:, : bw - k * w], w, s) for k in range(W, 0, -1)], axis=1)
             sc_out = _scores(v[m][:, : bw - W * w], cv_scaled, cv_q, Ym, bench, s)
             segment = f"short:{band}:{cls}"

@@ -21,7 +21,8 @@ from demand_control.planning.seasonality import (
     season_phase,
     shrink_towards_pooled,
 )
-from demand_control.planning.selection import bias_check, extend_steps
+from demand_control.planning.selection import MIN_POOL, bias_check, extend_steps
+from demand_control.planning.short_history import calibration_quantiles
 from demand_control.planning.metrics import QUANTILE_COLUMNS, QUANTILE_LEVELS
 
 
@@ -242,6 +243,28 @@ def test_quantiles_extend_past_the_backtest_steps_as_the_spread_grew() -> None:
     assert out[5, -1] == pytest.approx(q[2, -1] * 2.0 ** 0.25, rel=0.02)  # (6 / 3)^0.25
     assert extend_steps(q, 2).shape == (2, len(levels))
 
+
+def test_one_season_intervals_calibrate_on_the_latest_window_of_series_forecast_the_same_way() -> None:
+    # One season in all: the oldest window (shortest training) erred widely for every series; in the latest
+    # one the series forecast with a seasonal shape erred by ±1 and the others by ±3.
+    rng = np.random.default_rng(3)
+    n, w = 2 * MIN_POOL, 4
+    shaped = np.arange(n) < MIN_POOL
+    latest = np.where(shaped[:, None], 1.0, 3.0) * rng.choice([-1.0, 1.0], size=(n, w))
+    errors = np.stack([10.0 * rng.choice([-1.0, 1.0], size=(n, w)), latest], axis=1)
+    levels = list(QUANTILE_LEVELS)
+
+    def width80(q: np.ndarray) -> np.ndarray:
+        return q[..., levels.index(0.9)] - q[..., levels.index(0.1)]
+
+    pooled = calibration_quantiles(errors, None)
+    assert np.allclose(width80(pooled), 20.0)  # every window pooled: the wide oldest one dominates the tails
+    split = calibration_quantiles(errors, shaped)
+    assert np.allclose(width80(split[shaped]), 2.0)
+    assert np.allclose(width80(split[~shaped]), 6.0)
+    # A part too small to pool on its own falls back to the group's pool.
+    few = np.arange(n) < 3
+    assert np.allclose(width80(calibration_quantiles(errors, few)[few]), width80(pooled[few]))
 
 def test_pipeline_adjustment_is_capped_and_in_its_own_column() -> None:
     weeks = pd.date_range("2026-11-23", periods=4, freq="W-MON")
