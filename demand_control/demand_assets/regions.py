@@ -1,4 +1,4 @@
-"""Planning regions as Dagster partitions: the inventory → exceptions → actions assets are partitioned by
+"""Planning regions as Dagster partitions: the forecasts → inventory → exceptions → actions assets are partitioned by
 region (a region groups DCs: `location.region`), a full plan is a run per region (a backfill), and the
 one global step, `transfer_sources`, decides what crosses regions from the regions' summaries.
 
@@ -77,10 +77,10 @@ def transfer_sources_asset(context: dg.AssetExecutionContext, warehouse: Warehou
 
 plan_region_job = dg.define_asset_job(
     PLAN_REGION_JOB_NAME,
-    # One region's re-plan, from its policy to its actions, with the global step's last decision; a full
-    # plan is the backfill of the decision assets over every region (Dagster runs the global step once,
-    # between the regions' projections and their exceptions).
-    selection=dg.AssetSelection.groups("inventory", "exceptions", "actions") - dg.AssetSelection.assets("transfer_sources"),
+    # One region's re-plan, from its forecast to its actions, with the global step's last decision; a full
+    # plan is the backfill of the forecast and decision assets over every region (Dagster runs the global
+    # step once, between the regions' projections and their exceptions).
+    selection=dg.AssetSelection.groups("forecasts", "inventory", "exceptions", "actions") - dg.AssetSelection.assets("transfer_sources"),
     partitions_def=PLANNING_REGIONS,
     config=dg.PartitionedConfig(
         partitions_def=PLANNING_REGIONS,
@@ -89,7 +89,7 @@ plan_region_job = dg.define_asset_job(
         tags_for_partition_key_fn=lambda key: {REGION_TAG: key},
     ),
     executor_def=dg.multiprocess_executor,
-    description="Re-plan one planning region (a partition): inventory policy, projection, exceptions, allocation and actions of its DCs only.",
+    description="Re-plan one planning region (a partition): demand profile, forecast and backtest, inventory policy, projection, exceptions, allocation and actions of its DCs only.",
 )
 
 defs = dg.Definitions(assets=[transfer_sources_asset], jobs=[plan_region_job])
