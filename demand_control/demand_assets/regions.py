@@ -29,7 +29,7 @@ WHOLE_PANEL_TAGS = {
 }
 
 
-def region_scope(context: dg.AssetExecutionContext, warehouse: Warehouse) -> RegionScope | None:
+def region_scope(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, warehouse: Warehouse) -> RegionScope | None:
     """The regions of the run's partitions, or None when the run covers every region (or has no partition):
     the whole panel, planned in one go as before regions existed."""
     if not (context.has_partition_key or context.has_partition_key_range):
