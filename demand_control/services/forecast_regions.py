@@ -104,4 +104,5 @@ def replace_region_accuracy(warehouse: Warehouse, region: RegionScope, accuracy:
         summary["computed_at"] = now if now is not None else every_series["computed_at"].max()
         conn.execute(delete(table).where(table.c.scope.in_(ROLLED_UP_SCOPES)))
         bulk_insert(conn, table, summary)
-    return pd.concat([own, segments, summary], ignore_index=True)
+    written = [frame for frame in (own, segments, summary) if len(frame)]
+    return pd.concat(written, ignore_index=True) if written else summary
