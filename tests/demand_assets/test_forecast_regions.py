@@ -206,3 +206,54 @@ def test_plan_region_runs_one_region_from_its_forecast_to_its_actions(forecast_h
     pd.testing.assert_frame_equal(
         _sorted(after[after["location_id"].map(region) != "South"], FORECAST_KEYS["demand_forecast"]), other_forecast, check_dtype=False
     )
+
+
+def test_two_regions_rolling_accuracy_up_at_once_on_postgres_miss_neither(forecast_home, postgres_database) -> None:  # noqa: ANN001
+    """North and South replace their backtest rows at the same time on PostgreSQL, three times over: the
+    panel's class and overall rows always count both regions' new series rows (the roll-up of one never
+    misses the other's fresh rows), and the other regions' rows stay as they were."""
+    import threading
+
+    from demand_control.services.forecast_regions import replace_region_accuracy
+
+    source = Warehouse(home=str(forecast_home))
+    target = Warehouse(database_url=str(postgres_database["url"]))
+    target.migrate()
+    target.append_rows("location", source.read("location"))
+    accuracy = source.read("forecast_accuracy")
+    target.append_rows("forecast_accuracy", accuracy)
+    region = _region_of(source)
+    series = accuracy[accuracy["scope"] == "series"]
+
+    for attempt in range(1, 4):
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def write(name: str, attempt: int = attempt, barrier: threading.Barrier = barrier) -> None:
+            try:
+                scope = RegionScope.of(target, [name])
+                own = series[series["location_id"].map(region) == name]
+                # A recognisable new backtest: every series' RMSSE scaled by the attempt number.
+                fresh = own.assign(rmsse=own["rmsse"] * (1 + attempt), computed_at=pd.Timestamp("2026-11-23 09:00", tz="UTC"))
+                barrier.wait(timeout=60)
+                replace_region_accuracy(target, scope, fresh)
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(name,)) for name in ("North", "South")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        now = target.read("forecast_accuracy")
+        now_series = now[now["scope"] == "series"]
+        assert len(now_series) == len(series)
+        changed = now_series["location_id"].map(region).isin(["North", "South"])
+        expected = series.set_index("subject")["rmsse"] * np.where(series["location_id"].map(region).isin(["North", "South"]), 1 + attempt, 1)
+        got = now_series.set_index("subject")["rmsse"]
+        assert np.allclose(got.sort_index(), expected.sort_index(), equal_nan=True)
+        assert changed.sum() > 0
+        overall = now[now["scope"] == "overall"].iloc[0]
+        assert overall["series"] == len(series)
+        assert np.isclose(overall["rmsse"], expected.mean())
