@@ -39,19 +39,27 @@ MISSED_DAILY_PLAN = timedelta(hours=26)
 DAILY_PLAN_SELECTION = dg.AssetSelection.groups(*PLAN_GROUPS) - dg.AssetSelection.assets(*NOT_DAILY)
 
 
-def daily_plan_condition(across_partitionings: bool = False) -> dg.AutomationCondition:
+def daily_plan_condition(across_partitionings: bool = False, same_partitioning: Sequence[dg.AssetKey] = ()) -> dg.AutomationCondition:
     """Once per tick, after every upstream asset has updated since the tick. `across_partitionings`: the asset
-    and one of its upstream assets are partitioned differently (the region-partitioned decision assets below
-    and above the whole-panel ones), so they can never share a run; such an asset waits until its upstream
-    has actually updated instead of counting on what the same evaluation will request (`on_cron`'s
-    `will_be_requested`), or the two runs would start together and race."""
+    and one of its upstream assets are partitioned differently (the region-partitioned forecast and decision
+    assets below and above the whole-panel ones), so they can never share a run; such an asset waits until
+    that upstream has actually updated instead of counting on what the same evaluation will request
+    (`on_cron`'s `will_be_requested`), or the two runs would start together and race. Its upstream assets
+    partitioned like it (`same_partitioning`: a region's forecast above its policy) do share its region's
+    run, so for them what the evaluation will request counts, as in `on_cron`: one region's run goes from its
+    forecast to its projection in one wave."""
     if not across_partitionings:
         return dg.AutomationCondition.on_cron(PLAN_CRON, PLAN_TIMEZONE)
     tick = dg.AutomationCondition.cron_tick_passed(PLAN_CRON, PLAN_TIMEZONE)
+    updated = dg.AutomationCondition.newly_updated().since(tick)
+    upstream_done = dg.AutomationCondition.all_deps_match(updated)
+    if same_partitioning:
+        alike = dg.AssetSelection.assets(*same_partitioning)
+        upstream_done = dg.AutomationCondition.all_deps_match(updated).ignore(alike) & dg.AutomationCondition.all_deps_match(
+            updated | dg.AutomationCondition.will_be_requested()
+        ).allow(alike)
     return (
-        dg.AutomationCondition.in_latest_time_window()
-        & tick.since_last_handled()
-        & dg.AutomationCondition.all_deps_match(dg.AutomationCondition.newly_updated().since(tick))
+        dg.AutomationCondition.in_latest_time_window() & tick.since_last_handled() & upstream_done
     ).with_label(f"on_cron({PLAN_CRON}, {PLAN_TIMEZONE}) after upstream runs")
 
 
@@ -63,12 +71,12 @@ def feed_freshness_policy(object_name: str) -> dg.FreshnessPolicy:
     return dg.FreshnessPolicy.time_window(fail_window=window, warn_window=warn)
 
 
-def automated(spec: dg.AssetSpec, across_partitionings: bool = False) -> dg.AssetSpec:
+def automated(spec: dg.AssetSpec, across_partitionings: bool = False, same_partitioning: Sequence[dg.AssetKey] = ()) -> dg.AssetSpec:
     """The spec with the daily plan's condition when it is in the chain, and a freshness policy when it is a
     staged ERP feed."""
     name = spec.key.to_user_string()
     if spec.group_name in PLAN_GROUPS and name not in NOT_DAILY:
-        spec = spec.replace_attributes(automation_condition=daily_plan_condition(across_partitionings))
+        spec = spec.replace_attributes(automation_condition=daily_plan_condition(across_partitionings, same_partitioning))
     if spec.group_name == "staged" and name in FILE_DROP_OBJECTS:
         spec = spec.replace_attributes(freshness_policy=feed_freshness_policy(name))
     return spec
@@ -82,7 +90,8 @@ def automate(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]
     def lay_on(spec: dg.AssetSpec) -> dg.AssetSpec:
         own = partitioning.get(spec.key)
         across = any(dep.asset_key in partitioning and partitioning[dep.asset_key] != own for dep in spec.deps)
-        return automated(spec, across)
+        alike = sorted(dep.asset_key for dep in spec.deps if own is not None and partitioning.get(dep.asset_key) == own)
+        return automated(spec, across, alike)
 
     return list(dg.map_asset_specs(lay_on, assets))
 

@@ -7,6 +7,13 @@ the engine and replace the tables analysts read. `demand_forecast` and `forecast
 engine run (the backtest that selects the models is the accuracy record), so they are one multi-asset that
 cannot be split. The CRM pipeline adjusts the forecast only when the forecast settings switch it on; its
 units are always a column of their own (`pipeline_qty`) beside the statistical forecast (`base_mean`).
+
+Both are partitioned by planning region, like the decision assets downstream. A run over every region (the
+jobs' default) forecasts the whole panel in one engine run, exactly as before regions existed. A run over
+some regions forecasts each of them apart: it reads only its DCs' history (`location_id IN (...)`, on an
+index), pools seasonality, quantile calibration, model selection and launch analogues within the region,
+and replaces only its DCs' rows; the panel's class and overall accuracy rows are rolled up again from every
+region's series rows (`services.forecast_regions`).
 """
 
 from typing import TYPE_CHECKING
@@ -15,12 +22,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from demand_control.demand_assets.regions import PLANNING_REGIONS, region_metadata, region_scope
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
+from demand_control.services.forecast_regions import replace_region_accuracy
+from demand_control.services.regions import RegionScope
 
 if TYPE_CHECKING:
     # The engine is imported where it runs: statsforecast takes seconds to import, and a run that never
@@ -31,12 +41,18 @@ FORECAST_KINDS = {"pandas", "statsforecast", "sqlalchemy"}
 KEY_SEPARATOR = "\x1f"  # joins sku and location_id into the engine's unique_id; never part of a code
 
 
-def history_panel(warehouse: Warehouse, settings: "ForecastSettings") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The staged demand history as the engine's long panel (missing buckets filled with zero), and the
-    `unique_id → sku, location_id` key map."""
-    history = warehouse.read("demand_history", columns=["sku", "location_id", "period_start", "qty"])
-    if history.empty:
+def history_panel(
+    warehouse: Warehouse, settings: "ForecastSettings", region: RegionScope | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The staged demand history (of the region's DCs, or all) as the engine's long panel (missing buckets
+    filled with zero), and the `unique_id → sku, location_id` key map. A region without history (no DC yet,
+    or none that sold) has an empty panel: nothing to forecast, not a failure."""
+    where = None if region is None else region.clause(tables.STAGED["demand_history"])
+    history = warehouse.read("demand_history", columns=["sku", "location_id", "period_start", "qty"], where=where)
+    if history.empty and region is None:
         raise dg.Failure(description="demand_history is empty: materialize the staged demand_history first")
+    if history.empty:
+        return pd.DataFrame(columns=["unique_id", "ds", "y"]), pd.DataFrame(columns=["unique_id", "sku", "location_id"])
     history["unique_id"] = history["sku"].astype(str) + KEY_SEPARATOR + history["location_id"].astype(str)
     panel = pd.DataFrame(
         {"unique_id": history["unique_id"], "ds": pd.to_datetime(history["period_start"]), "y": history["qty"].astype(float)}
@@ -55,6 +71,20 @@ def series_categories(warehouse: Warehouse, keys: pd.DataFrame) -> pd.Series:
     return pd.Series(category["category"].fillna("").astype(str).to_numpy(), index=category["unique_id"].to_numpy())
 
 
+def forecast_regions(context: dg.AssetExecutionContext, warehouse: Warehouse) -> list[RegionScope | None]:
+    """What the run forecasts apart: [None] (the whole panel, one engine run) when it covers every region or
+    has no partition, else each of its regions on its own. One region at a time so a region's forecast never
+    depends on which other regions shared its run."""
+    scope = region_scope(context, warehouse)
+    if scope is None:
+        return [None]
+    return [RegionScope.of(warehouse, [region]) for region in scope.regions]
+
+
+def scope_where(table_name: str, region: RegionScope | None):  # noqa: ANN201 - a SQLAlchemy clause or None
+    return None if region is None else region.clause(tables.metadata.tables[table_name])
+
+
 def _split_key(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     out = frame.merge(keys, on="unique_id", how="left").drop(columns=["unique_id"])
     first = ["sku", "location_id"]
@@ -65,6 +95,7 @@ def _split_key(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     name="demand_profile",
     group_name="forecasts",
     deps=["demand_history"],
+    partitions_def=PLANNING_REGIONS,
     owners=[TEAM_PLANNING],
     kinds=FORECAST_KINDS,
     description="Demand profile per SKU-location (history, ADI, CV², Syntetos-Boylan class, seasonality, new and dead flags) and the forecast route it sets.",
@@ -74,21 +105,33 @@ def demand_profile(
     context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
 ) -> dg.MaterializeResult:
     settings = forecast_settings.engine_settings()
-    panel, keys = history_panel(warehouse, settings)
     from demand_control.planning.forecasting import profile_routes
 
-    profile = profile_routes(panel, settings, series_categories(warehouse, keys))
-    profile["computed_at"] = clock.now()
     columns = [c.name for c in tables.demand_profile.columns if c.name not in ("sku", "location_id")]
-    rows = _split_key(profile[["unique_id", *columns]], keys)
-    rows["adi"] = rows["adi"].replace(np.inf, np.finfo(float).max)
-    count = warehouse.replace_rows("demand_profile", rows)
+    regions = forecast_regions(context, warehouse)
+    profiles, written, count = [], [], 0
+    for region in regions:
+        panel, keys = history_panel(warehouse, settings, region)
+        if keys.empty:
+            context.log.warning(f"no demand history at the DCs of {region.name}: their profile rows are cleared")
+            count += warehouse.replace_rows("demand_profile", pd.DataFrame(columns=["sku", "location_id"]), where=scope_where("demand_profile", region))
+            continue
+        profile = profile_routes(panel, settings, series_categories(warehouse, keys))
+        profile["computed_at"] = clock.now()
+        rows = _split_key(profile[["unique_id", *columns]], keys)
+        rows["adi"] = rows["adi"].replace(np.inf, np.finfo(float).max)
+        count += warehouse.replace_rows("demand_profile", rows, where=scope_where("demand_profile", region))
+        profiles.append(profile)
+        written.append(rows)
+    profile = pd.concat(profiles, ignore_index=True) if profiles else pd.DataFrame(columns=["route", "demand_class", "seasonal", "seasonal_source"])
+    rows = pd.concat(written, ignore_index=True) if written else pd.DataFrame(columns=["sku", "location_id", "computed_at"])
     mix = profile.groupby(["route"]).size().rename("series").reset_index()
     seasonal = profile.groupby("seasonal_source").size().rename("series").reset_index()
     context.log.info(f"profiled {count} SKU-locations: " + ", ".join(f"{r.route} {r.series}" for r in mix.itertuples()))
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": count,
+            **_regions_metadata(regions),
             "routes": preview(mix, rows=20),
             "classes": preview(profile.groupby("demand_class").size().rename("series").reset_index(), rows=10),
             "seasonal_series": int(profile["seasonal"].sum()),
@@ -96,6 +139,12 @@ def demand_profile(
             "preview": preview(rows.drop(columns=["computed_at"])),
         }
     )
+
+
+def _regions_metadata(regions: list[RegionScope | None]) -> dict[str, object]:
+    if regions == [None]:
+        return {}
+    return region_metadata(RegionScope(tuple(r for s in regions for r in s.regions), tuple(l for s in regions for l in s.location_ids)))
 
 
 def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
@@ -131,6 +180,9 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
             "bias_pct_raw": 100.0 * series["bias_raw"] / abs_actual,
             "bias_factor": series["bias_factor"],
             "bias_systematic": None,
+            "actual_units": series["abs_actual"],
+            "bias_units": series["bias"],
+            "bias_units_raw": series["bias_raw"],
         }
     )
 
@@ -156,6 +208,9 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
             "bias_pct_raw": 100.0 * frame["bias_raw"].sum() / total if total else None,
             "bias_factor": None,
             "bias_systematic": None,
+            "actual_units": total,
+            "bias_units": frame["bias"].sum(),
+            "bias_units_raw": frame["bias_raw"].sum(),
             **extra,
         }
 
@@ -169,7 +224,7 @@ def accuracy_rows(result: "ForecastResult", keys: pd.DataFrame) -> pd.DataFrame:
     summaries.append(summary(per, "overall", "all", None))
     out = pd.concat([series_rows, pd.DataFrame(summaries)], ignore_index=True)
     numeric = ["rmsse", "mase", "spl", "bias_pct", "cover80", "benchmark_rmsse", "recent_rmsse", "earlier_rmsse",
-               "bias_pct_raw", "bias_factor"]
+               "bias_pct_raw", "bias_factor", "actual_units", "bias_units", "bias_units_raw"]
     out[numeric] = out[numeric].astype(float).replace([np.inf, -np.inf], np.nan)
     out["bias_systematic"] = out["bias_systematic"].astype(object)
     return out
@@ -220,56 +275,95 @@ def pipeline_adjusted(
         ),
     ],
     can_subset=False,
+    partitions_def=PLANNING_REGIONS,
 )
 def demand_forecast(
     context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
 ):
     settings = forecast_settings.engine_settings()
-    panel, keys = history_panel(warehouse, settings)
     from demand_control.planning.forecasting import forecast_panel
 
-    result = forecast_panel(panel, settings, series_categories(warehouse, keys))
     now = pd.Timestamp(clock.now())
+    regions = forecast_regions(context, warehouse)
+    results, forecasts, accuracies, count, accuracy_count = [], [], [], 0, 0
+    for region in regions:
+        panel, keys = history_panel(warehouse, settings, region)
+        if keys.empty:
+            context.log.warning(f"no demand history at the DCs of {region.name}: their forecast and accuracy rows are cleared")
+            result, forecast = None, pd.DataFrame(columns=["sku", "location_id", "period_start"])
+            accuracy = pd.DataFrame(columns=[c.name for c in tables.forecast_accuracy.columns])
+        else:
+            result = forecast_panel(panel, settings, series_categories(warehouse, keys))
+            forecast = _split_key(result.forecast, keys).rename(columns={"ds": "period_start"})
+            forecast = pipeline_adjusted(warehouse, forecast, forecast_settings)
+            forecast["created_at"] = now
+            accuracy = accuracy_rows(result, keys).assign(computed_at=now)
+            context.log.info(
+                f"forecast {result.forecast['unique_id'].nunique()} SKU-locations"
+                f"{'' if region is None else ' of ' + region.name} x {settings.horizon} {settings.freq} buckets "
+                f"in {result.timings.get('total_s', 0):.1f} s"
+            )
+            results.append((region, result))
+        count += warehouse.replace_rows("demand_forecast", forecast, where=scope_where("demand_forecast", region))
+        if region is None:
+            accuracy_count += warehouse.replace_rows("forecast_accuracy", accuracy)
+        else:
+            accuracy = replace_region_accuracy(warehouse, region, accuracy)
+            accuracy_count += len(accuracy)
+        forecasts.append(forecast)
+        accuracies.append(accuracy)
 
-    forecast = _split_key(result.forecast, keys).rename(columns={"ds": "period_start"})
-    forecast = pipeline_adjusted(warehouse, forecast, forecast_settings)
-    forecast["created_at"] = now
-    count = warehouse.replace_rows("demand_forecast", forecast)
-    accuracy = accuracy_rows(result, keys).assign(computed_at=now)
-    accuracy_count = warehouse.replace_rows("forecast_accuracy", accuracy)
-    context.log.info(
-        f"forecast {result.forecast['unique_id'].nunique()} SKU-locations x {settings.horizon} {settings.freq} buckets "
-        f"in {result.timings.get('total_s', 0):.1f} s"
-    )
+    forecast = pd.concat(forecasts, ignore_index=True) if forecasts else pd.DataFrame()
+    # The panel's class and overall rows: the whole panel's run wrote them, a region's run rolled them up
+    # again after its own rows (the last region's roll-up is the current one).
+    accuracy = accuracies[-1] if regions == [None] else _panel_summary(accuracies)
     overall = accuracy[accuracy["scope"] == "overall"]
+    profile = _concat_by_region(results, lambda r: r.profile)
     yield dg.MaterializeResult(
         asset_key="demand_forecast",
         metadata={
             "dagster/row_count": count,
-            "series": int(result.forecast["unique_id"].nunique()),
+            **_regions_metadata(regions),
+            "series": sum(int(r.forecast["unique_id"].nunique()) for _, r in results),
             "horizon": settings.horizon,
             "bucket": settings.freq,
             "cluster": settings.cluster_address or "local",
-            "seconds": round(result.timings.get("total_s", 0.0), 2),
-            "models": preview(result.profile["model"].value_counts().rename("series").reset_index(), rows=15),
-            "routes": preview(result.profile.groupby(["route", "band"]).size().rename("series").reset_index(), rows=15),
-            "seasonal_series": int(result.profile["seasonal"].sum()),
+            "seconds": round(sum(r.timings.get("total_s", 0.0) for _, r in results), 2),
+            "models": preview(profile["model"].value_counts().rename("series").reset_index(), rows=15) if len(profile) else "none",
+            "routes": preview(profile.groupby(["route", "band"]).size().rename("series").reset_index(), rows=15) if len(profile) else "none",
+            "seasonal_series": int(profile["seasonal"].sum()) if len(profile) else 0,
             "pipeline_signal": "on" if forecast_settings.pipeline_signal else "off",
-            "pipeline_units_added": float(forecast["pipeline_qty"].sum()),
-            "preview": preview(forecast[["sku", "location_id", "period_start", "mean", "base_mean", "pipeline_qty", *QUANTILE_COLUMNS, "model"]]),
+            "pipeline_units_added": float(forecast["pipeline_qty"].sum()) if "pipeline_qty" in forecast else 0.0,
+            "preview": preview(forecast[["sku", "location_id", "period_start", "mean", "base_mean", "pipeline_qty", *QUANTILE_COLUMNS, "model"]])
+            if "model" in forecast else "none",
         },
     )
+    selection = _concat_by_region(results, lambda r: r.selection)
     yield dg.MaterializeResult(
         asset_key="forecast_accuracy",
         metadata={
             "dagster/row_count": accuracy_count,
+            **_regions_metadata(regions),
             "overall_rmsse": float(overall["rmsse"].iloc[0]) if len(overall) else float("nan"),
             "benchmark_rmsse": float(overall["benchmark_rmsse"].iloc[0]) if len(overall) else float("nan"),
-            "selection": preview(result.selection.drop(columns=["candidates", "window_bias_pct"], errors="ignore"), rows=15),
-            "seasonality": preview(result.seasonality, rows=30),
+            "selection": preview(selection.drop(columns=["candidates", "window_bias_pct"], errors="ignore"), rows=15),
+            "seasonality": preview(_concat_by_region(results, lambda r: r.seasonality), rows=30),
             "by_class": preview(accuracy[accuracy["scope"] != "series"].drop(columns=["sku", "location_id", "computed_at"]), rows=10),
         },
     )
+
+
+def _concat_by_region(results: list, part) -> pd.DataFrame:  # noqa: ANN001 - (region, ForecastResult) pairs, a getter
+    """One of the engine's result frames over the run's regions (with a `region` column when there are regions)."""
+    frames = [part(result) if region is None else part(result).assign(region=region.name) for region, result in results]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _panel_summary(accuracies: list[pd.DataFrame]) -> pd.DataFrame:
+    """The region runs' own rows and the last roll-up of the panel's class and overall rows."""
+    rolled = accuracies[-1][accuracies[-1]["scope"].isin(["class", "overall"])]
+    own = [a[~a["scope"].isin(["class", "overall"])] for a in accuracies]
+    return pd.concat([*own, rolled], ignore_index=True)
 
 
 forecast_assets = [demand_profile, demand_forecast]

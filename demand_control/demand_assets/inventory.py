@@ -40,10 +40,14 @@ class InventoryPolicyConfig(dg.Config):
             raise dg.Failure(description=f"horizon_start must be a date like 2026-11-30, got {self.horizon_start!r}") from exc
 
 
+def _no_forecast_yet(warehouse: Warehouse, scope: RegionScope | None) -> bool:
+    """An empty table means the forecasts group has not run; a region whose DCs have no forecast (no DC, or
+    none stocked yet) simply has nothing to plan, even when its run is the first to write the table."""
+    return warehouse.count("demand_forecast") == 0 and (scope is None or bool(scope.location_ids))
+
+
 def _forecast(warehouse: Warehouse, scope: RegionScope | None) -> pd.DataFrame:
-    # An empty table means the forecasts group has not run; a region whose DCs have no forecast (no DC, or
-    # none stocked yet) simply has nothing to plan.
-    if warehouse.count("demand_forecast") == 0:
+    if _no_forecast_yet(warehouse, scope):
         raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
     return warehouse.read("demand_forecast", where=scope_clause("demand_forecast", scope))
 
@@ -112,9 +116,9 @@ def inventory_policy_asset(
 def projected_inventory_asset(
     context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse, clock: PlanningClock
 ) -> dg.MaterializeResult:
-    if warehouse.count("demand_forecast") == 0:
-        raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
     scope = region_scope(context, warehouse)
+    if _no_forecast_yet(warehouse, scope):
+        raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
     settings = PlanSettings(horizon_start=config.start(clock.today()), bucket_days=config.bucket_days, review_period_days=config.review_period_days)
     projection = refresh_projection(warehouse, settings, clock.now(), scope, run_id=context.run_id)
     # The region's summary for the other regions: what it can spare and what it lacks, SKU-location by SKU-location.

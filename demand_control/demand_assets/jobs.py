@@ -24,6 +24,8 @@ forecast_demand_job = dg.define_asset_job(
     FORECAST_JOB_NAME,
     selection=dg.AssetSelection.groups("forecasts"),
     description="Profile the staged demand history, forecast every SKU-location and backtest the forecast.",
+    # The whole panel in one engine run: every region's partition (one region alone: the plan_region job).
+    tags=WHOLE_PANEL_TAGS,
 )
 
 plan_inventory_job = dg.define_asset_job(

@@ -1,4 +1,4 @@
-"""Planning regions as Dagster partitions: the inventory → exceptions → actions assets are partitioned by
+"""Planning regions as Dagster partitions: the forecasts → inventory → exceptions → actions assets are partitioned by
 region (a region groups DCs: `location.region`), a full plan is a run per region (a backfill), and the
 one global step, `transfer_sources`, decides what crosses regions from the regions' summaries.
 
@@ -34,7 +34,7 @@ WHOLE_PANEL_TAGS = {
 }
 
 
-def region_scope(context: dg.AssetExecutionContext, warehouse: Warehouse) -> RegionScope | None:
+def region_scope(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, warehouse: Warehouse) -> RegionScope | None:
     """The regions of the run's partitions, or None when the run covers every region (or has no partition):
     the whole panel, planned in one go as before regions existed."""
     if not (context.has_partition_key or context.has_partition_key_range):
@@ -101,10 +101,10 @@ def define_plan_region_job(executor_def: dg.ExecutorDefinition) -> UnresolvedAss
     """The plan_region job on `executor_def`."""
     return dg.define_asset_job(
         PLAN_REGION_JOB_NAME,
-        # One region's re-plan, from its policy to its actions, with the global step's last decision; a full
-        # plan is the backfill of the decision assets over every region (Dagster runs the global step once,
-        # between the regions' projections and their exceptions).
-        selection=dg.AssetSelection.groups("inventory", "exceptions", "actions") - dg.AssetSelection.assets("transfer_sources"),
+        # One region's re-plan, from its forecast to its actions, with the global step's last decision; a full
+        # plan is the backfill of the forecast and decision assets over every region (Dagster runs the global
+        # step once, between the regions' projections and their exceptions).
+        selection=dg.AssetSelection.groups("forecasts", "inventory", "exceptions", "actions") - dg.AssetSelection.assets("transfer_sources"),
         partitions_def=PLANNING_REGIONS,
         config=dg.PartitionedConfig(
             partitions_def=PLANNING_REGIONS,
@@ -113,7 +113,7 @@ def define_plan_region_job(executor_def: dg.ExecutorDefinition) -> UnresolvedAss
             tags_for_partition_key_fn=lambda key: {REGION_TAG: key},
         ),
         executor_def=executor_def,
-        description="Re-plan one planning region (a partition): inventory policy, projection, exceptions, allocation and actions of its DCs only.",
+        description="Re-plan one planning region (a partition): demand profile, forecast and backtest, inventory policy, projection, exceptions, allocation and actions of its DCs only.",
     )
 
 

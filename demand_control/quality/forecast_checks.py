@@ -5,17 +5,25 @@ infinite or negative; the quantiles are ordered; and the backtest is not worse t
 benchmark beyond the configured tolerance. Warning: series whose most recent backtest window is much worse
 than the earlier ones (the forecast_degradation exception and the autonomy policy read the same list).
 Each rule is a pure function over frames so tests can feed it a crafted bad forecast.
+
+A run of some planning regions (a partition of the forecast assets) is judged on the rows it wrote: its DCs'
+forecast, and the accuracy rolled up from its DCs' series; another region's state never blocks its plan. A
+run over every region judges the whole table, as before regions existed.
 """
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
+from demand_control.demand_assets.regions import region_scope
 from demand_control.planning.signal_exceptions import degraded_forecasts
 from demand_control.planning.metrics import QUANTILE_COLUMNS
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.schema.asset_metadata import first_row_text, preview
 from demand_control.resources.warehouse import Warehouse
+from demand_control.schema import tables
+from demand_control.services.forecast_regions import rolled_up_accuracy
+from demand_control.services.regions import RegionScope
 
 FORECAST_COMPLETE_CHECK = "forecast_complete"
 FORECAST_VALUES_VALID_CHECK = "forecast_values_valid"
@@ -70,21 +78,43 @@ def degraded_series(accuracy: pd.DataFrame, factor: float) -> pd.DataFrame:
     return degraded_forecasts(accuracy, factor)
 
 
+def _region_rows(warehouse: Warehouse, name: str, region: RegionScope | None, columns: list[str] | None = None) -> pd.DataFrame:
+    """The table's rows of the region's DCs (all rows for a whole-panel run)."""
+    return warehouse.read(name, columns=columns, where=None if region is None else region.clause(tables.metadata.tables[name]))
+
+
+def _region_accuracy(warehouse: Warehouse, region: RegionScope | None) -> pd.DataFrame:
+    """forecast_accuracy as the check judges it: the whole table, or the region's series with their own
+    class and overall roll-up."""
+    if region is None:
+        return warehouse.read("forecast_accuracy")
+    series = _region_rows(warehouse, "forecast_accuracy", region)
+    series = series[series["scope"] == "series"]
+    return pd.concat([series, rolled_up_accuracy(series)], ignore_index=True)
+
+
+def _region_metadata(region: RegionScope | None) -> dict[str, object]:
+    return {} if region is None else {"region": region.name}
+
+
 @dg.asset_check(
     asset="demand_forecast",
     name=FORECAST_COMPLETE_CHECK,
     blocking=True,
     description="Every SKU-location with demand history has a forecast for every bucket of the horizon.",
 )
-def forecast_complete(warehouse: Warehouse, forecast_settings: ForecastSettingsResource) -> dg.AssetCheckResult:
-    forecast = warehouse.read("demand_forecast", columns=[*KEY, "period_start"])
-    expected = warehouse.read("demand_profile", columns=KEY)
+def forecast_complete(
+    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource
+) -> dg.AssetCheckResult:
+    region = region_scope(context, warehouse)
+    forecast = _region_rows(warehouse, "demand_forecast", region, [*KEY, "period_start"])
+    expected = _region_rows(warehouse, "demand_profile", region, KEY)
     missing = incomplete_series(forecast, expected, forecast_settings.horizon)
     return dg.AssetCheckResult(
         passed=missing.empty,
         description=None if missing.empty else f"{len(missing)} SKU-locations lack a full {forecast_settings.horizon}-bucket "
         f"horizon, e.g. {first_row_text(missing)}",
-        metadata={"series_expected": len(expected), "series_incomplete": len(missing), "incomplete": preview(missing, rows=20)},
+        metadata={"series_expected": len(expected), "series_incomplete": len(missing), "incomplete": preview(missing, rows=20), **_region_metadata(region)},
     )
 
 
@@ -94,12 +124,13 @@ def forecast_complete(warehouse: Warehouse, forecast_settings: ForecastSettingsR
     blocking=True,
     description="No forecast mean or quantile is NaN, infinite or negative.",
 )
-def forecast_values_valid(warehouse: Warehouse) -> dg.AssetCheckResult:
-    bad = invalid_values(warehouse.read("demand_forecast"))
+def forecast_values_valid(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    region = region_scope(context, warehouse)
+    bad = invalid_values(_region_rows(warehouse, "demand_forecast", region))
     return dg.AssetCheckResult(
         passed=bad.empty,
         description=None if bad.empty else f"{len(bad)} forecast rows hold NaN, infinite or negative values, e.g. {first_row_text(bad)}",
-        metadata={"rows_invalid": len(bad), "invalid": preview(bad, rows=20)},
+        metadata={"rows_invalid": len(bad), "invalid": preview(bad, rows=20), **_region_metadata(region)},
     )
 
 
@@ -109,12 +140,13 @@ def forecast_values_valid(warehouse: Warehouse) -> dg.AssetCheckResult:
     blocking=True,
     description="Forecast quantiles are ordered: q05 ≤ q10 ≤ q25 ≤ q50 ≤ q75 ≤ q90 ≤ q95 in every bucket.",
 )
-def quantiles_ordered(warehouse: Warehouse) -> dg.AssetCheckResult:
-    bad = unordered_quantiles(warehouse.read("demand_forecast"))
+def quantiles_ordered(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+    region = region_scope(context, warehouse)
+    bad = unordered_quantiles(_region_rows(warehouse, "demand_forecast", region))
     return dg.AssetCheckResult(
         passed=bad.empty,
         description=None if bad.empty else f"{len(bad)} forecast rows have crossing quantiles, e.g. {first_row_text(bad)}",
-        metadata={"rows_unordered": len(bad), "unordered": preview(bad, rows=20)},
+        metadata={"rows_unordered": len(bad), "unordered": preview(bad, rows=20), **_region_metadata(region)},
     )
 
 
@@ -124,14 +156,17 @@ def quantiles_ordered(warehouse: Warehouse) -> dg.AssetCheckResult:
     blocking=True,
     description="Backtest RMSSE over all series is not worse than the seasonal-naive benchmark beyond the configured tolerance.",
 )
-def accuracy_vs_seasonal_naive(warehouse: Warehouse, forecast_settings: ForecastSettingsResource) -> dg.AssetCheckResult:
+def accuracy_vs_seasonal_naive(
+    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource
+) -> dg.AssetCheckResult:
     tolerance = forecast_settings.benchmark_tolerance
-    passed, ours, bench = accuracy_vs_benchmark(warehouse.read("forecast_accuracy"), tolerance)
+    region = region_scope(context, warehouse)
+    passed, ours, bench = accuracy_vs_benchmark(_region_accuracy(warehouse, region), tolerance)
     return dg.AssetCheckResult(
         passed=passed,
         description=None if passed else f"backtest RMSSE {ours:.3f} is worse than seasonal naive {bench:.3f} "
         f"by more than {tolerance:.0%}",
-        metadata={"rmsse": ours, "seasonal_naive_rmsse": bench, "tolerance": tolerance},
+        metadata={"rmsse": ours, "seasonal_naive_rmsse": bench, "tolerance": tolerance, **_region_metadata(region)},
     )
 
 
@@ -141,8 +176,11 @@ def accuracy_vs_seasonal_naive(warehouse: Warehouse, forecast_settings: Forecast
     blocking=False,
     description="Lists SKU-locations whose most recent backtest window is much worse than before and than seasonal naive.",
 )
-def forecast_degraded(warehouse: Warehouse, forecast_settings: ForecastSettingsResource) -> dg.AssetCheckResult:
-    degraded = degraded_series(warehouse.read("forecast_accuracy"), forecast_settings.degradation_factor)
+def forecast_degraded(
+    context: dg.AssetCheckExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource
+) -> dg.AssetCheckResult:
+    region = region_scope(context, warehouse)
+    degraded = degraded_series(_region_accuracy(warehouse, region), forecast_settings.degradation_factor)
     return dg.AssetCheckResult(
         passed=degraded.empty,
         severity=dg.AssetCheckSeverity.WARN,
@@ -151,6 +189,7 @@ def forecast_degraded(warehouse: Warehouse, forecast_settings: ForecastSettingsR
             "series_degraded": len(degraded),
             "degradation_factor": forecast_settings.degradation_factor,
             "degraded": preview(degraded, rows=50),
+            **_region_metadata(region),
         },
     )
 

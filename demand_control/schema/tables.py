@@ -189,7 +189,7 @@ forecast_accuracy = Table(
     "forecast_accuracy",
     metadata,
     Column("scope", String(16), primary_key=True, comment="series (one SKU-location), segment (route, length band, class and seasonality selected together), class or overall."),
-    Column("subject", String, primary_key=True, comment="sku|location_id for a series, route:band:class[:seasonal] for a segment, the class name, or 'all'."),
+    Column("subject", String, primary_key=True, comment="sku|location_id for a series, route:band:class[:seasonal] for a segment (region/route:band:class[:seasonal] when one planning region was forecast alone), the class name, or 'all'."),
     Column("sku", String, comment="SKU, for series rows."),
     Column("location_id", String, comment="Location, for series rows."),
     Column("demand_class", String(16), comment="Syntetos-Boylan class (series and class rows)."),
@@ -208,6 +208,9 @@ forecast_accuracy = Table(
     Column("recent_rmsse", Float, comment="RMSSE on the most recent backtest window."),
     Column("earlier_rmsse", Float, comment="RMSSE on the earlier backtest windows."),
     Column("computed_at", DateTime(timezone=True), nullable=False, comment="When the backtest ran (UTC)."),
+    Column("actual_units", Float, comment="sum(|actual|) over the backtest points: the denominator of bias_pct (rolled up across regions)."),
+    Column("bias_units", Float, comment="sum(forecast - actual) over the backtest points, after the bias correction."),
+    Column("bias_units_raw", Float, comment="The same sum before the correction."),
     comment="Rolling-origin backtest of the demand forecast per series, per demand class and overall.",
 )
 
@@ -701,6 +704,7 @@ REGION_FILTERED_TABLES = (
     "demand_forecast", "forecast_accuracy", "inventory_policy", "projected_inventory", "exception_lifecycle",
     "planning_exceptions", "recommended_actions", "allocation_scenarios", "allocation_lines",
     "customer_order_line", "purchase_order_line", "inventory_position", "demand_history", "forecast_value_ranks",
+    "demand_profile",
 )
 for _name in REGION_FILTERED_TABLES:
     Index(f"ix_{_name}_location_id", metadata.tables[_name].c.location_id)
