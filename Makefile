@@ -58,7 +58,7 @@ bench: install
 	$(VENV)/bin/python benchmarks/write_back.py
 	$(VENV)/bin/python benchmarks/twin.py
 	$(VENV)/bin/python benchmarks/advisor.py
-	$(VENV)/bin/python benchmarks/regions.py
+	$(VENV)/bin/python benchmarks/regions.py --skus 100000 --locations 10 --regions 10
 
 # The digital twin on the default scenario: scorecard, plots and draws in $(DEMAND_CONTROL_HOME)/twin/default.
 simulate: install

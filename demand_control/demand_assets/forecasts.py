@@ -16,6 +16,7 @@ and replaces only its DCs' rows; the panel's class and overall accuracy rows are
 region's series rows (`services.forecast_regions`).
 """
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -253,6 +254,46 @@ def pipeline_adjusted(
     )
 
 
+@dataclass(frozen=True)
+class ScopeForecast:
+    """One engine run over a region (or the whole panel) and what it wrote: the engine's result (None when
+    the scope has no history), the forecast rows, the accuracy rows written and the row counts."""
+
+    result: "ForecastResult | None"
+    forecast: pd.DataFrame
+    accuracy: pd.DataFrame
+    forecast_rows: int
+    accuracy_rows: int
+
+
+def forecast_scope(
+    warehouse: Warehouse, settings: "ForecastSettings", forecast_settings: ForecastSettingsResource, region: RegionScope | None, now: pd.Timestamp
+) -> ScopeForecast:
+    """Forecast one region (or the whole panel, `region` None) with the engine and replace its rows of
+    `demand_forecast` and `forecast_accuracy`: what a partition run of `demand_forecast` does per region,
+    and what benchmarks/regions.py runs in each region's worker. A region without history clears its rows."""
+    from demand_control.planning.forecasting import forecast_panel
+
+    panel, keys = history_panel(warehouse, settings, region)
+    if keys.empty:
+        result, forecast = None, pd.DataFrame(columns=["sku", "location_id", "period_start"])
+        accuracy = pd.DataFrame(columns=[c.name for c in tables.forecast_accuracy.columns])
+    else:
+        result = forecast_panel(panel, settings, series_categories(warehouse, keys))
+        del panel  # the region's long panel is the largest frame of the run: free it before the writes
+        forecast = _split_key(result.forecast, keys).rename(columns={"ds": "period_start"})
+        forecast = pipeline_adjusted(warehouse, forecast, forecast_settings)
+        forecast["created_at"] = now
+        accuracy = accuracy_rows(result, keys).assign(computed_at=now)
+    forecast_rows = warehouse.replace_rows("demand_forecast", forecast, where=scope_where("demand_forecast", region))
+    if region is None:
+        accuracy_rows_written = warehouse.replace_rows("forecast_accuracy", accuracy)
+    else:
+        accuracy = replace_region_accuracy(warehouse, region, accuracy)
+        accuracy_rows_written = len(accuracy)
+    return ScopeForecast(result, forecast, accuracy, forecast_rows, accuracy_rows_written)
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -281,35 +322,23 @@ def demand_forecast(
     context: dg.AssetExecutionContext, warehouse: Warehouse, forecast_settings: ForecastSettingsResource, clock: PlanningClock
 ):
     settings = forecast_settings.engine_settings()
-    from demand_control.planning.forecasting import forecast_panel
-
     now = pd.Timestamp(clock.now())
     regions = forecast_regions(context, warehouse)
     results, forecasts, accuracies, count, accuracy_count = [], [], [], 0, 0
     for region in regions:
-        panel, keys = history_panel(warehouse, settings, region)
-        if keys.empty:
+        run = forecast_scope(warehouse, settings, forecast_settings, region, now)
+        if run.result is None:
             context.log.warning(f"no demand history at the DCs of {region.name}: their forecast and accuracy rows are cleared")
-            result, forecast = None, pd.DataFrame(columns=["sku", "location_id", "period_start"])
-            accuracy = pd.DataFrame(columns=[c.name for c in tables.forecast_accuracy.columns])
         else:
-            result = forecast_panel(panel, settings, series_categories(warehouse, keys))
-            forecast = _split_key(result.forecast, keys).rename(columns={"ds": "period_start"})
-            forecast = pipeline_adjusted(warehouse, forecast, forecast_settings)
-            forecast["created_at"] = now
-            accuracy = accuracy_rows(result, keys).assign(computed_at=now)
             context.log.info(
-                f"forecast {result.forecast['unique_id'].nunique()} SKU-locations"
+                f"forecast {run.result.forecast['unique_id'].nunique()} SKU-locations"
                 f"{'' if region is None else ' of ' + region.name} x {settings.horizon} {settings.freq} buckets "
-                f"in {result.timings.get('total_s', 0):.1f} s"
+                f"in {run.result.timings.get('total_s', 0):.1f} s"
             )
-            results.append((region, result))
-        count += warehouse.replace_rows("demand_forecast", forecast, where=scope_where("demand_forecast", region))
-        if region is None:
-            accuracy_count += warehouse.replace_rows("forecast_accuracy", accuracy)
-        else:
-            accuracy = replace_region_accuracy(warehouse, region, accuracy)
-            accuracy_count += len(accuracy)
+            results.append((region, run.result))
+        forecast, accuracy = run.forecast, run.accuracy
+        count += run.forecast_rows
+        accuracy_count += run.accuracy_rows
         forecasts.append(forecast)
         accuracies.append(accuracy)
 

@@ -5,7 +5,7 @@ Thin assets over `planning.inventory_policy` and `planning.projection`: they rea
 forecast, call the planning functions and replace the tables analysts read.
 """
 
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 import pandas as pd
@@ -52,21 +52,12 @@ def _forecast(warehouse: Warehouse, scope: RegionScope | None) -> pd.DataFrame:
     return warehouse.read("demand_forecast", where=scope_clause("demand_forecast", scope))
 
 
-@dg.asset(
-    name="inventory_policy",
-    group_name="inventory",
-    deps=["demand_forecast", "sourcing", "customer_order_line", "customer", "product", "purchase_order_line"],
-    partitions_def=PLANNING_REGIONS,
-    owners=[TEAM_PLANNING],
-    kinds=INVENTORY_KINDS,
-    description="Safety stock, reorder point and order-up-to level per SKU-location, at the service level its customers need.",
-    metadata={"dagster/column_schema": table_schema_of(tables.inventory_policy), "dagster/table_name": "inventory_policy"},
-)
-def inventory_policy_asset(
-    context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse, clock: PlanningClock
-) -> dg.MaterializeResult:
-    scope = region_scope(context, warehouse)
-    forecast = _forecast(warehouse, scope)
+def refresh_policy(
+    warehouse: Warehouse, forecast: pd.DataFrame, config: InventoryPolicyConfig, now: datetime, scope: RegionScope | None
+) -> tuple[pd.DataFrame, int]:
+    """The policy of the scope's SKU-locations (a region's, or all) from their forecast, replacing the scope's
+    rows of `inventory_policy`: what a partition run of `inventory_policy` does, and what
+    benchmarks/regions.py runs in each region's worker. Returns the policy and the rows written."""
     keys = forecast[["sku", "location_id"]].drop_duplicates()
     product = warehouse.read("product")
     order_lines = warehouse.read("customer_order_line", where=scope_clause("customer_order_line", scope))
@@ -83,8 +74,26 @@ def inventory_policy_asset(
         unit_costs=product,
     )
     policy = policy.merge(levels[["sku", "location_id", "tier", "category"]], on=["sku", "location_id"], how="left")
-    policy["computed_at"] = clock.now()
-    rows = warehouse.replace_rows("inventory_policy", policy, where=scope_clause("inventory_policy", scope))
+    policy["computed_at"] = now
+    return policy, warehouse.replace_rows("inventory_policy", policy, where=scope_clause("inventory_policy", scope))
+
+
+@dg.asset(
+    name="inventory_policy",
+    group_name="inventory",
+    deps=["demand_forecast", "sourcing", "customer_order_line", "customer", "product", "purchase_order_line"],
+    partitions_def=PLANNING_REGIONS,
+    owners=[TEAM_PLANNING],
+    kinds=INVENTORY_KINDS,
+    description="Safety stock, reorder point and order-up-to level per SKU-location, at the service level its customers need.",
+    metadata={"dagster/column_schema": table_schema_of(tables.inventory_policy), "dagster/table_name": "inventory_policy"},
+)
+def inventory_policy_asset(
+    context: dg.AssetExecutionContext, config: InventoryPolicyConfig, warehouse: Warehouse, clock: PlanningClock
+) -> dg.MaterializeResult:
+    scope = region_scope(context, warehouse)
+    forecast = _forecast(warehouse, scope)
+    policy, rows = refresh_policy(warehouse, forecast, config, clock.now(), scope)
     no_lane = int(policy["safety_stock"].isna().sum())
     if no_lane:
         context.log.warning(f"{no_lane} SKU-locations have no sourcing lane: no policy for them")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -235,19 +236,29 @@ def replace_table_postgres(conn: Connection, table: Table, frame: pd.DataFrame) 
     the indexes, COPY, rebuild them once. All inside the caller's transaction, so a duplicate key rolls
     everything back and the old rows stay."""
     conn.execute(text(f'TRUNCATE "{table.name}"'))
+    if len(frame) <= _REBUILD_KEY_ABOVE:
+        return bulk_insert(conn, table, frame)
+    with keys_rebuilt_after(conn, table):
+        return bulk_insert(conn, table, frame)
+
+
+@contextmanager
+def keys_rebuilt_after(conn: Connection, table: Table) -> Iterator[None]:
+    """Drop a PostgreSQL table's primary key and indexes, let the caller COPY into it (in one go or chunk by
+    chunk), and build them once at the end: far faster than maintaining them row by row. Inside the caller's
+    transaction, so a duplicate key rolls the load back."""
     pk = table.primary_key
-    rebuild = pk is not None and len(pk.columns) > 0 and len(frame) > _REBUILD_KEY_ABOVE
-    if rebuild:
+    has_key = pk is not None and len(pk.columns) > 0
+    if has_key:
         conn.execute(text(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{pk.name}"'))
-        for index in table.indexes:
-            index.drop(conn)
-    rows = bulk_insert(conn, table, frame)
-    if rebuild:
+    for index in table.indexes:
+        index.drop(conn)
+    yield
+    if has_key:
         columns = ", ".join(f'"{c.name}"' for c in pk.columns)
         conn.execute(text(f'ALTER TABLE "{table.name}" ADD CONSTRAINT "{pk.name}" PRIMARY KEY ({columns})'))
-        for index in table.indexes:
-            index.create(conn)
-    return rows
+    for index in table.indexes:
+        index.create(conn)
 
 
 def copy_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> None:

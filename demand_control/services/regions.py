@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 
 from demand_control.planning.regions import SOURCE_COLUMNS, panel_value_shares, sku_location_balance, transfer_sources
 from demand_control.resources.warehouse import Warehouse
@@ -44,6 +45,55 @@ class RegionScope:
 
     def contains(self, location_ids: pd.Series) -> pd.Series:
         return location_ids.astype(str).isin(self.location_ids)
+
+
+COMPACT_CHUNK_ROWS = 250_000
+
+
+def read_compact(warehouse: Warehouse, name: str, columns: Sequence[str] | None = None, where=None, chunk_rows: int = COMPACT_CHUNK_ROWS) -> pd.DataFrame:  # noqa: ANN001 - a SQLAlchemy clause
+    """`warehouse.read(name, columns, where)`, the same frame, read `chunk_rows` rows at a time (a server-side
+    cursor on PostgreSQL) with equal text and date values sharing one Python object. A plain read of a
+    region's 10M-row history holds every row's tuple and a fresh str and date object per cell at once - GBs
+    for a few thousand distinct SKUs, DCs and weeks; this holds one chunk's and one object per distinct value."""
+    warehouse.ensure_schema()
+    table = warehouse.table(name)
+    statement = select(*([table.c[c] for c in columns] if columns else table.c))
+    if where is not None:
+        statement = statement.where(where)
+    shared: dict[str, dict] = {}
+    frames, dtypes = [], {}
+    with warehouse.engine.connect().execution_options(stream_results=True, max_row_buffer=chunk_rows) as conn:
+        for chunk in pd.read_sql(statement, conn, chunksize=chunk_rows):
+            for column in chunk.columns:
+                dtypes.setdefault(column, set()).add(str(chunk[column].dtype))
+                if chunk[column].dtype == object:
+                    chunk[column] = shared_values(chunk[column], shared.setdefault(column, {}))
+            frames.append(chunk)
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    # A chunk whose column was all missing typed it object where the others read floats or timestamps: type
+    # the whole column as one read would.
+    mixed = [column for column, seen in dtypes.items() if len(seen) > 1]
+    if mixed:
+        out[mixed] = out[mixed].infer_objects()
+    return out
+
+
+def shared_values(values: pd.Series, shared: dict) -> pd.Series:
+    """`values` (an object column of text or dates) with each distinct value replaced by the one equal object
+    of the same type `shared` holds (added when new); missing values stay as they are. A column holding any
+    other value (numbers, flags, unhashable ones) is returned unchanged."""
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError:
+        return values
+    if not all(isinstance(value, (str, date)) for value in uniques):
+        return values  # factorize takes 1 and True (equal, same hash) for one value: share only text and dates
+    canonical = np.empty(len(uniques), dtype=object)
+    canonical[:] = [shared.setdefault((type(value), value), value) for value in uniques]
+    out = values.to_numpy(dtype=object, copy=True)
+    present = codes >= 0
+    out[present] = canonical[codes[present]]
+    return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 
 def region_of_locations(warehouse: Warehouse) -> pd.Series:
