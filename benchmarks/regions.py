@@ -48,7 +48,7 @@ from demand_control.planning.policy import load_policy
 from demand_control.resources.warehouse import Warehouse, bulk_insert, keys_rebuilt_after
 from demand_control.sample import generate_landscape
 from demand_control.schema import contracts
-from demand_control.services.regions import RegionScope, refresh_cross_region, write_balance
+from demand_control.services.regions import RegionScope, read_compact, refresh_cross_region, write_balance
 from demand_control.services.replan import PlanSettings, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -132,7 +132,7 @@ def region_stage(url: str, region: str, stage_no: int) -> dict[str, float]:
             forecast_settings = ForecastSettingsResource(n_jobs=1)
             forecast_scope(warehouse, forecast_settings.engine_settings(), forecast_settings, scope, pd.Timestamp(NOW))
             seconds["forecast"] = time.perf_counter() - start
-            forecast = warehouse.read("demand_forecast", where=scope_clause("demand_forecast", scope))
+            forecast = read_compact(warehouse, "demand_forecast", where=scope_clause("demand_forecast", scope))
             refresh_policy(warehouse, forecast, InventoryPolicyConfig(), NOW, scope)
             del forecast
             seconds["policy"] = time.perf_counter() - start - seconds["forecast"]

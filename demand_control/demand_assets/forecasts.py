@@ -31,7 +31,7 @@ from demand_control.resources.clock import PlanningClock
 from demand_control.resources.forecast import ForecastSettingsResource
 from demand_control.resources.warehouse import Warehouse
 from demand_control.services.forecast_regions import replace_region_accuracy
-from demand_control.services.regions import RegionScope
+from demand_control.services.regions import RegionScope, read_compact
 
 if TYPE_CHECKING:
     # The engine is imported where it runs: statsforecast takes seconds to import, and a run that never
@@ -48,8 +48,12 @@ def history_panel(
     """The staged demand history (of the region's DCs, or all) as the engine's long panel (missing buckets
     filled with zero), and the `unique_id → sku, location_id` key map. A region without history (no DC yet,
     or none that sold) has an empty panel: nothing to forecast, not a failure."""
-    where = None if region is None else region.clause(tables.STAGED["demand_history"])
-    history = warehouse.read("demand_history", columns=["sku", "location_id", "period_start", "qty"], where=where)
+    columns = ["sku", "location_id", "period_start", "qty"]
+    if region is None:
+        history = warehouse.read("demand_history", columns=columns)
+    else:
+        # A region of 100k SKU-locations has 10M history rows: read in chunks, equal codes and dates shared.
+        history = read_compact(warehouse, "demand_history", columns=columns, where=region.clause(tables.STAGED["demand_history"]))
     if history.empty and region is None:
         raise dg.Failure(description="demand_history is empty: materialize the staged demand_history first")
     if history.empty:

@@ -16,7 +16,7 @@ from demand_control.planning.kpis import policy_figures, projection_figures
 from demand_control.planning.inventory_policy import inventory_policy, sku_location_service_levels
 from demand_control.planning.projection import first_stockout
 from demand_control.demand_assets.regions import PLANNING_REGIONS, region_metadata, region_scope
-from demand_control.services.regions import RegionScope, write_balance
+from demand_control.services.regions import RegionScope, read_compact, write_balance
 from demand_control.services.replan import PlanSettings, refresh_projection, scope_clause
 from demand_control.resources.clock import PlanningClock
 from demand_control.resources.warehouse import Warehouse
@@ -49,7 +49,9 @@ def _no_forecast_yet(warehouse: Warehouse, scope: RegionScope | None) -> bool:
 def _forecast(warehouse: Warehouse, scope: RegionScope | None) -> pd.DataFrame:
     if _no_forecast_yet(warehouse, scope):
         raise dg.Failure(description="demand_forecast is empty: materialize the forecasts group first")
-    return warehouse.read("demand_forecast", where=scope_clause("demand_forecast", scope))
+    if scope is None:
+        return warehouse.read("demand_forecast")
+    return read_compact(warehouse, "demand_forecast", where=scope_clause("demand_forecast", scope))
 
 
 def refresh_policy(
