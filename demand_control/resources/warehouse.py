@@ -227,9 +227,7 @@ def driver_rows(conn: Connection, table: Table, frame: pd.DataFrame) -> tuple[st
                 processed[i] = process(maybe_box_native(value))
             values[name] = processed[codes].tolist()
             continue
-        column = series.astype(object).where(series.notna(), None).tolist()
-        if series.dtype == object or isinstance(series.dtype, ExtensionDtype):
-            column = [maybe_box_native(v) for v in column]
+        column = _python_values(series)
         values[name] = [process(v) for v in column] if process is not None else column
     rows = list(zip(*(values[key] for key in compiled.positiontup)))
     return str(compiled), rows
@@ -277,6 +275,25 @@ def read_sqlite(conn: Connection, stmt: Select) -> pd.DataFrame:
         if isinstance(dtype, DatetimeTZDtype):  # read_sql's one date parse without parse_dates: tz-aware to UTC
             frame.isetitem(i, pd.to_datetime(frame.iloc[:, i], utc=True))
     return frame
+
+
+_NATIVE_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _python_values(series: pd.Series) -> list:
+    """The column as `to_records` gives it to the driver: Python values, missing markers as None, numpy
+    scalars boxed. Built from one `tolist` per column: boxing value by value is most of a bulk load."""
+    missing = series.isna().to_numpy()
+    if series.dtype.kind in "biuf":
+        # tolist gives the Python int/float/bool astype(object) gives; only the NaNs need replacing.
+        column = series.to_numpy().tolist()
+        if missing.any():
+            column = [None if gone else value for value, gone in zip(column, missing)]
+        return column
+    column = series.astype(object).where(~missing, None).tolist()
+    if (series.dtype == object or isinstance(series.dtype, ExtensionDtype)) and not set(map(type, column)) <= _NATIVE_TYPES:
+        column = [maybe_box_native(v) for v in column]
+    return column
 
 
 def replace_table_postgres(conn: Connection, table: Table, frame: pd.DataFrame) -> int:

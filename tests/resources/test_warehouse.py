@@ -43,7 +43,8 @@ def test_bulk_insert_on_sqlite_stores_exactly_what_sqlalchemys_executemany_store
     table = Table(
         "every_type", MetaData(), Column("id", Integer, primary_key=True), Column("name", String), Column("day", Date), Column("due", Date),
         Column("at", DateTime(timezone=True)), Column("qty", Float), Column("count", Integer), Column("flag", Boolean), Column("maybe", Boolean),
-        Column("detail", JSON), Column("float_flag", Boolean),
+        Column("detail", JSON), Column("float_flag", Boolean), Column("mixed", String), Column("whole", Integer), Column("empty", Float),
+        Column("text_id", String),
     )
     frame = pd.DataFrame({
         "name": ["SKU-1", None, "SKU-3"],
@@ -56,6 +57,10 @@ def test_bulk_insert_on_sqlite_stores_exactly_what_sqlalchemys_executemany_store
         "flag": [True, False, True],
         "maybe": pd.array([True, None, False], dtype="boolean"),
         "detail": [{"a": 1}, None, [1, 2]],
+        "mixed": pd.Series([np.int64(7), np.float64(0.5), "x"], dtype=object),  # numpy scalars the driver cannot bind
+        "whole": np.array([1, 2, 3], dtype=np.int64),
+        "empty": [np.nan, np.nan, np.nan],
+        "text_id": ["a", np.nan, "c"],
     })
     stored = []
     for fast in (True, False):
