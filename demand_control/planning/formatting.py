@@ -3,6 +3,7 @@ JSON objects for the trigger values and affected orders a table keeps."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -10,10 +11,19 @@ def fmt_qty(values: pd.Series) -> pd.Series:
     """Quantities as a planner writes them: whole numbers with thousands separators, one decimal below 10
     when fractional."""
     v = pd.to_numeric(values, errors="coerce").astype(float)
-    whole = v.round(0)
-    text = whole.map("{:,.0f}".format)
-    small_fraction = (v.abs() < 10) & ((v - whole).abs() > 0.05)
-    return text.where(~small_fraction, v.map("{:.1f}".format)).where(v.notna(), "?")
+    if v.empty:
+        return v.map("{:,.0f}".format)
+    # One pass over plain floats: every exception rule and action text calls this on small frames, where a
+    # chain of Series operations cost more than the formatting itself.
+    exact = v.to_numpy()
+    whole = np.round(exact, 0)
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN, and NaN compares False, as in pandas
+        small_fraction = (np.abs(exact) < 10) & (np.abs(exact - whole) > 0.05)
+    text = [
+        "?" if value != value else "{:.1f}".format(value) if small else "{:,.0f}".format(rounded)  # value != value: NaN
+        for value, rounded, small in zip(exact.tolist(), whole.tolist(), small_fraction.tolist())
+    ]
+    return pd.Series(text, index=v.index, name=v.name, dtype=object)
 
 
 def fmt_money(values: pd.Series) -> pd.Series:

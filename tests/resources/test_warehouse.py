@@ -43,7 +43,8 @@ def test_bulk_insert_on_sqlite_stores_exactly_what_sqlalchemys_executemany_store
     table = Table(
         "every_type", MetaData(), Column("id", Integer, primary_key=True), Column("name", String), Column("day", Date), Column("due", Date),
         Column("at", DateTime(timezone=True)), Column("qty", Float), Column("count", Integer), Column("flag", Boolean), Column("maybe", Boolean),
-        Column("detail", JSON), Column("float_flag", Boolean),
+        Column("detail", JSON), Column("float_flag", Boolean), Column("mixed", String), Column("whole", Integer), Column("empty", Float),
+        Column("text_id", String),
     )
     frame = pd.DataFrame({
         "name": ["SKU-1", None, "SKU-3"],
@@ -56,6 +57,10 @@ def test_bulk_insert_on_sqlite_stores_exactly_what_sqlalchemys_executemany_store
         "flag": [True, False, True],
         "maybe": pd.array([True, None, False], dtype="boolean"),
         "detail": [{"a": 1}, None, [1, 2]],
+        "mixed": pd.Series([np.int64(7), np.float64(0.5), "x"], dtype=object),  # numpy scalars the driver cannot bind
+        "whole": np.array([1, 2, 3], dtype=np.int64),
+        "empty": [np.nan, np.nan, np.nan],
+        "text_id": ["a", np.nan, "c"],
     })
     stored = []
     for fast in (True, False):
@@ -69,3 +74,100 @@ def test_bulk_insert_on_sqlite_stores_exactly_what_sqlalchemys_executemany_store
             stored.append(conn.execute(text("SELECT * FROM every_type ORDER BY id")).all())
     assert stored[0] == stored[1]
     assert [row[1] for row in stored[0]] == ["SKU-1", None, "SKU-3"]
+
+
+def _every_type_table():  # noqa: ANN202
+    from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, Integer, MetaData, Numeric, String, Table, Text
+
+    return Table(
+        "every_type_read", MetaData(), Column("id", Integer, primary_key=True), Column("name", String), Column("note", Text),
+        Column("day", Date), Column("at", DateTime(timezone=True)), Column("naive_at", DateTime), Column("qty", Float),
+        Column("count", Integer), Column("flag", Boolean), Column("price", Numeric(12, 4)), Column("detail", JSON),
+    )
+
+
+def test_read_sqlite_returns_what_read_sql_returns_for_every_column_type() -> None:
+    """`read_sqlite` skips SQLAlchemy's per-value result processing; the frame must still equal
+    `pd.read_sql` of the same select: the same dtypes and values, NULLs included, whole columns of NULL,
+    a where clause with a bound date, and no rows at all."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import pandas as pd
+    from sqlalchemy import create_engine, select
+
+    from demand_control.resources.warehouse import read_sqlite
+
+    table = _every_type_table()
+    utc = dt.timezone.utc
+    rows = [
+        {"id": 1, "name": "SKU-1", "note": "x", "day": dt.date(2026, 11, 23), "at": dt.datetime(2026, 11, 23, 6, 0, 0, 123456, tzinfo=utc),
+         "naive_at": dt.datetime(2026, 11, 23, 6), "qty": 1.5, "count": 3, "flag": True, "price": Decimal("1.2500"), "detail": {"a": 1}},
+        {"id": 2, "name": None, "note": None, "day": None, "at": None, "naive_at": None, "qty": None, "count": None, "flag": None,
+         "price": None, "detail": None},
+        {"id": 3, "name": "SKU-3", "note": "y", "day": dt.date(2026, 12, 7), "at": dt.datetime(2026, 11, 23, 6, 0, 0, 123456, tzinfo=utc),
+         "naive_at": dt.datetime(2026, 12, 7, 18, 30), "qty": -0.25, "count": 5, "flag": False, "price": Decimal("3"), "detail": [1, 2]},
+        {"id": 4, "name": "SKU-1", "note": "x", "day": dt.date(2026, 11, 23), "at": dt.datetime(2026, 12, 1, tzinfo=utc),
+         "naive_at": dt.datetime(2026, 11, 23, 6), "qty": 2.0, "count": 3, "flag": True, "price": Decimal("1.2500"), "detail": {"a": 1}},
+    ]
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), rows)
+    statements = [
+        select(table).order_by(table.c.id),
+        select(table.c.day, table.c.flag, table.c.price).where(table.c.day >= dt.date(2026, 11, 24)),
+        select(table).where(table.c.id == 2),  # every typed column NULL
+        select(table).where(table.c.id > 99),  # no rows
+        select(table.c.name, table.c.at).where(table.c.name.in_(["SKU-1", "SKU-9"])),
+    ]
+    with engine.connect() as conn:
+        for stmt in statements:
+            expected = pd.read_sql(stmt, conn)
+            got = read_sqlite(conn, stmt)
+            pd.testing.assert_frame_equal(got, expected, check_exact=True)
+            for name in expected.columns:  # object columns: the same Python types, not just equal values
+                assert [type(v) for v in got[name]] == [type(v) for v in expected[name]], name
+    first = read_sqlite(engine.connect(), statements[0])
+    assert first["detail"][0] is not first["detail"][3]  # JSON values are not shared between rows
+
+
+def test_warehouse_read_on_sqlite_equals_read_sql_on_every_schema_table(tmp_path) -> None:
+    """Through the resource, on every table of the real schema with a date, timestamp or boolean column: rows
+    written by `append_rows` (one with NULL in every nullable column) read back as `pd.read_sql` reads them."""
+    import datetime as dt
+
+    import pandas as pd
+    from sqlalchemy import Boolean, Date, DateTime, Float, Integer, select
+
+    from demand_control.schema.tables import metadata
+
+    def sample(column, row: int):  # noqa: ANN001, ANN202
+        if row == 1 and column.nullable and not column.primary_key:
+            return None
+        kind = column.type
+        if isinstance(kind, Boolean):
+            return row % 2 == 0
+        if isinstance(kind, DateTime):
+            return pd.Timestamp("2026-11-23 06:00:00.25", tz="UTC") + pd.Timedelta(hours=row)
+        if isinstance(kind, Date):
+            return dt.date(2026, 11, 23) + dt.timedelta(days=row)
+        if isinstance(kind, Integer):
+            return row
+        if isinstance(kind, Float):
+            return row + 0.5
+        return f"v{row}"
+
+    warehouse = Warehouse(home=str(tmp_path))
+    checked = 0
+    for name, table in metadata.tables.items():
+        if table.foreign_keys or not any(isinstance(c.type, (Boolean, Date, DateTime)) for c in table.c):
+            continue
+        frame = pd.DataFrame([{c.name: sample(c, row) for c in table.c} for row in range(3)])
+        warehouse.append_rows(name, frame)
+        with warehouse.engine.connect() as conn:
+            expected = pd.read_sql(select(table), conn)
+        assert len(expected) == 3
+        pd.testing.assert_frame_equal(warehouse.read(name), expected, check_exact=True)
+        checked += 1
+    assert checked > 10
