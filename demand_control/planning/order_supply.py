@@ -110,7 +110,7 @@ def orders_to_come(lines: pd.DataFrame, orders: pd.DataFrame, expected: Expected
     keys = lines[SKU_LOCATION].drop_duplicates().reset_index(drop=True)
     index = pd.MultiIndex.from_frame(keys)
     # Daily forecast per SKU-location over [today, today + days): each bucket's mean over its days.
-    fc = forecast[[*SKU_LOCATION, "period_start", "mean"]].copy()
+    fc = forecast[[*SKU_LOCATION, "period_start", "mean"]].reset_index(drop=True)
     fc["offset"] = ((as_datetime_column(fc["period_start"]) - day) / pd.Timedelta(days=1)).astype(np.int64)
     fc = fc.loc[np.repeat(fc.index.to_numpy(), bucket_days)].assign(offset=lambda f: f["offset"] + np.tile(np.arange(bucket_days), len(f) // bucket_days))
     fc = fc[(fc["offset"] >= 0) & (fc["offset"] < days)]
