@@ -37,6 +37,9 @@ class ExceptionThresholds:
     forecast_degradation_ratio: float = 1.3
     review_period_days: float = 7.0
     default_lead_time_days: float = 14.0  # SKU-locations without a sourcing lane
+    # Days ahead of the promise date customers order a line (fewest, most): the share of the forecast still
+    # to be ordered that the orders at risk serve first (`order_supply.orders_to_come`).
+    customer_order_lead_days: tuple[float, float] = (7.0, 42.0)
 
     def __post_init__(self) -> None:
         if self.below_safety_stock_consecutive_buckets < 1:
@@ -44,6 +47,11 @@ class ExceptionThresholds:
         for name in ("demand_spike_k_sigma", "pipeline_surge_share", "excess_days_of_cover", "forecast_degradation_ratio"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        # Hashable and numeric whatever sequence it came as: the thresholds key derived frames.
+        object.__setattr__(self, "customer_order_lead_days", tuple(float(d) for d in self.customer_order_lead_days))
+        fewest, most = self.customer_order_lead_days
+        if not 0 <= fewest <= most:
+            raise ValueError(f"customer_order_lead_days must be (fewest, most) with 0 ≤ fewest ≤ most, got {self.customer_order_lead_days}")
 
 
 @dataclass

@@ -125,7 +125,7 @@ def detect_exceptions(
         below_safety_stock(inputs, selling, start, thresholds.below_safety_stock_consecutive_buckets, stockout_keys, tolerances),
         demand_spikes(inputs, ctx, orders, start, thresholds, tolerances),
         supplier_delays(inputs, ctx, orders, now, start),
-        orders_at_risk(inputs, ctx, bucket_days, now),
+        orders_at_risk(inputs, ctx, bucket_days, now, thresholds.customer_order_lead_days),
         excess_stock(inputs, ctx, thresholds.excess_days_of_cover, bucket_days, tolerances.holding_cost_rate),
         forecast_degradation(inputs, ctx, thresholds.forecast_degradation_ratio, start, tolerances),
         feed_exceptions(inputs.feeds, thresholds.data_quality_quarantine_share, start),

@@ -5,6 +5,8 @@ scenario."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -52,13 +54,96 @@ def dated_receipts(purchase_lines: pd.DataFrame, today: pd.Timestamp) -> pd.Data
     return pd.DataFrame({"sku": po["sku"], "location_id": po["location_id"], "due": due.clip(lower=_day(today)), "qty": po["qty_open"].astype(float)})
 
 
+def policy_lead_times(policy: pd.DataFrame) -> pd.DataFrame:
+    """The lead time per SKU-location of the inventory policy (sku, location_id, lead_time_days): the window
+    `orders_to_come` looks ahead. Empty without a policy."""
+    if policy is None or policy.empty or "lead_time_days" not in policy:
+        return pd.DataFrame({"sku": pd.Series(dtype=object), "location_id": pd.Series(dtype=object), "lead_time_days": pd.Series(dtype=float)})
+    return policy[[*SKU_LOCATION, "lead_time_days"]].dropna().drop_duplicates(SKU_LOCATION).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ExpectedOrders:
+    """What says which orders are still to come: the forecast (sku, location_id, period_start, mean per
+    bucket), the lead time per SKU-location (sku, location_id, lead_time_days: `policy_lead_times`) and how
+    many days ahead of its promise date customers order a line, (fewest, most), taken as evenly spread."""
+
+    forecast: pd.DataFrame
+    lead_times: pd.DataFrame
+    order_lead_days: tuple[float, float]
+
+
+def share_not_yet_ordered(days: int, order_lead_days: tuple[float, float]) -> np.ndarray:
+    """For d = 0 … days − 1: the share of the demand promised d days from today that customers have not
+    ordered yet, P(order lead < d), with order leads spread evenly over whole days from the fewest to the
+    most of `order_lead_days` (promised within the fewest days, everything is ordered already)."""
+    fewest, most = np.ceil(order_lead_days[0]), np.floor(order_lead_days[1])
+    return np.clip((np.arange(max(days, 0)) - fewest) / (most - fewest + 1.0), 0.0, 1.0)
+
+
+def _first_days(per_day: np.ndarray) -> np.ndarray:
+    """Column n: the sum of the first n days of each row (n = 0 … columns − 1)."""
+    return np.concatenate([np.zeros((per_day.shape[0], 1)), np.cumsum(per_day, axis=1)[:, :-1]], axis=1)
+
+
+def orders_to_come(lines: pd.DataFrame, orders: pd.DataFrame, expected: ExpectedOrders, today: pd.Timestamp, bucket_days: int) -> np.ndarray:
+    """Per row of `lines` (sku, location_id, promise_date): the units customers are expected to order after
+    today for promise dates before the line's, which supply serves ahead of it. Only the days inside the
+    SKU-location's lead time count: no supply ordered today lands sooner, and after it new supply can serve
+    them. Per day the expectation is the forecast (each bucket of `bucket_days` spread evenly over its days)
+    times the share not ordered yet (`share_not_yet_ordered`); over the window it is at most what the
+    forecast exceeds the open `orders` promised in it by, so orders already booked are not counted again.
+    Never decreasing with the promise date within a SKU-location. Zero without a forecast or a lead time."""
+    day = _day(today)
+    none = np.zeros(len(lines))
+    forecast, lead_times = expected.forecast, expected.lead_times
+    if lines.empty or forecast is None or forecast.empty or lead_times is None or lead_times.empty:
+        return none
+    windows = lines[SKU_LOCATION].merge(lead_times[[*SKU_LOCATION, "lead_time_days"]].drop_duplicates(SKU_LOCATION), on=SKU_LOCATION, how="left")
+    ahead = ((lines["promise_date"] - day) / pd.Timedelta(days=1)).to_numpy()
+    window_days = np.nan_to_num(np.minimum(ahead, np.rint(windows["lead_time_days"].to_numpy(dtype=float))), nan=0.0)
+    window_days = np.clip(np.ceil(window_days), 0, None).astype(np.int64)
+    days = int(window_days.max()) + 1
+    unordered = share_not_yet_ordered(days, expected.order_lead_days)
+    if days <= 1 or not unordered.any():
+        return none
+    keys = lines[SKU_LOCATION].drop_duplicates().reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(keys)
+    # Daily forecast per SKU-location over [today, today + days): each bucket's mean over its days.
+    fc = forecast[[*SKU_LOCATION, "period_start", "mean"]].reset_index(drop=True)
+    fc["offset"] = ((as_datetime_column(fc["period_start"]) - day) / pd.Timedelta(days=1)).astype(np.int64)
+    fc = fc.loc[np.repeat(fc.index.to_numpy(), bucket_days)].assign(offset=lambda f: f["offset"] + np.tile(np.arange(bucket_days), len(f) // bucket_days))
+    fc = fc[(fc["offset"] >= 0) & (fc["offset"] < days)]
+    daily = np.zeros((len(keys), days))
+    row = index.get_indexer(pd.MultiIndex.from_frame(fc[SKU_LOCATION]))
+    known = row >= 0
+    np.add.at(daily, (row[known], fc["offset"].to_numpy()[known]), fc["mean"].fillna(0.0).to_numpy(dtype=float)[known] / bucket_days)
+    # Open orders per SKU-location and promise day in the same window.
+    book = orders[[*SKU_LOCATION, "promise_date", "qty_open"]]
+    offset = ((as_datetime_column(book["promise_date"]) - day) / pd.Timedelta(days=1)).to_numpy()
+    row = index.get_indexer(pd.MultiIndex.from_frame(book[SKU_LOCATION]))
+    inside = (row >= 0) & (offset >= 0) & (offset < days)
+    booked = np.zeros((len(keys), days))
+    np.add.at(booked, (row[inside], offset[inside].astype(np.int64)), book["qty_open"].to_numpy(dtype=float)[inside])
+    # Column n: the window of the first n days.
+    to_come = np.minimum(_first_days(daily * unordered[None, :]), np.clip(_first_days(daily) - _first_days(booked), 0.0, None))
+    to_come = np.maximum.accumulate(to_come, axis=1)
+    return to_come[index.get_indexer(pd.MultiIndex.from_frame(lines[SKU_LOCATION])), window_days]
+
+
 def served_order_lines(
-    projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int, receipts: pd.DataFrame | None = None, today: pd.Timestamp | None = None
+    projection: pd.DataFrame,
+    orders: pd.DataFrame,
+    bucket_days: int,
+    receipts: pd.DataFrame | None = None,
+    today: pd.Timestamp | None = None,
+    expected: ExpectedOrders | None = None,
 ) -> pd.DataFrame:
     """Every open order line promised within the horizon, in the order supply serves them: promise date,
-    then tier, order, line. Adds cum_orders (the line and all served before it), supply_to_date (at its
-    promise date), supply_by_horizon_end and short (what cum_orders exceeds that supply by, at most the
-    line's quantity).
+    then tier, order, line. Adds cum_orders (the line and all open lines served before it), to_come (the
+    orders still to come that supply serves before it, `orders_to_come`: zero without `expected` and
+    `today`), supply_to_date (at its promise date), supply_by_horizon_end and short (what
+    cum_orders plus to_come exceed that supply by, at most the line's quantity).
 
     Supply at the promise date is the available stock plus the receipts up to the promise's bucket; with
     `receipts` (`dated_receipts`) a receipt due later in that same bucket than the promise (a line promised
@@ -71,6 +156,7 @@ def served_order_lines(
     lines["_tier_rank"] = lines["tier"].map(TIER_RANK).fillna(len(TIER_RANK))
     lines = lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort")
     lines["cum_orders"] = lines.groupby(SKU_LOCATION, sort=False)["qty_open"].cumsum()
+    lines["to_come"] = orders_to_come(lines, orders, expected, today, bucket_days) if expected is not None and today is not None else 0.0
     supply = supply[[*SKU_LOCATION, "period_start", "supply_to_date"]].sort_values("period_start", kind="mergesort")
     lines = pd.merge_asof(
         lines.sort_values("_bucket_date", kind="mergesort"), supply, left_on="_bucket_date", right_on="period_start", by=SKU_LOCATION, direction="backward"
@@ -87,22 +173,28 @@ def served_order_lines(
             lines["supply_to_date"] = lines["supply_to_date"] - lines["_later"].fillna(0.0)
             lines = lines.drop(columns="_later")
     lines = lines.drop(columns="period_start")
-    lines["short"] = np.clip(lines["cum_orders"] - lines["supply_to_date"].clip(lower=0), 0, lines["qty_open"])
+    lines["short"] = np.clip(lines["cum_orders"] + lines["to_come"] - lines["supply_to_date"].clip(lower=0), 0, lines["qty_open"])
     return lines.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort").reset_index(drop=True)
 
 
 def order_lines_at_risk(
-    projection: pd.DataFrame, orders: pd.DataFrame, bucket_days: int, receipts: pd.DataFrame | None = None, today: pd.Timestamp | None = None
+    projection: pd.DataFrame,
+    orders: pd.DataFrame,
+    bucket_days: int,
+    receipts: pd.DataFrame | None = None,
+    today: pd.Timestamp | None = None,
+    expected: ExpectedOrders | None = None,
 ) -> pd.DataFrame:
     """Open order lines whose promise cannot be met from projected supply. Lines are served in promise-date
     order (then tier, order, line) from the available stock plus receipts scheduled up to their promise
-    date (see `served_order_lines` for `receipts` and `today`); a line is short by what the orders ahead of
-    it and itself exceed that supply. Columns: the order line's, tier, short, supply_to_date (at its promise
-    date), supply_by_horizon_end and
+    date (see `served_order_lines` for `receipts`, `today` and `expected`); a line is short by
+    what the orders ahead of it (open, and with a forecast those still to come inside the lead time) and
+    itself exceed that supply. Columns: the order line's, tier, short, to_come, supply_to_date (at its
+    promise date), supply_by_horizon_end and
     revised_date (the first bucket whose cumulative supply covers it, NaT if none within the horizon)."""
     if orders.empty or projection.empty:
-        return pd.DataFrame(columns=[*SKU_LOCATION, "order_id", "line_no", "customer_id", "tier", "qty_open", "promise_date", "short", "supply_to_date", "supply_by_horizon_end", "revised_date"])
-    lines = served_order_lines(projection, orders, bucket_days, receipts, today)
+        return pd.DataFrame(columns=[*SKU_LOCATION, "order_id", "line_no", "customer_id", "tier", "qty_open", "promise_date", "short", "to_come", "supply_to_date", "supply_by_horizon_end", "revised_date"])
+    lines = served_order_lines(projection, orders, bucket_days, receipts, today, expected)
     supply = cumulative_supply(projection)
     risky = lines[lines["short"] > 1e-9].copy()
     if risky.empty:
@@ -110,13 +202,16 @@ def order_lines_at_risk(
     # Revised date: the first bucket whose cumulative supply (running maximum) covers the orders through the line.
     covered = supply.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort")
     covered["covered"] = covered.groupby(SKU_LOCATION, sort=False)["supply_to_date"].cummax().astype(float)
-    risky["cum_orders"] = risky["cum_orders"].astype(float)
+    # The orders still to come ahead of the line are served first there too.
+    risky["_served_through"] = (risky["cum_orders"] + risky["to_come"]).astype(float)
     found = pd.merge_asof(
-        risky[[*SKU_LOCATION, "order_id", "line_no", "cum_orders"]].sort_values("cum_orders", kind="mergesort"),
+        risky[[*SKU_LOCATION, "order_id", "line_no", "_served_through"]].sort_values("_served_through", kind="mergesort"),
         covered[[*SKU_LOCATION, "covered", "period_start"]].sort_values("covered", kind="mergesort"),
-        left_on="cum_orders", right_on="covered", by=SKU_LOCATION, direction="forward",
+        left_on="_served_through", right_on="covered", by=SKU_LOCATION, direction="forward",
     )
-    risky = risky.merge(found[[*SKU_LOCATION, "order_id", "line_no", "period_start"]].rename(columns={"period_start": "revised_date"}), on=[*SKU_LOCATION, "order_id", "line_no"], how="left")
+    risky = risky.drop(columns="_served_through").merge(
+        found[[*SKU_LOCATION, "order_id", "line_no", "period_start"]].rename(columns={"period_start": "revised_date"}), on=[*SKU_LOCATION, "order_id", "line_no"], how="left"
+    )
     return risky.sort_values([*SKU_LOCATION, "promise_date", "_tier_rank", "order_id", "line_no"], kind="mergesort").reset_index(drop=True)
 
 

@@ -26,7 +26,7 @@ from demand_control.planning.inventory_common import (
     as_datetime_column,
     as_timestamp,
 )
-from demand_control.planning.order_supply import dated_receipts, order_lines_at_risk
+from demand_control.planning.order_supply import ExpectedOrders, dated_receipts, order_lines_at_risk, policy_lead_times
 from demand_control.planning.policy.schema import Tolerances
 from demand_control.planning.projection import inventory_position
 from demand_control.planning.vocabulary import EXCEPTION_COLUMNS
@@ -225,22 +225,30 @@ def supplier_delays(inputs: PlanningInputs, ctx: pd.DataFrame, orders: pd.DataFr
     return exception_rows(hits, "supplier_delay", entity, trigger, sentence)
 
 
-def risky_order_lines(inputs: PlanningInputs, bucket_days: int, today: pd.Timestamp | date) -> pd.DataFrame:
+def risky_order_lines(
+    inputs: PlanningInputs, bucket_days: int, today: pd.Timestamp | date, customer_order_lead_days: tuple[float, float] | None = None
+) -> pd.DataFrame:
     """The open order lines (`open_orders_of`) the projected supply cannot meet on their promise date
-    (`order_lines_at_risk`), each scheduled receipt counted from its own day: what the order_at_risk rule and
-    its actions both read, computed once per read of the inputs."""
+    (`order_lines_at_risk`), each scheduled receipt counted from its own day and, given how far ahead
+    customers order (`customer_order_lead_days`, the thresholds'), the orders the forecast still expects
+    inside the policy's lead time served before the lines promised after them: what the order_at_risk rule
+    and its actions both read, computed once per read of the inputs."""
     day = as_timestamp(today)
+    leads = None if customer_order_lead_days is None else tuple(float(d) for d in customer_order_lead_days)
 
     def compute() -> pd.DataFrame:
-        return order_lines_at_risk(inputs.projection, open_orders_of(inputs), bucket_days, dated_receipts(inputs.purchase_lines, day), day)
+        expected = None if leads is None else ExpectedOrders(inputs.forecast, policy_lead_times(inputs.policy), leads)
+        return order_lines_at_risk(inputs.projection, open_orders_of(inputs), bucket_days, dated_receipts(inputs.purchase_lines, day), day, expected)
 
-    return inputs.derived(("risky_order_lines", bucket_days, day), compute)
+    return inputs.derived(("risky_order_lines", bucket_days, day, leads), compute)
 
 
-def orders_at_risk(inputs: PlanningInputs, ctx: pd.DataFrame, bucket_days: int, today: pd.Timestamp) -> pd.DataFrame:
+def orders_at_risk(
+    inputs: PlanningInputs, ctx: pd.DataFrame, bucket_days: int, today: pd.Timestamp, customer_order_lead_days: tuple[float, float] | None = None
+) -> pd.DataFrame:
     """order_at_risk: one exception per SKU-location with open order lines that projected supply cannot meet
     on their promise dates (see `risky_order_lines`); money = short units × margin."""
-    risky = risky_order_lines(inputs, bucket_days, today)
+    risky = risky_order_lines(inputs, bucket_days, today, customer_order_lead_days)
     if risky.empty:
         return pd.DataFrame(columns=list(EXCEPTION_COLUMNS))
     risky["_json"] = json_rows(risky[["order_id", "line_no", "customer_id", "tier", "qty_open", "short", "promise_date", "revised_date"]])

@@ -75,6 +75,12 @@ class NoTarget:
     reason: str
 
 
+def _default_order_lead_days() -> tuple[float, float]:
+    from demand_control.planning.exceptions import ExceptionThresholds
+
+    return ExceptionThresholds().customer_order_lead_days
+
+
 @dataclass(frozen=True)
 class ScenarioInputs:
     """The planning facts the scenario is sized against (the warehouse tables of the same names)."""
@@ -85,6 +91,10 @@ class ScenarioInputs:
     purchase_lines: pd.DataFrame
     customer: pd.DataFrame
     planned: pd.DataFrame = field(default_factory=pd.DataFrame)  # planned receipts: drafts, approved orders not in the ERP yet
+    # inventory_policy: its lead times bound the orders still to come that the replan serves first
+    policy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # How far ahead customers order (the policy thresholds' customer_order_lead_days; the packaged default)
+    customer_order_lead_days: tuple[float, float] = field(default_factory=_default_order_lead_days)
 
     @classmethod
     def read(cls, warehouse: Warehouse) -> ScenarioInputs:
@@ -95,6 +105,7 @@ class ScenarioInputs:
             forecast=warehouse.read("demand_forecast"), inventory=warehouse.read("inventory_position"),
             order_lines=warehouse.read("customer_order_line"), purchase_lines=purchases,
             customer=warehouse.read("customer"), planned=planned_purchases(warehouse, purchases),
+            policy=warehouse.read("inventory_policy"),
         )
 
 
@@ -121,6 +132,16 @@ def _one(frame: pd.DataFrame, sku: str, location_id: str) -> pd.DataFrame:
     return frame[(frame["sku"] == sku) & (frame["location_id"] == location_id)]
 
 
+def _to_come_inputs(inputs: ScenarioInputs, sku: str, location_id: str) -> dict[str, Any]:
+    """The orders still to come at one SKU-location (its forecast, the policy's lead time, how far ahead
+    customers order): what `order_lines_at_risk` serves first, as the replan does
+    (`planning.supply_exceptions.risky_order_lines`)."""
+    from demand_control.planning.order_supply import ExpectedOrders, policy_lead_times
+
+    policy = _one(inputs.policy, sku, location_id) if not inputs.policy.empty else inputs.policy
+    return {"expected": ExpectedOrders(_one(inputs.forecast, sku, location_id), policy_lead_times(policy), inputs.customer_order_lead_days)}
+
+
 def _project(inputs: ScenarioInputs, sku: str, location_id: str, order_lines: pd.DataFrame, purchase_lines: pd.DataFrame,
              today: date, bucket_days: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One SKU-location's projection, its open orders (with tiers) and its receipts on their days
@@ -139,41 +160,44 @@ def _project(inputs: ScenarioInputs, sku: str, location_id: str, order_lines: pd
 
 
 def _spike_bounds(projection: pd.DataFrame, orders: pd.DataFrame, receipts: pd.DataFrame, today: date, order_id: str, line_no: int,
-                  bucket_days: int) -> tuple[float, float] | None:
+                  bucket_days: int, to_come: dict[str, Any]) -> tuple[float, float] | None:
     """The spike sizes (s_min, s_max) that leave the order line short on its promise date yet covered within
     the horizon, given the delayed supply: served after the spike, the line is short when the orders through
-    it plus s exceed the supply at its promise bucket, and gets a revised date while they stay within the
-    most supply the horizon brings."""
+    it plus the larger of s and the orders still to come before it (`to_come`, `_to_come_inputs`: the spike
+    is one of them, not counted twice) exceed the supply at its promise bucket, and gets a revised date while
+    they stay within the most supply the horizon brings."""
     from demand_control.planning.order_supply import (
         cumulative_supply,
         served_order_lines,
     )
 
-    served = served_order_lines(projection, orders, bucket_days, receipts, pd.Timestamp(today))
+    served = served_order_lines(projection, orders, bucket_days, receipts, pd.Timestamp(today), **to_come)
     line = served[(served["order_id"] == order_id) & (served["line_no"] == line_no)]
     if line.empty:
         return None
     through = float(line["cum_orders"].iloc[0])
     at_promise = max(float(line["supply_to_date"].iloc[0]), 0.0)
     most = float(cumulative_supply(projection)["supply_to_date"].max())
-    return max(1.0, float(np.floor(at_promise - through)) + 1.0), float(np.floor(most - through))
+    already_short = through + float(line["to_come"].iloc[0]) > at_promise
+    return 1.0 if already_short else max(1.0, float(np.floor(at_promise - through)) + 1.0), float(np.floor(most - through))
 
 
 def _spike_served_up_to(projection: pd.DataFrame, orders: pd.DataFrame, receipts: pd.DataFrame, today: date, customer: pd.DataFrame, target: Target,
-                        bucket_days: int) -> float | None:
-    """The largest spike the supply at its promise date still serves in full. The spike order exists only in
-    the event that brought it, not in the ERP: were it late, its customer notice could not revise an ERP
-    order line."""
+                        bucket_days: int, to_come: dict[str, Any]) -> float | None:
+    """The largest spike the supply at its promise date still serves in full (none when the orders still to
+    come before it already take that supply). The spike order exists only in the event that brought it, not
+    in the ERP: were it late, its customer notice could not revise an ERP order line."""
     from demand_control.planning.order_supply import served_order_lines
 
     tier = customer.drop_duplicates("customer_id").set_index("customer_id")["tier"].get(target.spike_customer_id)
     probe = pd.DataFrame([{"order_id": "SO-SPIKE-probe", "line_no": 1, "customer_id": target.spike_customer_id, "sku": target.sku,
                            "location_id": target.location_id, "qty_open": 1e-6, "promise_date": pd.Timestamp(target.spike_promise), "tier": tier}])
-    served = served_order_lines(projection, pd.concat([orders, probe], ignore_index=True), bucket_days, receipts, pd.Timestamp(today))
+    served = served_order_lines(projection, pd.concat([orders, probe], ignore_index=True), bucket_days, receipts, pd.Timestamp(today), **to_come)
     spike = served[served["order_id"] == "SO-SPIKE-probe"]
     if spike.empty:
         return None
-    return float(np.floor(max(float(spike["supply_to_date"].iloc[0]), 0.0) - (float(spike["cum_orders"].iloc[0]) - 1e-6)))
+    room = max(float(spike["supply_to_date"].iloc[0]), 0.0) - (float(spike["cum_orders"].iloc[0]) - 1e-6)
+    return float(np.floor(room)) if float(spike["to_come"].iloc[0]) <= room else 0.0
 
 
 def choose_target(inputs: ScenarioInputs, today: date, bucket_days: int = 7) -> Target | NoTarget:
@@ -251,8 +275,9 @@ def _sized(inputs: ScenarioInputs, pick: Any, delay: int, spike_customer: str, s
     )
     delayed_po, _ = _applied(target, today, po_lines, order_lines, spike=False)
     projection, orders, receipts = _project(inputs, sku, location_id, order_lines, delayed_po, today, bucket_days)
-    bounds = _spike_bounds(projection, orders, receipts, today, target.order_id, target.order_line_no, bucket_days)
-    served = _spike_served_up_to(projection, orders, receipts, today, inputs.customer, target, bucket_days)
+    to_come = _to_come_inputs(inputs, sku, location_id)
+    bounds = _spike_bounds(projection, orders, receipts, today, target.order_id, target.order_line_no, bucket_days, to_come)
+    served = _spike_served_up_to(projection, orders, receipts, today, inputs.customer, target, bucket_days, to_come)
     if bounds is None or served is None or bounds[0] > min(bounds[1], served):
         return None
     bounds = (bounds[0], min(bounds[1], served))
@@ -302,11 +327,12 @@ def _applied(target: Target, today: date, po_lines: pd.DataFrame, order_lines: p
 
 def scenario_outcome(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int = 7) -> pd.DataFrame:
     """The order lines at risk at the target's SKU-location once the spike and the delay are applied
-    (`planning.exceptions.order_lines_at_risk`, with revised dates): what the replan will find."""
+    (`planning.exceptions.order_lines_at_risk`, with revised dates and the orders still to come inside the
+    policy's lead time): what the replan will find."""
     from demand_control.planning.order_supply import order_lines_at_risk
 
     projection, orders, receipts = _after_events(inputs, target, today, bucket_days)
-    return order_lines_at_risk(projection, orders, bucket_days, receipts, pd.Timestamp(today))
+    return order_lines_at_risk(projection, orders, bucket_days, receipts, pd.Timestamp(today), **_to_come_inputs(inputs, target.sku, target.location_id))
 
 
 def short_of_supply(inputs: ScenarioInputs, target: Target, today: date, bucket_days: int = 7) -> float:

@@ -352,7 +352,7 @@ def refresh_actions(
         exceptions = exceptions[~exceptions["exception_type"].isin(FEED_TYPES)]
         feed_level = warehouse.read("planning_exceptions", where=tables.planning_exceptions.c.exception_type.in_(FEED_TYPES))
     ctx = sku_location_context(inputs, thresholds)
-    risky = risky_order_lines(inputs, settings.bucket_days, settings.horizon_start)
+    risky = risky_order_lines(inputs, settings.bucket_days, settings.horizon_start, thresholds.customer_order_lead_days)
     actions = recommend_actions(
         exceptions, ctx, inputs.projection, inputs.purchase_lines, risky, inputs.product, inputs.supplier, inputs.accuracy,
         _read(warehouse, "allocation_scenarios", scope), as_of=settings.horizon_start,

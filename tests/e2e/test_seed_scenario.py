@@ -106,7 +106,8 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
     # The scenario this landscape (the Tryton fixture's, seed 5, as of 23 Nov 2026) plays: PO-7000006/1 brings
     # 792 × SKU-000001 to DC-01 on 7 Dec and slips 28 days; a strategic customer's spike of 896 (four weeks
     # of forecast) promised 26 Nov is served from stock, which leaves SO-4000009/1 (CUST-0003, strategic,
-    # 319 promised 24 Dec) 252 short until the bucket of 28 Dec.
+    # 319 promised 24 Dec) short until the bucket of 28 Dec: 252 by the open orders, all 319 once the forecast's
+    # orders still to come before 24 Dec (inside the lane's lead time) are served first.
     assert (target.sku, target.location_id, target.po_id, target.po_line_no, target.supplier_id, target.po_due, target.delay_days) == (
         "SKU-000001", "DC-01", "PO-7000006", 1, "SUP-008", date(2026, 12, 7), 28)
     assert (target.order_id, target.order_line_no, target.customer_id, target.notice_order_id, target.notice_line_no) == (
@@ -162,10 +163,10 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
             trigger = json.loads(delay["trigger_values"])
             assert (trigger["qty_open"], trigger["expected_date"], trigger["confirmed_date"], trigger["slip_days"]) == (792.0, "2026-12-07", "2027-01-04", 28.0)
             at_risk = found.loc["order_at_risk:SKU-000001@DC-01"]
-            assert (at_risk["exception_type"], at_risk["customer_tier"], at_risk["units_at_risk"]) == ("order_at_risk", "strategic", 252.0)
+            assert (at_risk["exception_type"], at_risk["customer_tier"], at_risk["units_at_risk"]) == ("order_at_risk", "strategic", 319.0)
             # The spike itself is served in full: only the order that relied on the PO is late.
             assert [(o["order_id"], o["line_no"], o["customer_id"], o["qty_open"], o["short"], o["promise_date"], o["revised_date"])
-                    for o in json.loads(at_risk["affected_orders"])] == [("SO-4000009", 1, "CUST-0003", 319.0, 252.0, "2026-12-24", "2026-12-28")]
+                    for o in json.loads(at_risk["affected_orders"])] == [("SO-4000009", 1, "CUST-0003", 319.0, 319.0, "2026-12-24", "2026-12-28")]
             actions = warehouse.read("recommended_actions")
             [followup] = actions[(actions["exception_key"] == "supplier_delay:PO-7000006/1") & (actions["action_type"] == "supplier_followup")].to_dict("records")
             assert (followup["rank"], followup["po_id"], followup["po_line_no"], followup["supplier_id"], followup["quantity"]) == (
@@ -182,7 +183,7 @@ def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path
             assert (action["exception_key"], action["action_type"], action["rank"], action["order_id"], action["order_line_no"]) == (
                 "order_at_risk:SKU-000001@DC-01", "notify_customer", 1, "SO-4000009", 1)
             assert (action["customer_id"], action["quantity"], str(action["new_date"]), action["policy_decision"]) == (
-                "CUST-0003", 252.0, "2026-12-28", "awaiting_approval")
+                "CUST-0003", 319.0, "2026-12-28", "awaiting_approval")
             told = scenario.wait_for(
                 lambda: _parent(warehouse, action["exception_key"]), 60, "the Slack parent message of the order_at_risk exception"
             )

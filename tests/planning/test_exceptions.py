@@ -201,6 +201,51 @@ def test_order_at_risk_serves_the_strategic_line_first_even_when_its_order_id_is
     assert found["customer_tier"] == "strategic"
 
 
+
+def test_orders_still_to_come_before_a_promise_inside_the_lead_time_put_a_served_line_at_risk() -> None:
+    from demand_control.planning.order_supply import share_not_yet_ordered
+    from demand_control.planning.supply_exceptions import risky_order_lines
+
+    # Customers order 0 to 9 days ahead: of the demand promised d days from today, d/10 is not ordered yet.
+    leads = (0.0, 9.0)
+    assert share_not_yet_ordered(11, leads).tolist() == pytest.approx([d / 10 for d in range(10)] + [1.0])
+    assert share_not_yet_ordered(44, (7.0, 42.0))[[7, 8, 43]].tolist() == pytest.approx([0.0, 1 / 36, 1.0])
+    # 60 in stock, a forecast of 10 a day. Open: key SO1 20 on day 3, strategic SO2 30 on day 10: 50 of
+    # 60, both served. Still to come before day 10: Σ 10 × d/10 over days 0..9 = 45 (of the forecast's 100,
+    # the 20 booked leave 80), so SO2 needs 20 + 45 + 30 = 95: all of its 30 short until the PO of 100 on 23
+    # Mar. SO1 needs 20 + (0 + 1 + 2) = 23: served.
+    orders = [("SO1", 1, "C-KEY", 20, "2026-03-05"), ("SO2", 1, "C-STRAT", 30, "2026-03-12")]
+    inputs = scenario(on_hand=60, lead_time=14.0, orders=orders, purchases=[("PO1", 1, 100, "2026-03-23", None, "confirmed")], fc=forecast(level=70.0))
+    at_risk = risky_order_lines(inputs, 7, START, leads)
+    assert at_risk[["order_id", "short", "to_come"]].values.tolist() == [["SO2", pytest.approx(30.0), pytest.approx(45.0)]]
+    assert at_risk["revised_date"].tolist() == [pd.Timestamp("2026-03-23")]
+    [found] = of_type(detect(inputs, ExceptionThresholds(customer_order_lead_days=leads)), "order_at_risk").to_dict("records")
+    assert found["customer_tier"] == "strategic" and found["units_at_risk"] == pytest.approx(30.0)
+    # Without the forecast of orders to come, today's open orders leave SO2 served.
+    assert risky_order_lines(scenario(on_hand=60, orders=orders, fc=forecast(level=70.0)), 7, START).empty
+    assert of_type(detect(inputs, ExceptionThresholds(customer_order_lead_days=(40.0, 42.0))), "order_at_risk").empty
+    # A lead time of 4 days: supply ordered today lands before day 10, so only days 0..3 count (0+1+2+3 = 6).
+    short_lead = scenario(on_hand=60, lead_time=4.0, orders=orders, fc=forecast(level=70.0))
+    assert risky_order_lines(short_lead, 7, START, leads).empty
+
+
+def test_orders_already_booked_are_not_counted_again_as_orders_to_come() -> None:
+    from demand_control.planning.order_supply import ExpectedOrders, open_orders, order_lines_at_risk, policy_lead_times, served_order_lines
+
+    # The forecast's 100 before day 10 is booked already (standard SO3 100 on day 5): nothing is still to
+    # come, so SO2 needs 100 + 30 = 130 of 160. Counting the 45 again would make it 175: short.
+    orders = [("SO3", 1, "C-STD", 100, "2026-03-07"), ("SO2", 1, "C-STRAT", 30, "2026-03-12")]
+    inputs = scenario(on_hand=160, lead_time=14.0, orders=orders, fc=forecast(level=70.0))
+    expected = ExpectedOrders(inputs.forecast, policy_lead_times(inputs.policy), (0.0, 9.0))
+    book = open_orders(inputs.order_lines, inputs.customer)
+    served = served_order_lines(inputs.projection, book, 7, today=START, expected=expected)
+    assert served.set_index("order_id")["to_come"].to_dict() == pytest.approx({"SO3": 10.0, "SO2": 10.0})
+    assert order_lines_at_risk(inputs.projection, book, 7, today=START, expected=expected).empty
+    # Booked short of the forecast, the rest up to the expected 45 is still to come: 100 − 70 = 30.
+    thinner = scenario(on_hand=160, lead_time=14.0, orders=[("SO3", 1, "C-STD", 70, "2026-03-07"), orders[1]], fc=forecast(level=70.0))
+    served = served_order_lines(thinner.projection, open_orders(thinner.order_lines, thinner.customer), 7, today=START, expected=expected)
+    assert served.set_index("order_id")["to_come"].to_dict() == pytest.approx({"SO3": 10.0, "SO2": 30.0})
+
 def test_excess_stock_over_the_days_of_cover_threshold() -> None:
     found = of_type(detect(scenario(on_hand=2000)), "excess_stock")
     assert len(found) == 1

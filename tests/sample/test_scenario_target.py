@@ -81,3 +81,34 @@ def test_no_forecast_or_no_reachable_customer_is_said_not_raised() -> None:
     no_po = inputs.purchase_lines.iloc[0:0]
     dry = choose_target(ScenarioInputs(**{**vars(inputs), "purchase_lines": no_po}), date(2026, 11, 23))
     assert isinstance(dry, NoTarget) and "PO line" in dry.reason
+
+
+@pytest.mark.parametrize("as_of", AS_OF_DATES[::12], ids=lambda d: f"{d:%Y-%m-%d-%a}")
+def test_with_the_policy_lead_times_the_scenario_agrees_with_the_rule_that_serves_orders_still_to_come(as_of: date) -> None:
+    """With an inventory policy (lead times of the primary lanes) the order_at_risk rule also serves the
+    forecast's orders still to come first; the scenario sizes and predicts with that same rule, so the line
+    it picks is the one the replan finds short, with the revised date it predicted."""
+    from demand_control.planning.exceptions import ExceptionThresholds, PlanningInputs, risky_order_lines
+    from demand_control.sample.seed_scenario import _after_events
+
+    frames = generate_landscape(skus=200, locations=3, weeks=130, seed=7, as_of=as_of)
+    lanes = frames["sourcing"][frames["sourcing"]["primary"]][["sku", "location_id", "lead_time_days"]]
+    inputs = ScenarioInputs(**{**vars(demo_inputs(as_of)), "policy": lanes})
+    target = choose_target(inputs, as_of)
+    assert isinstance(target, Target), target.reason
+    late = scenario_outcome(inputs, target, as_of)
+    line = late[(late["order_id"] == target.order_id) & (late["line_no"] == target.order_line_no)]
+    assert len(line) == 1 and line["short"].iloc[0] > 0
+    assert pd.Timestamp(line["revised_date"].iloc[0]).date() == target.revised_date
+    # The replan's own path (`risky_order_lines` on the same facts after the events, with the policy's
+    # lead times and the default order leads) finds the same lines short, by the same amounts.
+    from demand_control.sample.seed_scenario import _applied, _one
+
+    po_lines, order_lines = _applied(target, as_of, _one(inputs.purchase_lines, target.sku, target.location_id), _one(inputs.order_lines, target.sku, target.location_id))
+    projection, _, _ = _after_events(inputs, target, as_of, 7)
+    replan = PlanningInputs(
+        projection=projection, policy=lanes, product=pd.DataFrame(), location=pd.DataFrame(), customer=inputs.customer,
+        order_lines=order_lines, purchase_lines=po_lines, forecast=_one(inputs.forecast, target.sku, target.location_id),
+    )
+    found = risky_order_lines(replan, 7, as_of, ExceptionThresholds().customer_order_lead_days)
+    assert found[["order_id", "line_no", "short"]].values.tolist() == late[["order_id", "line_no", "short"]].values.tolist()

@@ -264,14 +264,25 @@ class Thresholds(_Strict):
     excess_days_of_cover: float = Field(default=120.0, gt=0, allow_inf_nan=False)
     data_quality_quarantine_share: float = Field(default=0.02, ge=0, le=1)
     default_lead_time_days: float = Field(default=14.0, gt=0, allow_inf_nan=False)
+    # Days ahead of the promise date customers order a line: [fewest, most].
+    customer_order_lead_days: Annotated[list[Annotated[float, Field(ge=0, allow_inf_nan=False)]], Field(min_length=2, max_length=2)] = [7.0, 42.0]
     severity_bands: SeverityBands = SeverityBands(critical=50_000.0, high=10_000.0, medium=1_000.0)
     # Levels a customer tier raises severity by (1: medium → high); negative lowers it.
     tier_bump: dict[Tier, Annotated[int, Field(ge=-3, le=3)]] = Field(default_factory=lambda: {"strategic": 1, "key": 0, "standard": 0})
     # Exceptions without money at risk (a stale feed, bad data) still matter: the least severity per type.
     severity_floor: dict[ExceptionType, Severity] = Field(default_factory=lambda: {"stale_feed": "high", "data_quality": "medium"})
 
+    @field_validator("customer_order_lead_days")
+    @classmethod
+    def _fewest_first(cls, days: list[float]) -> list[float]:
+        if days[0] > days[1]:
+            raise ValueError(f"customer_order_lead_days is [fewest, most], got {days}")
+        return days
+
     def detector_kwargs(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"severity_bands", "tier_bump", "severity_floor"})
+        kwargs = self.model_dump(exclude={"severity_bands", "tier_bump", "severity_floor"})
+        kwargs["customer_order_lead_days"] = tuple(kwargs["customer_order_lead_days"])
+        return kwargs
 
 
 class Tolerances(_Strict):
