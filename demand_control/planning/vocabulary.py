@@ -53,6 +53,9 @@ ROOT_CAUSES: tuple[str, ...] = get_args(RootCause)
 FACT_BASED_ACTIONS: tuple[str, ...] = ("notify_customer", "supplier_followup")
 # Actions about one customer's order (what they are told, offered or allotted).
 CUSTOMER_ACTIONS: tuple[str, ...] = ("notify_customer", "substitute", "allocate")
+# Actions a case holds one of per customer line, each its own decision (not alternatives to the recommended
+# one): every customer must hear, so each awaits a person until decided, whatever was decided before it.
+PER_LINE_ACTIONS: tuple[str, ...] = ("notify_customer",)
 EXCEPTION_TYPES: tuple[str, ...] = get_args(ExceptionType)
 SEVERITIES: tuple[str, ...] = get_args(Severity)  # most severe first: the index is the level
 TIERS: tuple[str, ...] = get_args(Tier)

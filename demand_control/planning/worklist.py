@@ -1,8 +1,11 @@
 """Which cases need a person, and in what order: the ranked worklist a planner trusts.
 
 A case reaches a person only when a person must act: no tolerance holds it back, it is not a symptom of
-another case (`cause_key`), and its recommended action (rank 1) awaits approval — or nothing automatic can
-act on it (a stale feed, a stockout no order can reach any more). Everything else is recorded, counted in
+another case (`cause_key`), and its presented action awaits approval — or nothing automatic can act on it (a
+stale feed, a stockout no order can reach any more). The presented action is the recommended one (rank 1)
+while it awaits a person; once it is decided or went ahead automatically, the case's next customer notice
+still awaiting a person (notices are one per order line, each its own decision, not alternatives: a
+strategic customer whose notice ranked second must still hear). Everything else is recorded, counted in
 the KPIs and audited, and the policy's decisions run it.
 
 Cases are ranked by expected loss × urgency (Lokad's prioritised decision lists, frePPLe's weighted problem
@@ -18,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from demand_control.planning.inventory_common import as_timestamp
-from demand_control.planning.vocabulary import AWAITING_APPROVAL, TIER_WEIGHT
+from demand_control.planning.vocabulary import AWAITING_APPROVAL, PER_LINE_ACTIONS, TIER_WEIGHT
 
 SHORTAGE_TYPES: tuple[str, ...] = (
     "replenishment_due", "projected_stockout", "below_safety_stock", "order_at_risk", "supplier_delay", "demand_spike",
@@ -30,6 +33,24 @@ WORKLIST_COLUMNS: tuple[str, ...] = (
     "sentence", "loss_kind", "expected_loss", "act_by", "priority", "last_change", "action_id", "action_type", "expected_impact",
     "approver_role",
 )
+
+
+CASE_KEYS: list[str] = ["exception_key", "occurrence"]
+
+
+def presented_actions(actions: pd.DataFrame, decided: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
+    """One action per case, the one a person is shown (see the module docstring), with `_awaits` (it awaits a
+    person). `actions`: action_id, exception_key, occurrence, rank, action_type, policy_decision, …; `decided`:
+    ids of actions a person already decided. A case whose candidates all went ahead or were decided presents
+    its rank-1 action, awaiting nobody."""
+    acts = actions.assign(occurrence=pd.to_numeric(actions["occurrence"], errors="coerce"))
+    candidates = acts[(acts["rank"] == 1) | acts["action_type"].isin(PER_LINE_ACTIONS)].copy()
+    candidates["_awaits"] = (candidates["policy_decision"] == AWAITING_APPROVAL) & ~candidates["action_id"].isin(decided)
+    # Awaiting first, then by rank; ties (a re-run's duplicate rank) by action id, as the surfaces always did.
+    candidates = candidates.assign(_waiting_last=~candidates["_awaits"]).sort_values([*CASE_KEYS, "_waiting_last", "rank", "action_id"], kind="mergesort")
+    first = candidates.drop_duplicates(CASE_KEYS).drop(columns="_waiting_last")
+    # Nothing awaits: the case shows its recommended action (a decided one drops it from the surfaces).
+    return first[first["_awaits"] | (first["rank"] == 1)]
 
 
 def rank_cases(exceptions: pd.DataFrame, actions: pd.DataFrame, as_of: pd.Timestamp | str, decided: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
@@ -48,17 +69,15 @@ def rank_cases(exceptions: pd.DataFrame, actions: pd.DataFrame, as_of: pd.Timest
     money = pd.to_numeric(out["money_at_risk"], errors="coerce").fillna(0.0).astype(float)
     out["expected_loss"] = np.where(kind == "shortage", money * weight, np.where(kind == "excess", money, 0.0))
 
-    keys = ["exception_key", "occurrence"]
+    keys = CASE_KEYS
     if actions.empty:
         first = pd.DataFrame(columns=[*keys, "_awaits", "_act_by"])
         any_action = pd.DataFrame(columns=[*keys, "_acts"])
     else:
         acts = actions.assign(occurrence=pd.to_numeric(actions["occurrence"], errors="coerce"))
-        top = acts[acts["rank"] == 1].copy()
-        when = pd.to_datetime(top["order_by"]).fillna(pd.to_datetime(top["needed_by"]))
-        top["_act_by"] = when.dt.tz_localize("UTC") if when.dt.tz is None else when.dt.tz_convert("UTC")
-        top["_awaits"] = (top["policy_decision"] == AWAITING_APPROVAL) & ~top["action_id"].isin(decided)
-        first = top.groupby(keys, as_index=False).agg(_awaits=("_awaits", "any"), _act_by=("_act_by", "min"))
+        first = presented_actions(acts, decided)
+        when = pd.to_datetime(first["order_by"]).fillna(pd.to_datetime(first["needed_by"]))
+        first = first.assign(_act_by=when.dt.tz_localize("UTC") if when.dt.tz is None else when.dt.tz_convert("UTC"))[[*keys, "_awaits", "_act_by"]]
         any_action = acts.groupby(keys, as_index=False).size().rename(columns={"size": "_acts"})
     out["occurrence"] = pd.to_numeric(out["occurrence"], errors="coerce")
     out = out.merge(first, on=keys, how="left").merge(any_action, on=keys, how="left")
@@ -93,13 +112,16 @@ def presented_order(cases: pd.DataFrame) -> pd.DataFrame:
     return cases.assign(_p=-priority, _l=level).sort_values(["_p", "_l", "exception_key"], kind="mergesort").drop(columns=["_p", "_l"])
 
 
-def worklist(cases: pd.DataFrame, actions: pd.DataFrame, owner_team: str | None = None, limit: int | None = None) -> pd.DataFrame:
-    """The cases a person must act on (`for_person`), in presented order, each with its recommended action
-    (columns WORKLIST_COLUMNS); `owner_team` keeps one team's, `limit` the first N."""
+def worklist(
+    cases: pd.DataFrame, actions: pd.DataFrame, owner_team: str | None = None, limit: int | None = None, decided: set[str] | frozenset[str] = frozenset()
+) -> pd.DataFrame:
+    """The cases a person must act on (`for_person`), in presented order, each with its presented action
+    (`presented_actions`; columns WORKLIST_COLUMNS); `owner_team` keeps one team's, `limit` the first N,
+    `decided` the actions a person decided since the cases were ranked."""
     todo = cases[cases["for_person"].astype("boolean").fillna(False).astype(bool)]
     if owner_team:
         todo = todo[todo["owner_team"] == owner_team]
-    top = actions[actions["rank"] == 1].sort_values(["exception_key", "action_id"], kind="mergesort").drop_duplicates(["exception_key", "occurrence"])
+    top = presented_actions(actions, decided) if len(actions) else actions.assign(_awaits=pd.Series(dtype=bool))
     cols = ["exception_key", "occurrence", "action_id", "action_type", "expected_impact", "approver_role"]
     merged = todo.merge(top[cols].assign(occurrence=pd.to_numeric(top["occurrence"], errors="coerce")), on=["exception_key", "occurrence"], how="left")
     merged = presented_order(merged)

@@ -2,9 +2,9 @@
 daily digest all show, so the three list the same cases in the same order (`planning.worklist.worklist`).
 
 The order and the choice of cases are the last plan's (`planning_exceptions.for_person` and `priority`, written
-by the plan or replan that ranked them). A case whose recommended action a person has decided since then
-(approved, rejected or snoozed: `action_decisions`) awaits nobody any more and is left out, as the next plan
-will leave it out. No Dagster import.
+by the plan or replan that ranked them). A case whose presented action a person has decided since then
+(approved, rejected or snoozed: `action_decisions`) shows its next customer notice still awaiting a person,
+or, with none, awaits nobody any more and is left out, as the next plan will leave it out. No Dagster import.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import date
 import pandas as pd
 
 from demand_control.planning.policy import Policy
-from demand_control.planning.vocabulary import ROOT_CAUSE_COLUMNS
+from demand_control.planning.vocabulary import PER_LINE_ACTIONS, ROOT_CAUSE_COLUMNS
 from demand_control.planning.worklist import WORKLIST_COLUMNS, worklist
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
@@ -45,9 +45,11 @@ def read_worklist(warehouse: Warehouse, owner_team: str | None = None, limit: in
         return pd.DataFrame(columns=list(COLUMNS))
     # Cases stored before they were ranked count as for a person (as the notifier treats them).
     cases["for_person"] = cases["for_person"].astype("boolean").fillna(True) & (cases["state"] != "snoozed")
-    actions = warehouse.read("recommended_actions", where=tables.recommended_actions.c.rank == 1)
-    ordered = worklist(cases, actions, owner_team=owner_team)
-    ordered = ordered[~ordered["action_id"].isin(settled_action_ids(warehouse))].copy()
+    table = tables.recommended_actions
+    actions = warehouse.read("recommended_actions", where=(table.c.rank == 1) | table.c.action_type.in_(PER_LINE_ACTIONS))
+    settled = settled_action_ids(warehouse)
+    ordered = worklist(cases, actions, owner_team=owner_team, decided=settled)
+    ordered = ordered[~ordered["action_id"].isin(settled)].copy()
     details = cases.drop_duplicates("exception_key").set_index("exception_key")
     for col in CASE_DETAIL_COLUMNS:
         ordered[col] = ordered["exception_key"].map(details[col]) if len(ordered) else None

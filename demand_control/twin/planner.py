@@ -1,7 +1,8 @@
 """The planner model: the people who decide what the policy leaves to them.
 
-An item is a case the product puts in front of a person (`for_person`) whose recommended action (rank 1,
-the one its Slack message shows) awaits approval and has no decision yet. Each owner team works on working days (Mon-Fri, 09:00-17:00) and
+An item is a case the product puts in front of a person (`for_person`) whose presented action (the
+worklist's: the recommended one, else the case's next customer notice awaiting a person) awaits approval and
+has no decision yet. Each owner team works on working days (Mon-Fri, 09:00-17:00) and
 decides at most `capacity_per_team_per_day` items a day, in the order the product presents them (its
 worklist: the cases a person must act on, by expected loss × urgency), none sooner than `response_hours`
 after it was first recommended. A decision approves the recommended action through the product's own approval path
@@ -36,9 +37,9 @@ def presented_queue(warehouse: Warehouse) -> pd.DataFrame:
     with warehouse.engine.connect() as conn:
         decided = set(conn.execute(select(action_decisions.c.action_id)).scalars())
     awaiting = actions[(actions["policy_decision"] == AWAITING_APPROVAL) & ~actions["action_id"].isin(decided)]
-    items = worklist(cases, awaiting)
+    items = worklist(cases, actions, decided=decided)
     # A case with nothing to approve (a stockout no action can reach) is read, not decided.
-    items = items[items["action_id"].notna()]
+    items = items[items["action_id"].isin(awaiting["action_id"])]
     created = awaiting.set_index("action_id")["created_at"]
     items = items.assign(presented_at=pd.to_datetime(items["action_id"].map(created), utc=True))
     return items.reset_index(drop=True)

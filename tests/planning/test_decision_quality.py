@@ -163,3 +163,34 @@ def test_a_receipt_later_in_the_promise_week_does_not_serve_the_line() -> None:
     # The customer hears the same: the notice for SO1 exists on the Tuesday promise.
     _, acts = actions_for(scenario(on_hand=5, orders=[("SO1", 1, "C-KEY", 20, "2026-03-10")], purchases=[("PO1", 1, 50, "2026-03-13", "2026-03-13", "confirmed")]))
     assert (acts["action_type"] == "notify_customer").sum() == 1
+
+
+def test_a_case_whose_first_notice_was_decided_presents_its_next_customer_notice() -> None:
+    now = pd.Timestamp("2026-03-02 06:00", tz="UTC")
+    cases = pd.DataFrame({
+        "exception_key": ["order_at_risk:B@D", "projected_stockout:A@D"], "occurrence": 1,
+        "exception_type": ["order_at_risk", "projected_stockout"], "customer_tier": ["strategic", "standard"],
+        "money_at_risk": [400.0, 900.0], "suppressed_reason": None, "cause_key": None,
+        "sla_due_at": [now + pd.Timedelta(hours=24)] * 2, "severity": "high", "owner_team": "team:planning",
+        "owner_channel": "#p", "owner_user": None, "sku": ["B", "A"], "location_id": "D", "sentence": "s", "last_change": "opened",
+    })
+    # B: two strategic customers' notices (one per order line, each its own decision) and an allocation; A: a
+    # transfer recommended and an expedite as its alternative.
+    actions = pd.DataFrame({
+        "action_id": ["n1", "n2", "al", "t1", "e2"],
+        "exception_key": ["order_at_risk:B@D"] * 3 + ["projected_stockout:A@D"] * 2, "occurrence": 1,
+        "rank": [1, 2, 3, 1, 2], "action_type": ["notify_customer", "notify_customer", "allocate", "transfer", "expedite"],
+        "policy_decision": AWAITING_APPROVAL, "order_by": None, "needed_by": pd.Timestamp("2026-03-04"),
+        "expected_impact": "x", "approver_role": "planner",
+    })
+    before = worklist(rank_cases(cases, actions, now), actions).set_index("exception_key")["action_id"]
+    assert before.to_dict() == {"order_at_risk:B@D": "n1", "projected_stockout:A@D": "t1"}
+    decided = {"n1", "t1"}
+    after = worklist(rank_cases(cases, actions, now, decided=decided), actions, decided=decided)
+    # The second customer still has to hear; the expedite was an alternative to the decided transfer.
+    assert after["action_id"].tolist() == ["n2"]
+    # Both notices decided: the allocation is an alternative, not a further decision; nothing awaits.
+    assert worklist(rank_cases(cases, actions, now, decided={"n1", "n2", "t1"}), actions, decided={"n1", "n2", "t1"}).empty
+    # A notice that went ahead automatically (a standard customer's) leaves the strategic one behind it waiting.
+    auto_first = actions.assign(policy_decision=[ "auto_approved", AWAITING_APPROVAL, AWAITING_APPROVAL, "auto_approved", AWAITING_APPROVAL])
+    assert worklist(rank_cases(cases, auto_first, now), auto_first)["action_id"].tolist() == ["n2"]
