@@ -22,7 +22,7 @@ each region's seconds and peak RSS, and the extrapolation to N workers:
 (each stage runs in waves of N regions, a wave as slow as its slowest region; R regions; a region's seconds
 are its worker process's whole life: start, imports and the stage).
 
-    .venv/bin/python benchmarks/regions.py [--skus 5000] [--locations 10] [--regions 10] [--weeks 104]
+    .venv/bin/python benchmarks/regions.py [--skus 5000] [--locations 10] [--regions 10] [--weeks 104] [--skip-speedup]
     1M SKU-locations: .venv/bin/python benchmarks/regions.py --skus 100000 --locations 10 --regions 10
 """
 
@@ -208,6 +208,10 @@ def main() -> None:
     parser.add_argument("--regions", type=int, default=10)
     parser.add_argument("--weeks", type=int, default=104)
     parser.add_argument("--chunk-skus", type=int, default=5000)
+    parser.add_argument(
+        "--skip-speedup", action="store_true",
+        help="skip the two-region speed-up runs: only every region on 2 workers (one region at full size: its time and peak memory)",
+    )
     args = parser.parse_args()
     if args.regions > args.locations:
         raise SystemExit("every region needs a DC: --regions must not exceed --locations")
@@ -224,11 +228,12 @@ def main() -> None:
             f"{args.regions} regions; staged in {staged:.1f} s ({args.chunk_skus} SKUs a chunk)",
             flush=True,
         )
-        pair = regions[:2]
-        one, _, _, _ = run_plan(url, pair, 1)
-        two, _, _, _ = run_plan(url, pair, 2)
-        print(f"two regions ({', '.join(pair)}), 1 worker : {one:7.1f} s wall")
-        print(f"two regions ({', '.join(pair)}), 2 workers: {two:7.1f} s wall   speed-up {one / two:.2f}×", flush=True)
+        if not args.skip_speedup:
+            pair = regions[:2]
+            one, _, _, _ = run_plan(url, pair, 1)
+            two, _, _, _ = run_plan(url, pair, 2)
+            print(f"two regions ({', '.join(pair)}), 1 worker : {one:7.1f} s wall")
+            print(f"two regions ({', '.join(pair)}), 2 workers: {two:7.1f} s wall   speed-up {one / two:.2f}×", flush=True)
         wall, global_s, first, second = run_plan(url, regions, 2)
         print(f"all {len(regions)} regions, 2 workers: {wall:7.1f} s wall (global step {global_s:.1f} s)")
         for region in regions:
