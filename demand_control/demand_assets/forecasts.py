@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from demand_control.demand_assets.regions import PLANNING_REGIONS, region_metadata, region_scope
+from demand_control.infra.memory import release_freed_memory
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, preview, table_schema_of
 from demand_control.planning.metrics import QUANTILE_COLUMNS
@@ -58,15 +59,28 @@ def history_panel(
         raise dg.Failure(description="demand_history is empty: materialize the staged demand_history first")
     if history.empty:
         return pd.DataFrame(columns=["unique_id", "ds", "y"]), pd.DataFrame(columns=["unique_id", "sku", "location_id"])
-    history["unique_id"] = history["sku"].astype(str) + KEY_SEPARATOR + history["location_id"].astype(str)
+    history["unique_id"] = series_keys(history["sku"], history["location_id"])
     panel = pd.DataFrame(
         {"unique_id": history["unique_id"], "ds": pd.to_datetime(history["period_start"]), "y": history["qty"].astype(float)}
     )
+    del history["period_start"], history["qty"]
     from demand_control.planning.forecasting import complete_buckets
 
     panel = complete_buckets(panel, settings.freq)
     keys = history[["unique_id", "sku", "location_id"]].drop_duplicates("unique_id")
     return panel, keys
+
+
+def series_keys(sku: pd.Series, location_id: pd.Series) -> pd.Series:
+    """Each row's engine `unique_id` (`sku KEY_SEPARATOR location_id`), one shared string per series: concatenating
+    row by row makes a fresh string for each of a region's 10M history rows (~0.8 GB at 100k SKU-locations)."""
+    sku_codes, skus = pd.factorize(sku.astype(str))
+    location_codes, locations = pd.factorize(location_id.astype(str))
+    series_codes, series = pd.factorize(sku_codes.astype(np.int64) * max(len(locations), 1) + location_codes)
+    labels = np.array(
+        [f"{skus[code // max(len(locations), 1)]}{KEY_SEPARATOR}{locations[code % max(len(locations), 1)]}" for code in series], dtype=object
+    )
+    return pd.Series(labels[series_codes], index=sku.index, name="unique_id", dtype=object)
 
 
 def series_categories(warehouse: Warehouse, keys: pd.DataFrame) -> pd.Series:
@@ -285,6 +299,7 @@ def forecast_scope(
     else:
         result = forecast_panel(panel, settings, series_categories(warehouse, keys))
         del panel  # the region's long panel is the largest frame of the run: free it before the writes
+        release_freed_memory()
         forecast = _split_key(result.forecast, keys).rename(columns={"ds": "period_start"})
         forecast = pipeline_adjusted(warehouse, forecast, forecast_settings)
         forecast["created_at"] = now

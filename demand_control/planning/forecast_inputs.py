@@ -193,9 +193,38 @@ def complete_buckets(panel: pd.DataFrame, freq: str, end: pd.Timestamp | None = 
     ids = np.repeat(first.index.to_numpy(), lengths)
     pos = np.concatenate([np.arange(s, n) for s in start_pos]) if len(start_pos) else np.array([], dtype=int)
     full = pd.DataFrame({"unique_id": ids, "ds": grid.to_numpy()[pos]})
+    filled = _placed_on_grid(panel, first.index, grid, start_pos, lengths)
+    if filled is not None:
+        full["y"] = filled
+        return full
     full = full.merge(panel[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="left")
     full["y"] = full["y"].fillna(0.0)
     return full
+
+
+def _placed_on_grid(
+    panel: pd.DataFrame, ids: pd.Index, grid: pd.DatetimeIndex, start_pos: np.ndarray, lengths: np.ndarray
+) -> np.ndarray | None:
+    """`complete_buckets`' y column (missing buckets zero) by placing each row at its bucket's position, or None
+    where that is not what the merge gives: a duplicated (unique_id, ds) or a ds off the grid. The merge on
+    (unique_id, ds) hashes every row's key: over a region's 10M rows, a GB the placement does not need."""
+    if panel["y"].dtype != np.float64 or not pd.api.types.is_datetime64_dtype(panel["ds"]):
+        return None  # the merge would keep another dtype
+    series = ids.get_indexer(panel["unique_id"])
+    if (series < 0).any():
+        return None
+    ds = panel["ds"].to_numpy()
+    at = grid.searchsorted(ds)
+    if not (at < len(grid)).all() or not (grid.to_numpy()[at] == ds).all():
+        return None
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    row = offsets[series] + (at - start_pos[series])
+    y = np.zeros(int(lengths.sum()), dtype=float)
+    if len(row) and np.bincount(row, minlength=len(y)).max() > 1:
+        return None
+    values = panel["y"].to_numpy()
+    y[row] = np.where(np.isnan(values), 0.0, values)
+    return y
 
 
 # Running statsforecast ---------------------------------------------------------------------------------------

@@ -312,6 +312,25 @@ def test_complete_buckets_fills_zero_weeks() -> None:
     assert full[full["unique_id"] == "a"]["y"].tolist() == [1.0, 0.0, 0.0, 4.0, 0.0]
 
 
+def test_complete_buckets_placement_equals_the_merge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The positional fill gives the merge's frame exactly (order, dtypes, NaN demand as zero), and hands
+    back to the merge where it would not (a duplicated bucket, a date off the grid)."""
+    from demand_control.planning import forecast_inputs
+
+    rng = np.random.default_rng(7)
+    rows = [
+        (f"s{i}", pd.Timestamp("2024-01-01") + pd.Timedelta(weeks=int(t)), float(rng.poisson(3)) if rng.random() > 0.05 else np.nan)
+        for i in range(60) for t in range(int(rng.integers(0, 40)), 52) if rng.random() < 0.7
+    ]
+    shuffled = pd.DataFrame(rows, columns=["unique_id", "ds", "y"]).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    duplicated = pd.concat([shuffled, shuffled.iloc[:3]], ignore_index=True)
+    off_grid = shuffled.assign(ds=shuffled["ds"].where(shuffled.index != 5, shuffled["ds"] + pd.Timedelta(days=2)))
+    placed = {name: complete_buckets(frame, "W") for name, frame in (("shuffled", shuffled), ("duplicated", duplicated), ("off_grid", off_grid))}
+    monkeypatch.setattr(forecast_inputs, "_placed_on_grid", lambda *args: None)
+    for name, frame in (("shuffled", shuffled), ("duplicated", duplicated), ("off_grid", off_grid)):
+        pd.testing.assert_frame_equal(placed[name], complete_buckets(frame, "W"), check_exact=True)
+
+
 def test_check_rules_fail_on_crafted_bad_forecasts() -> None:
     good = pd.DataFrame(
         {
