@@ -10,6 +10,7 @@ from datetime import date, datetime
 import dagster as dg
 import pandas as pd
 
+from demand_control.infra.memory import release_freed_memory
 from demand_control.schema import tables
 from demand_control.schema.asset_metadata import TEAM_PLANNING, plot_metadata, preview, table_schema_of
 from demand_control.planning.kpis import policy_figures, projection_figures
@@ -60,6 +61,7 @@ def refresh_policy(
     """The policy of the scope's SKU-locations (a region's, or all) from their forecast, replacing the scope's
     rows of `inventory_policy`: what a partition run of `inventory_policy` does, and what
     benchmarks/regions.py runs in each region's worker. Returns the policy and the rows written."""
+    release_freed_memory()
     keys = forecast[["sku", "location_id"]].drop_duplicates()
     product = warehouse.read("product")
     order_lines = warehouse.read("customer_order_line", where=scope_clause("customer_order_line", scope))

@@ -70,9 +70,15 @@ def demand_spikes(
 
     hist = inputs.demand_history
     if not hist.empty:
-        hist = hist.assign(period_start=as_datetime_column(hist["period_start"]))
-        hist = hist[hist["period_start"] < horizon_start]
+        # One narrow copy of the weeks before the horizon (a region's history is 10M rows at 100k
+        # SKU-locations): only the columns read below, each copied once.
+        period = as_datetime_column(hist["period_start"])
+        before = (period < horizon_start).to_numpy()
+        hist = pd.DataFrame(
+            {**{c: hist[c].array[before] for c in [*SKU_LOCATION, "qty"]}, "period_start": period.array[before]}, index=hist.index[before]
+        )
         ordered = hist.sort_values([*SKU_LOCATION, "period_start"], kind="mergesort")
+        del hist
         last = ordered.drop_duplicates(SKU_LOCATION, keep="last")
         signals = signals.merge(last[[*SKU_LOCATION, "qty", "period_start"]].rename(columns={"qty": "recent_demand", "period_start": "recent_week"}), on=SKU_LOCATION, how="left")
         # How many of the latest weeks in a row ran above the limit (a one-week blip is not a new level).

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import and_, func, or_, select, tuple_, update
 
+from demand_control.infra.memory import release_freed_memory
 from demand_control.schema import contracts, tables
 from demand_control.services.audit import AuditEntry, append
 from demand_control.planning.actions import ActionSettings, recommend_actions
@@ -44,6 +45,9 @@ PLAN_INPUTS = (
     "product", "location", "customer", "supplier", "sourcing", "inventory_position",
     "customer_order_line", "purchase_order_line", "demand_history", "pipeline_opportunity",
 )
+# What the exception rules read of the history (demand spikes, root-cause features): a region's history is
+# 10M rows at 100k SKU-locations, and its load bookkeeping columns alone are hundreds of MB there.
+HISTORY_COLUMNS = ("sku", "location_id", "period_start", "qty")
 # Types that are about a feed, not a SKU-location: only a full run evaluates them.
 FEED_TYPES = ("stale_feed", "data_quality")
 SKU_LOCATION_COLUMNS = ["sku", "location_id"]
@@ -89,12 +93,12 @@ def scope_clause(table_name: str, scope: Scope) -> Any:
     return tuple_(table.c.sku, table.c.location_id).in_(_pairs(scope))
 
 
-def _read(warehouse: Warehouse, name: str, scope: Scope) -> pd.DataFrame:
+def _read(warehouse: Warehouse, name: str, scope: Scope, columns: Sequence[str] | None = None) -> pd.DataFrame:
     if isinstance(scope, RegionScope):
         # A region's tables run to millions of rows (its history to 10M at 100k SKU-locations): read in
         # chunks with equal text and dates sharing one object, the same frame in a fraction of the memory.
-        return read_compact(warehouse, name, where=scope_clause(name, scope))
-    return warehouse.read(name, where=scope_clause(name, scope))
+        return read_compact(warehouse, name, columns=columns, where=scope_clause(name, scope))
+    return warehouse.read(name, columns=list(columns) if columns else None, where=scope_clause(name, scope))
 
 
 def feed_health(warehouse: Warehouse, now: datetime) -> pd.DataFrame:
@@ -119,7 +123,7 @@ def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) ->
     pipeline = warehouse.read("pipeline_opportunity")
     if isinstance(scope, pd.DataFrame):
         pipeline = pipeline[pipeline["sku"].isin(set(scope["sku"]))]
-    return PlanningInputs(
+    inputs = PlanningInputs(
         projection=projection,
         policy=_read(warehouse, "inventory_policy", scope),
         product=warehouse.read("product"),
@@ -128,7 +132,7 @@ def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) ->
         order_lines=_read(warehouse, "customer_order_line", scope),
         purchase_lines=_read(warehouse, "purchase_order_line", scope),
         forecast=_read(warehouse, "demand_forecast", scope),
-        demand_history=_read(warehouse, "demand_history", scope),
+        demand_history=_read(warehouse, "demand_history", scope, columns=HISTORY_COLUMNS),
         pipeline=pipeline,
         supplier=warehouse.read("supplier"),
         accuracy=_accuracy(warehouse, scope),
@@ -138,6 +142,8 @@ def planning_inputs(warehouse: Warehouse, now: datetime, scope: Scope = None) ->
         quarantined=latest_quarantine(warehouse),
         supplier_record=None if scope is None else _whole_supplier_record(warehouse, now),
     )
+    release_freed_memory()  # the chunked reads' garbage: the steps that share these inputs allocate next
+    return inputs
 
 
 def _whole_supplier_record(warehouse: Warehouse, now: datetime) -> pd.DataFrame:
@@ -214,6 +220,7 @@ def refresh_projection(
     """Projected available balance for the scope from the stored policy, stock, orders, POs (planned ones
     apart) and forecast; replaces the scope's rows of `projected_inventory` and records the plan and its as-of
     in `plan_runs`."""
+    release_freed_memory()  # a region's run comes here from the forecast and the policy: start from their freed pages
     forecast = _read(warehouse, "demand_forecast", scope)
     purchases = _read(warehouse, "purchase_order_line", scope)
     policy = _read(warehouse, "inventory_policy", scope)
@@ -263,6 +270,7 @@ def refresh_exceptions(
     inputs = inputs or planning_inputs(warehouse, now, scope)
     if inputs.projection.empty:
         return pd.DataFrame()
+    release_freed_memory()
     thresholds = detector_thresholds(policy, settings)
     start = _horizon_start(inputs.projection, settings.horizon_start)
     detected = detect_exceptions(inputs, thresholds, start, as_of=now, bucket_days=settings.bucket_days, tolerances=policy.tolerances)
@@ -305,6 +313,7 @@ def refresh_allocations(
 ) -> pd.DataFrame:
     """Allocation scenarios for the scope's SKU-locations with an active shortage-type exception."""
     inputs = inputs or planning_inputs(warehouse, now, scope)
+    release_freed_memory()  # the exceptions step's frames
     orders = _priced_orders(inputs)
     active = _read(warehouse, "planning_exceptions", scope)[["sku", "location_id", "exception_type"]]
     hit = active[active["exception_type"].isin(["order_at_risk", "projected_stockout", "supplier_delay", "demand_spike"])][["sku", "location_id"]].drop_duplicates()
@@ -344,6 +353,7 @@ def refresh_actions(
     """Recommend actions for the scope's active exceptions, apply the policy, replace their rows and audit
     every new recommendation and every changed policy decision."""
     inputs = inputs or planning_inputs(warehouse, now, scope)
+    release_freed_memory()  # the allocation step's frames
     thresholds = detector_thresholds(policy, settings)
     exceptions = _read(warehouse, "planning_exceptions", scope)
     if scope is None:
