@@ -310,6 +310,7 @@ def forecast_scope(
     else:
         accuracy = replace_region_accuracy(warehouse, region, accuracy)
         accuracy_rows_written = len(accuracy)
+    release_freed_memory()  # the writes' batches: the policy reads the forecast back next
     return ScopeForecast(result, forecast, accuracy, forecast_rows, accuracy_rows_written)
 
 

@@ -41,7 +41,9 @@ _MIGRATED: set[str] = set()
 # Alembic keeps its running migration in a module-level proxy, so two threads upgrading at once (sensors
 # evaluated side by side) break each other (`KeyError: 'script'`); one upgrade at a time per process.
 _MIGRATE_LOCK = threading.Lock()
-_COPY_CHUNK = 1_000_000
+# A COPY batch holds its rows as Arrow columns and as CSV text twice (Arrow's buffer, the bytes sent): at 1M
+# rows of a forecast or a projection that was ~0.5 GB on top of the frame; 250k rows cost the same time.
+_COPY_CHUNK = 250_000
 # Below this many rows, keeping the key during the load is as fast as rebuilding it.
 _REBUILD_KEY_ABOVE = 100_000
 

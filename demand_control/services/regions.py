@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import Table, select
 
 from demand_control.planning.regions import SOURCE_COLUMNS, panel_value_shares, sku_location_balance, transfer_sources
+from demand_control.infra.memory import release_freed_memory
 from demand_control.resources.warehouse import Warehouse
 from demand_control.schema import tables
 
@@ -56,6 +57,7 @@ def read_compact(warehouse: Warehouse, name: str, columns: Sequence[str] | None 
     region's 10M-row history holds every row's tuple and a fresh str and date object per cell at once - GBs
     for a few thousand distinct SKUs, DCs and weeks; this holds one chunk's and one object per distinct value."""
     warehouse.ensure_schema()
+    release_freed_memory()  # a big read follows a step whose frames were freed: give their pages back first
     table = warehouse.table(name)
     statement = select(*([table.c[c] for c in columns] if columns else table.c))
     if where is not None:
