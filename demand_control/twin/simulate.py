@@ -61,29 +61,40 @@ def simulate(
     seconds["draws"] = time.perf_counter() - started
     control = [a for a in arms if a != "order_point"]
     forecasts: dict[int, Path] = {}
-    if control:
-        t = time.perf_counter()
-        forecasts = fc.precompute(world, forecast_every_weeks, work / "forecasts", log=lambda m: None, jobs=jobs)
-        seconds["forecasts"] = time.perf_counter() - t
-        log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s")
     results: dict[str, ArmResult] = {}
     # Longest first: with two processes the event-driven arm (the longest) takes one, the weekly arm and then the
     # order-point arm share the other, so the run lasts about as long as its longest arm.
     order = sorted(arms, key=lambda a: ARMS.index(a) if a in ARMS else len(ARMS))
-    if jobs > 1 and len(order) > 1:
+    tasks = len(order) + (1 if control else 0)
+    if jobs > 1 and tasks > 1:
+        # The forecast refits are queued first and computed one after the other in one process while the
+        # event-driven arm starts in the other and waits for each refit file only if it gets there first; the
+        # weekly arm then takes the refits' process. The refits used to run before every arm, with one core
+        # idle for most of the run.
+        forecasts = fc.plan_refits(world, forecast_every_weeks, work / "forecasts") if control else {}
         ctx = mp.get_context("spawn")
         with ctx.Manager() as manager:
             queue = manager.Queue() if progress is not None else None
-            with ProcessPoolExecutor(max_workers=min(jobs, len(order)), mp_context=ctx) as pool:
+            with ProcessPoolExecutor(max_workers=min(jobs, tasks), mp_context=ctx) as pool:
+                refits = pool.submit(fc.refit_in_order, world, forecasts) if control else None
                 futures = {a: pool.submit(_worker, (a, world, scenario, policy_path, work, forecasts, queue)) for a in order}
-                while any(not f.done() for f in futures.values()):
+                pending = [*futures.values(), *([refits] if refits is not None else [])]
+                while any(not f.done() for f in pending):
                     _drain(queue, progress)
                     time.sleep(0.2)
                 _drain(queue, progress)
+                if refits is not None:
+                    seconds["forecasts"], _ = refits.result()
+                    log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s, beside the arms")
                 for a, f in futures.items():
                     results[a] = f.result()
                     results[a].twin.world = world
     else:
+        if control:
+            t = time.perf_counter()
+            forecasts = fc.precompute(world, forecast_every_weeks, work / "forecasts", log=lambda m: None, jobs=jobs)
+            seconds["forecasts"] = time.perf_counter() - t
+            log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s")
         for a in order:
             results[a] = run_arm(a, world, scenario, policy_path, work, forecasts, progress)
     ordered = [results[a] for a in arms]
