@@ -62,6 +62,9 @@ def simulate(
     control = [a for a in arms if a != "order_point"]
     forecasts: dict[int, Path] = {}
     results: dict[str, ArmResult] = {}
+    threshold = load_policy(policy_path).thresholds.excess_days_of_cover
+    cards: dict[str, dict] = {}
+    draws: dict[str, Path] | None = None
     # Longest first: with two processes the event-driven arm (the longest) takes one, the weekly arm and then the
     # order-point arm share the other, so the run lasts about as long as its longest arm.
     order = sorted(arms, key=lambda a: ARMS.index(a) if a in ARMS else len(ARMS))
@@ -79,16 +82,23 @@ def simulate(
                 refits = pool.submit(fc.refit_in_order, world, forecasts) if control else None
                 futures = {a: pool.submit(_worker, (a, world, scenario, policy_path, work, forecasts, queue)) for a in order}
                 pending = [*futures.values(), *([refits] if refits is not None else [])]
-                while any(not f.done() for f in pending):
+                # This process idles while the arms run: it writes the draws no arm changes, and scores each arm
+                # as it finishes (the weekly and order-point arms long before the event-driven one).
+                draws = report.write_draws(out, world, scenario.seed)
+                while True:
                     _drain(queue, progress)
+                    for a, f in futures.items():
+                        if a not in results and f.done():
+                            results[a] = f.result()
+                            results[a].twin.world = world
+                            cards[a] = scorecard(results[a], threshold)
+                    if all(f.done() for f in pending) and len(results) == len(futures):
+                        break
                     time.sleep(0.2)
                 _drain(queue, progress)
                 if refits is not None:
                     seconds["forecasts"], _ = refits.result()
                     log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s, beside the arms")
-                for a, f in futures.items():
-                    results[a] = f.result()
-                    results[a].twin.world = world
     else:
         if control:
             t = time.perf_counter()
@@ -98,15 +108,14 @@ def simulate(
         for a in order:
             results[a] = run_arm(a, world, scenario, policy_path, work, forecasts, progress)
     ordered = [results[a] for a in arms]
-    threshold = load_policy(policy_path).thresholds.excess_days_of_cover
-    cards = {r.arm: scorecard(r, threshold) for r in ordered}
+    cards = {r.arm: cards[r.arm] if r.arm in cards else scorecard(r, threshold) for r in ordered}
     for r in ordered:
         seconds[r.arm] = r.seconds
     seconds["total"] = time.perf_counter() - started
     meta = {"scenario": scenario.source, "sku_locations": world.n, "weeks": scenario.weeks, "as_of": scenario.as_of.isoformat(),
             "seed": scenario.seed, "order_lines": int(((world.lines["promise_day"] >= 0) & (world.lines["promise_day"] < world.days)).sum()),
             "seconds": seconds}
-    files = report.write(out, world, ordered, cards, meta)
+    files = report.write(out, world, ordered, cards, meta, draws=draws)
     return Simulation(scenario=scenario, cards=cards, files=files, seconds=seconds, results=ordered)
 
 
