@@ -1,6 +1,6 @@
-"""A whole run: build the world from the scenario, refit the forecasts the control arms share, run the arms
-(in parallel processes: each arm spends its time in its own warehouse), score them and
-write the folder. The CLI, the Dagster job and the benchmark call `simulate`.
+"""A whole run: build the world from the scenario, refit the forecasts the control arms share and run the arms
+(in parallel processes, the refits beside the arms: each arm spends its time in its own warehouse), score
+them and write the folder. The CLI, the Dagster job and the benchmark call `simulate`.
 """
 
 from __future__ import annotations
