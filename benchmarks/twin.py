@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -38,7 +39,8 @@ def _child(kind: str, out: str, skus: int, weeks: int, forecast_every: int) -> N
         scenario = scenario.model_copy(update={"skus": skus, "weeks": weeks, "disruptions": [d for d in scenario.disruptions if d.start_week < weeks]})
         sim = simulate(scenario, Path(out), arms=("control_event",), forecast_every_weeks=forecast_every, jobs=1, log=lambda m: None)
     n = len(sim.results[0].twin.world.series)
-    print(json.dumps({"seconds": sim.seconds, "sku_locations": n, "cards": sim.cards}))
+    cpu = {r.arm: r.cpu_seconds for r in sim.results}
+    print(json.dumps({"seconds": sim.seconds, "cpu": cpu, "sku_locations": n, "cards": sim.cards}))
 
 
 def _run(kind: str, out: Path, skus: int, weeks: int, forecast_every: int) -> tuple[dict, float]:
@@ -73,8 +75,10 @@ def main() -> int:
         base_arm, base_n = out["seconds"]["control_event"], out["sku_locations"]
         s = out["seconds"]
         print(f"twin, default scenario ({out['sku_locations']} SKU-locations x 52 weeks, 3 arms): {wall:.0f} s wall, peak RSS {peak:.2f} GB")
-        print(f"  draws {s['draws']:.1f} s, forecast refits {s.get('forecasts', 0):.0f} s, control_event {s['control_event']:.0f} s, "
+        print(f"  draws {s['draws']:.1f} s, forecast refits {s.get('forecasts', 0):.0f} s (beside the arms), control_event {s['control_event']:.0f} s, "
               f"control_weekly {s['control_weekly']:.0f} s (in parallel), order_point {s['order_point']:.1f} s")
+        print("  CPU seconds per arm (close to its wall time on an idle machine): "
+              + ", ".join(f"{arm} {v:.0f} s" for arm, v in out["cpu"].items()) + f"; load average {os.getloadavg()[0]:.1f} at the end")
         met = wall <= DEFAULT_TARGET_S and peak <= DEFAULT_TARGET_GB
         print(f"  target <= {DEFAULT_TARGET_S:.0f} s and <= {DEFAULT_TARGET_GB:.0f} GB -> {'MET' if met else 'NOT MET'}")
         for arm, card in out["cards"].items():

@@ -10,6 +10,7 @@ still covers the lead time and review period ahead (the projection starts at the
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -66,9 +67,35 @@ def _refit_in_worker(job: tuple[int, Path]) -> tuple[int, int, float]:
 
 def _write_refit(world: World, day: int, stem: Path) -> tuple[int, int, float]:
     forecast, accuracy, seconds = forecast_on(world, day)
-    forecast.to_parquet(stem.with_suffix(".forecast.parquet"), index=False)
     accuracy.to_parquet(stem.with_suffix(".accuracy.parquet"), index=False)
+    # The forecast file is renamed into place last: its existence says the refit is whole (`load` waits for it).
+    partial = stem.with_suffix(".forecast.parquet.partial")
+    forecast.to_parquet(partial, index=False)
+    os.replace(partial, stem.with_suffix(".forecast.parquet"))
     return day, forecast[["sku", "location_id"]].drop_duplicates().shape[0], seconds
+
+
+def plan_refits(world: World, every_weeks: int, folder: Path) -> dict[int, Path]:
+    """Refit day -> file stem of every refit of the run (computed by `precompute` or `refit_in_order`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {day: folder / f"day_{day:04d}" for day in refit_days(world, every_weeks)}
+
+
+def refit_in_order(world: World, refits: dict[int, Path]) -> tuple[float, list[tuple[int, int, float]]]:
+    """Compute the refits one after the other, earliest first, in this process: run beside the arms, each file
+    appears before a plan needs it (a refit takes a few seconds, a simulated week of the event arm longer), so
+    the arms start at once instead of after every refit. A failure leaves a marker that makes `load` raise."""
+    started = time.perf_counter()
+    done = []
+    try:
+        for day, stem in sorted(refits.items()):
+            if not stem.with_suffix(".forecast.parquet").exists():
+                done.append(_write_refit(world, day, stem))
+    except BaseException as exc:
+        for stem in refits.values():
+            stem.with_suffix(".failed").write_text(repr(exc))
+        raise
+    return time.perf_counter() - started, done
 
 
 def precompute(world: World, every_weeks: int, folder: Path, log=print, jobs: int = 1) -> dict[int, Path]:  # noqa: ANN001
@@ -76,8 +103,7 @@ def precompute(world: World, every_weeks: int, folder: Path, log=print, jobs: in
 
     Refits are independent of each other (each sees the history known on its own Monday), so with `jobs` > 1
     they run in that many processes: a panel below statsforecast's parallel threshold fits on one core."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = {day: folder / f"day_{day:04d}" for day in refit_days(world, every_weeks)}
+    out = plan_refits(world, every_weeks, folder)
     todo = [(day, stem) for day, stem in out.items() if not stem.with_suffix(".forecast.parquet").exists()]
     if jobs > 1 and len(todo) > 1:
         ctx = mp.get_context("spawn")
@@ -90,5 +116,14 @@ def precompute(world: World, every_weeks: int, folder: Path, log=print, jobs: in
     return out
 
 
-def load(stem: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return pd.read_parquet(stem.with_suffix(".forecast.parquet")), pd.read_parquet(stem.with_suffix(".accuracy.parquet"))
+def load(stem: Path, timeout_s: float = 3600.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The refit at `stem`, waiting for it when another process is still computing it (`refit_in_order`)."""
+    path, failed = stem.with_suffix(".forecast.parquet"), stem.with_suffix(".failed")
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if failed.exists():
+            raise RuntimeError(f"forecast refit {stem.name} failed: {failed.read_text()}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"forecast refit {stem.name} not written within {timeout_s:.0f} s")
+        time.sleep(0.05)
+    return pd.read_parquet(path), pd.read_parquet(stem.with_suffix(".accuracy.parquet"))

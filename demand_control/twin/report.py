@@ -123,16 +123,26 @@ def plots(results: list[ArmResult], cards: dict[str, dict], folder: Path) -> lis
     return paths
 
 
-def write(folder: Path, world: World, results: list[ArmResult], cards: dict[str, dict], meta: dict) -> dict[str, Path]:
+def write_draws(folder: Path, world: World, seed: int) -> dict[str, Path]:
+    """The draws no arm changes (`demand.parquet`, `supply_draws.parquet`): `simulate` writes them while the
+    arms run in other processes."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = {"scorecard.json": folder / "scorecard.json", "scorecard.md": folder / "scorecard.md",
-           "demand.parquet": folder / "demand.parquet", "supply.parquet": folder / "supply.parquet",
-           "supply_draws.parquet": folder / "supply_draws.parquet"}
+    out = {"demand.parquet": folder / "demand.parquet", "supply_draws.parquet": folder / "supply_draws.parquet"}
+    demand_frame(world).to_parquet(out["demand.parquet"], index=False)
+    supply_draws(seed, world.series, world.frames["supplier"], world.days).to_parquet(out["supply_draws.parquet"], index=False)
+    return out
+
+
+def write(folder: Path, world: World, results: list[ArmResult], cards: dict[str, dict], meta: dict,
+          draws: dict[str, Path] | None = None) -> dict[str, Path]:
+    """The folder; `draws` are the files `write_draws` already wrote (written here when None)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"scorecard.json": folder / "scorecard.json", "scorecard.md": folder / "scorecard.md"}
     out["scorecard.json"].write_text(json.dumps(cards, indent=2) + "\n")
     out["scorecard.md"].write_text(markdown(cards, meta))
-    demand_frame(world).to_parquet(out["demand.parquet"], index=False)
+    draws = draws if draws is not None else write_draws(folder, world, meta["seed"])
+    out |= {"demand.parquet": draws["demand.parquet"], "supply.parquet": folder / "supply.parquet", "supply_draws.parquet": draws["supply_draws.parquet"]}
     supply_frame(results).to_parquet(out["supply.parquet"], index=False)
-    supply_draws(meta["seed"], world.series, world.frames["supplier"], world.days).to_parquet(out["supply_draws.parquet"], index=False)
     for p in plots(results, cards, folder):
         out[p.name] = p
     return out

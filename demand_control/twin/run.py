@@ -33,6 +33,7 @@ class ArmResult:
     decisions: Any = None  # every decision on an action (human and policy), None for the order-point arm
     plans: list[dict] = field(default_factory=list)  # day, at, scope ("full"/"scoped"), sku_locations, seconds
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the arm's CPU time: on a shared machine, what its wall time would be idle
 
 
 def make_arm(name: str, twin: Twin, policy_path: str | None, work: Path, forecasts: dict[int, Path] | None):  # noqa: ANN201
@@ -48,7 +49,7 @@ def make_arm(name: str, twin: Twin, policy_path: str | None, work: Path, forecas
 def run_arm(name: str, world: World, scenario: Scenario, policy_path: str | None = None, work: Path | None = None,
             forecasts: dict[int, Path] | None = None, progress: Progress | None = None) -> ArmResult:
     """Simulate one arm over every day of the scenario."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     twin = Twin(world, scenario, name, PREFIX[name])
     arm = make_arm(name, twin, policy_path, work or Path("."), forecasts)
     for day in range(world.days):
@@ -65,4 +66,5 @@ def run_arm(name: str, world: World, scenario: Scenario, policy_path: str | None
     if hasattr(arm, "finish"):
         arm.finish(result)
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu
     return result

@@ -1,6 +1,6 @@
-"""A whole run: build the world from the scenario, refit the forecasts the control arms share, run the arms
-(in parallel processes: each arm spends its time in its own warehouse), score them and
-write the folder. The CLI, the Dagster job and the benchmark call `simulate`.
+"""A whole run: build the world from the scenario, refit the forecasts the control arms share and run the arms
+(in parallel processes, the refits beside the arms: each arm spends its time in its own warehouse), score
+them and write the folder. The CLI, the Dagster job and the benchmark call `simulate`.
 """
 
 from __future__ import annotations
@@ -61,41 +61,61 @@ def simulate(
     seconds["draws"] = time.perf_counter() - started
     control = [a for a in arms if a != "order_point"]
     forecasts: dict[int, Path] = {}
-    if control:
-        t = time.perf_counter()
-        forecasts = fc.precompute(world, forecast_every_weeks, work / "forecasts", log=lambda m: None, jobs=jobs)
-        seconds["forecasts"] = time.perf_counter() - t
-        log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s")
     results: dict[str, ArmResult] = {}
+    threshold = load_policy(policy_path).thresholds.excess_days_of_cover
+    cards: dict[str, dict] = {}
+    draws: dict[str, Path] | None = None
     # Longest first: with two processes the event-driven arm (the longest) takes one, the weekly arm and then the
     # order-point arm share the other, so the run lasts about as long as its longest arm.
     order = sorted(arms, key=lambda a: ARMS.index(a) if a in ARMS else len(ARMS))
-    if jobs > 1 and len(order) > 1:
+    tasks = len(order) + (1 if control else 0)
+    if jobs > 1 and tasks > 1:
+        # The forecast refits are queued first and computed one after the other in one process while the
+        # event-driven arm starts in the other and waits for each refit file only if it gets there first; the
+        # weekly arm then takes the refits' process. The refits used to run before every arm, with one core
+        # idle for most of the run.
+        forecasts = fc.plan_refits(world, forecast_every_weeks, work / "forecasts") if control else {}
         ctx = mp.get_context("spawn")
         with ctx.Manager() as manager:
             queue = manager.Queue() if progress is not None else None
-            with ProcessPoolExecutor(max_workers=min(jobs, len(order)), mp_context=ctx) as pool:
+            with ProcessPoolExecutor(max_workers=min(jobs, tasks), mp_context=ctx) as pool:
+                refits = pool.submit(fc.refit_in_order, world, forecasts) if control else None
                 futures = {a: pool.submit(_worker, (a, world, scenario, policy_path, work, forecasts, queue)) for a in order}
-                while any(not f.done() for f in futures.values()):
+                pending = [*futures.values(), *([refits] if refits is not None else [])]
+                # This process idles while the arms run: it writes the draws no arm changes, and scores each arm
+                # as it finishes (the weekly and order-point arms long before the event-driven one).
+                draws = report.write_draws(out, world, scenario.seed)
+                while True:
                     _drain(queue, progress)
+                    for a, f in futures.items():
+                        if a not in results and f.done():
+                            results[a] = f.result()
+                            results[a].twin.world = world
+                            cards[a] = scorecard(results[a], threshold)
+                    if all(f.done() for f in pending) and len(results) == len(futures):
+                        break
                     time.sleep(0.2)
                 _drain(queue, progress)
-                for a, f in futures.items():
-                    results[a] = f.result()
-                    results[a].twin.world = world
+                if refits is not None:
+                    seconds["forecasts"], _ = refits.result()
+                    log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s, beside the arms")
     else:
+        if control:
+            t = time.perf_counter()
+            forecasts = fc.precompute(world, forecast_every_weeks, work / "forecasts", log=lambda m: None, jobs=jobs)
+            seconds["forecasts"] = time.perf_counter() - t
+            log(f"forecast refits: {len(forecasts)} in {seconds['forecasts']:.0f} s")
         for a in order:
             results[a] = run_arm(a, world, scenario, policy_path, work, forecasts, progress)
     ordered = [results[a] for a in arms]
-    threshold = load_policy(policy_path).thresholds.excess_days_of_cover
-    cards = {r.arm: scorecard(r, threshold) for r in ordered}
+    cards = {r.arm: cards[r.arm] if r.arm in cards else scorecard(r, threshold) for r in ordered}
     for r in ordered:
         seconds[r.arm] = r.seconds
     seconds["total"] = time.perf_counter() - started
     meta = {"scenario": scenario.source, "sku_locations": world.n, "weeks": scenario.weeks, "as_of": scenario.as_of.isoformat(),
             "seed": scenario.seed, "order_lines": int(((world.lines["promise_day"] >= 0) & (world.lines["promise_day"] < world.days)).sum()),
             "seconds": seconds}
-    files = report.write(out, world, ordered, cards, meta)
+    files = report.write(out, world, ordered, cards, meta, draws=draws)
     return Simulation(scenario=scenario, cards=cards, files=files, seconds=seconds, results=ordered)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from demand_control.twin import forecasts as fc
 from demand_control.twin.engine import ANNOUNCE_DAY
@@ -92,3 +93,24 @@ def test_a_scoped_replan_of_sku_locations_without_open_orders_projects() -> None
                          "promise_date": pd.Series(dtype="datetime64[ns]"), "expected_date": pd.Series(dtype="datetime64[ns]")})
     out = projected_inventory(stock, forecast, none, none, 0.0, "2026-11-23")
     assert out["closing"].tolist() == [3.0, -4.0]
+
+
+def test_refits_beside_the_arms_score_as_refits_before_them(tmp_path: Path) -> None:
+    # With two processes the forecast refits are computed while the arms run (the event arm waits for each
+    # refit file); one process computes them all first. Same refits, so the same scorecard, key by key.
+    sc = parse_scenario(SMALL)
+    serial = simulate(sc, tmp_path / "serial", jobs=1, log=lambda m: None)
+    pipelined = simulate(sc, tmp_path / "pipelined", jobs=2, log=lambda m: None)
+    assert list(pipelined.cards) == list(serial.cards)
+    assert (tmp_path / "pipelined" / "scorecard.json").read_text() == (tmp_path / "serial" / "scorecard.json").read_text()
+    for name in ("demand.parquet", "supply.parquet", "supply_draws.parquet"):
+        assert pd.read_parquet(tmp_path / "pipelined" / name).equals(pd.read_parquet(tmp_path / "serial" / name))
+
+
+def test_an_arm_waiting_for_a_refit_that_failed_raises(tmp_path: Path) -> None:
+    stem = tmp_path / "day_0000"
+    stem.with_suffix(".failed").write_text("ValueError('boom')")
+    with pytest.raises(RuntimeError, match="boom"):
+        fc.load(stem, timeout_s=5)
+    with pytest.raises(TimeoutError):
+        fc.load(tmp_path / "day_0007", timeout_s=0.1)
