@@ -49,7 +49,7 @@ from demand_control.resources.warehouse import Warehouse, bulk_insert, keys_rebu
 from demand_control.sample import generate_landscape
 from demand_control.schema import contracts
 from demand_control.services.regions import RegionScope, read_compact, refresh_cross_region, write_balance
-from demand_control.services.replan import PlanSettings, planning_inputs, refresh_actions, refresh_allocations, refresh_exceptions, refresh_projection
+from demand_control.services.replan import PlanSettings, refresh_decisions, refresh_projection
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 AS_OF = date(2026, 11, 23)
@@ -139,10 +139,7 @@ def region_stage(url: str, region: str, stage_no: int) -> dict[str, float]:
             write_balance(warehouse, refresh_projection(warehouse, settings, NOW, scope, run_id="bench"), NOW, scope)
         else:
             policy = load_policy(None)
-            inputs = planning_inputs(warehouse, NOW, scope)
-            refresh_exceptions(warehouse, policy, settings, NOW, scope, inputs=inputs)
-            refresh_allocations(warehouse, settings, NOW, scope, inputs=inputs)
-            refresh_actions(warehouse, policy, settings, NOW, scope, actor="bench", inputs=inputs)
+            refresh_decisions(warehouse, policy, settings, NOW, scope, actor="bench")
         seconds["total"] = time.perf_counter() - start
     return {**seconds, "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 

@@ -112,6 +112,9 @@ def orders_to_come(lines: pd.DataFrame, orders: pd.DataFrame, expected: Expected
     # Daily forecast per SKU-location over [today, today + days): each bucket's mean over its days.
     fc = forecast[[*SKU_LOCATION, "period_start", "mean"]].reset_index(drop=True)
     fc["offset"] = ((as_datetime_column(fc["period_start"]) - day) / pd.Timedelta(days=1)).astype(np.int64)
+    # Only buckets with a day inside the window are spread into days (a region's whole horizon spread day by
+    # day is 18M rows at 100k SKU-locations); the days they drop are the ones filtered out below anyway.
+    fc = fc[(fc["offset"] + bucket_days > 0) & (fc["offset"] < days)].reset_index(drop=True)
     fc = fc.loc[np.repeat(fc.index.to_numpy(), bucket_days)].assign(offset=lambda f: f["offset"] + np.tile(np.arange(bucket_days), len(f) // bucket_days))
     fc = fc[(fc["offset"] >= 0) & (fc["offset"] < days)]
     daily = np.zeros((len(keys), days))

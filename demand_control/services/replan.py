@@ -400,6 +400,22 @@ def refresh_actions(
     return actions
 
 
+def refresh_decisions(
+    warehouse: Warehouse, policy: Policy, settings: PlanSettings, now: datetime, scope: Scope = None, actor: str = "planner-engine"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Exceptions → allocations → actions for the scope (after `refresh_projection`), from one read of the
+    planning inputs: none of the three steps writes what the others read from it. Returns the lifecycle rows
+    `refresh_exceptions` evaluated and the actions `refresh_actions` recommended."""
+    inputs = planning_inputs(warehouse, now, scope)
+    lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope, inputs=inputs)
+    # Only exception detection reads the demand history (spikes, root causes); a region's is 10M rows at
+    # 100k SKU-locations, so it goes before the two steps that follow allocate theirs.
+    inputs.demand_history = inputs.demand_history.iloc[0:0]
+    refresh_allocations(warehouse, settings, now, scope, inputs=inputs)
+    actions = refresh_actions(warehouse, policy, settings, now, scope, actor=actor, inputs=inputs)
+    return lifecycle, actions
+
+
 def _rank_cases(warehouse: Warehouse, exceptions: pd.DataFrame, actions: pd.DataFrame, now: datetime) -> None:
     """Who must act and in what order (`planning.worklist.rank_cases`), written onto the cases this run
     recommended for: the active snapshot and their lifecycle records."""
@@ -541,11 +557,7 @@ def replan_inbox_batch(
     actor = f"replan:{run_id}"
     if scope is None or len(scope):
         refresh_projection(warehouse, settings, now, scope, run_id=run_id)
-        # Read once for the three steps: none of them writes what the others read from it.
-        inputs = planning_inputs(warehouse, now, scope)
-        lifecycle = refresh_exceptions(warehouse, policy, settings, now, scope, inputs=inputs)
-        refresh_allocations(warehouse, settings, now, scope, inputs=inputs)
-        actions = refresh_actions(warehouse, policy, settings, now, scope, actor=actor, inputs=inputs)
+        lifecycle, actions = refresh_decisions(warehouse, policy, settings, now, scope, actor=actor)
         auto_approve(warehouse.engine, now, failed_gates=list(failed_gates), policy=policy)
     else:
         lifecycle, actions = pd.DataFrame(columns=["last_change"]), pd.DataFrame()

@@ -4,8 +4,9 @@ simulated day.
 Each plan stages the twin's current state (stock, open order and purchase lines, recent demand history, the
 latest forecast refit, master data) into a SQLite warehouse of the arm's own, then runs the functions the
 assets and the `replan` job call: the inventory policy (`inventory_policy` with
-`sku_location_service_levels`, as the `inventory_policy` asset), `refresh_projection`, `planning_inputs`,
-`refresh_exceptions`, `refresh_allocations`, `refresh_actions` and `auto_approve`, with `clock.use(now)`.
+`sku_location_service_levels`, as the `inventory_policy` asset), `refresh_projection`, `refresh_decisions`
+(`refresh_exceptions`, `refresh_allocations`, `refresh_actions` from one read of the planning inputs, as the
+`replan` job) and `auto_approve`, with `clock.use(now)`.
 Auto-approved actions are executed in the twin at once; the rest go to the planner model.
 
 `control_weekly` plans every Monday. `control_event` does too, and every other morning re-plans only the
@@ -38,10 +39,7 @@ from demand_control.schema.tables import erp_outbox, recommended_actions
 from demand_control.services.auto_approval import auto_approve
 from demand_control.services.replan import (
     PlanSettings,
-    planning_inputs,
-    refresh_actions,
-    refresh_allocations,
-    refresh_exceptions,
+    refresh_decisions,
     refresh_projection,
 )
 from demand_control.twin import forecasts as fc
@@ -154,10 +152,7 @@ class ControlArm:
             if scope is None:
                 self._inventory_policy(now)
             refresh_projection(wh, settings, now, scope, run_id=run_id)
-            inputs = planning_inputs(wh, now, scope)
-            lifecycle = refresh_exceptions(wh, policy, settings, now, scope, inputs=inputs)
-            refresh_allocations(wh, settings, now, scope, inputs=inputs)
-            refresh_actions(wh, policy, settings, now, scope, actor=f"twin:{run_id}", inputs=inputs)
+            lifecycle, _ = refresh_decisions(wh, policy, settings, now, scope, actor=f"twin:{run_id}")
             decided = auto_approve(wh.engine, now)
         self._track_cases(lifecycle, now)
         self._track_presented()

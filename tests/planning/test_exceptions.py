@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -354,3 +355,21 @@ def test_frames_derived_from_one_read_are_computed_once_and_handed_out_as_copies
     at_risk = risky_order_lines(inputs, 7, START)
     assert at_risk["order_id"].tolist() == ["SO2"] and at_risk.equals(risky_order_lines(inputs, 7, START))
     assert len([k for k in inputs._derived if k[0] == "risky_order_lines"]) == 1
+
+
+def test_the_latest_weeks_before_the_horizon_equal_sorting_the_history_and_taking_each_tail():
+    """`latest_weeks_before` sorts positions, not the 10M-row frame: it must give what the frame sort gives,
+    on shuffled rows with gaps, a series that ended long ago and weeks at and after the horizon."""
+    from demand_control.planning.signal_exceptions import latest_weeks_before
+
+    rng = np.random.default_rng(5)
+    weeks = pd.date_range("2025-01-06", periods=40, freq="7D")
+    rows = [(f"SKU-{s:03d}", f"DC-{d}", w, float(rng.integers(0, 50))) for s in range(30) for d in "BA" for w in weeks if rng.random() < 0.8]
+    rows += [("SKU-900", "DC-A", weeks[0], 7.0), ("SKU-900", "DC-A", weeks[1], 9.0)]  # ended long before the horizon
+    history = pd.DataFrame(rows, columns=["sku", "location_id", "period_start", "qty"]).sample(frac=1.0, random_state=3).reset_index(drop=True)
+    horizon = weeks[30]
+    for n in (0, 1, 3, 50):
+        expected = history[history["period_start"] < horizon].sort_values(["sku", "location_id", "period_start"], kind="mergesort").groupby(["sku", "location_id"], sort=False).tail(n)
+        got = latest_weeks_before(history, horizon, n)
+        pd.testing.assert_frame_equal(got, expected[["sku", "location_id", "qty", "period_start"]].reset_index(drop=True))
+    assert latest_weeks_before(history, weeks[0], 3).empty
