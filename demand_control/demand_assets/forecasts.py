@@ -76,10 +76,9 @@ def series_keys(sku: pd.Series, location_id: pd.Series) -> pd.Series:
     row by row makes a fresh string for each of a region's 10M history rows (~0.8 GB at 100k SKU-locations)."""
     sku_codes, skus = pd.factorize(sku.astype(str))
     location_codes, locations = pd.factorize(location_id.astype(str))
-    series_codes, series = pd.factorize(sku_codes.astype(np.int64) * max(len(locations), 1) + location_codes)
-    labels = np.array(
-        [f"{skus[code // max(len(locations), 1)]}{KEY_SEPARATOR}{locations[code % max(len(locations), 1)]}" for code in series], dtype=object
-    )
+    width = max(len(locations), 1)
+    series_codes, series = pd.factorize(sku_codes.astype(np.int64) * width + location_codes)
+    labels = np.array([f"{skus[code // width]}{KEY_SEPARATOR}{locations[code % width]}" for code in series], dtype=object)
     return pd.Series(labels[series_codes], index=sku.index, name="unique_id", dtype=object)
 
 
