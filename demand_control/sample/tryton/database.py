@@ -86,10 +86,7 @@ def init_database(
     if cache_key is not None and site.backend == "sqlite":
         target = _template_path(site, frames, cache_key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Copy then rename, so a crash mid-copy never leaves a truncated template behind.
-        partial = target.with_suffix(".partial")
-        shutil.copyfile(site.sqlite_path, partial)
-        partial.replace(target)
+        _publish_copy(site.sqlite_path, target)
     report.total_seconds = time.perf_counter() - started
     return report
 
@@ -112,6 +109,15 @@ def restore_or_init(site: TrytonSite, frames: Mapping[str, pd.DataFrame], cache_
         partial.replace(site.sqlite_path)
         return InitReport(database=site.database, restored=True, total_seconds=time.perf_counter() - started)
     return init_database(site, frames, force=True, cache_key=cache_key)
+
+
+def _publish_copy(source: Path, target: Path) -> None:
+    """Copy `source` to `target` through a partial file named for this process, then rename: a crash mid-copy
+    never leaves a truncated template, and two processes building the same template at once (two test
+    workers, two `erp serve`) each rename a whole copy instead of writing into one partial file."""
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)
 
 
 def frames_fingerprint(frames: Mapping[str, pd.DataFrame]) -> str:
@@ -159,9 +165,7 @@ def _create_database(site: TrytonSite) -> None:
         site.sqlite_path.touch()
         _run_trytond_admin(site)
         base.parent.mkdir(parents=True, exist_ok=True)
-        partial = base.with_suffix(".partial")
-        shutil.copyfile(site.sqlite_path, partial)
-        partial.replace(base)
+        _publish_copy(site.sqlite_path, base)
         return
     with pg_admin(site) as cur:
         cur.execute(f'CREATE DATABASE "{site.database}" ENCODING \'UTF8\'')
