@@ -61,18 +61,21 @@ def region_metadata(scope: RegionScope | None) -> dict[str, object]:
     deps=["projected_inventory"],
     owners=[TEAM_PLANNING],
     kinds={"pandas", "sqlalchemy"},
-    description="The cross-region step: for each SKU-location short of safety stock, the DC of any region with the most stock to spare; and the panel-wide rank of every SKU-location's forecast value.",
+    description="The cross-region step: each SKU's spare shared among the DCs of any region short of it (a sender and the units allotted to each, fair share); and the panel-wide rank of every SKU-location's forecast value.",
     metadata={"dagster/column_schema": table_schema_of(tables.transfer_sources), "dagster/table_name": "transfer_sources"},
 )
 def transfer_sources_asset(context: dg.AssetExecutionContext, warehouse: Warehouse, clock: PlanningClock) -> dg.MaterializeResult:
     decided = refresh_cross_region(warehouse, clock.now())
     sources = decided.transfer_sources
     across = sources[sources["region"] != sources["from_region"]]
-    context.log.info(f"{len(sources)} short SKU-locations have a donor DC, {len(across)} of them in another region")
+    shared = sources.groupby(["sku", "from_location_id"])["location_id"].transform("size") > 1
+    context.log.info(f"{len(sources)} short SKU-locations have a sender, {len(across)} of them in another region, {int(shared.sum())} sharing a sender's spare")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(sources),
             "across_regions": len(across),
+            "sharing_a_sender": int(shared.sum()),
+            "units_allotted": float(sources["allotted"].sum()),
             "sku_locations_ranked_by_value": len(decided.value_ranks),
             "by_region_pair": preview(across.groupby(["from_region", "region"]).size().rename("sku_locations").reset_index(), rows=25),
             "preview": preview(sources.drop(columns=["decided_at"]), rows=10),

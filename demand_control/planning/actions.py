@@ -34,6 +34,8 @@ from demand_control.planning.formatting import fmt_day, fmt_money, fmt_qty, json
 from demand_control.planning.inventory_common import as_datetime_column, as_timestamp
 from demand_control.planning.inventory_policy import round_order_quantity
 from demand_control.planning.projection import inventory_position
+from demand_control.planning.regions import headroom
+from demand_control.planning.regions import transfer_sources as allocate_spare
 from demand_control.planning.vocabulary import TIER_RANK
 
 
@@ -108,14 +110,6 @@ def _scheduled_po(purchase_lines: pd.DataFrame) -> pd.DataFrame:
     return po
 
 
-def _surplus(projection: pd.DataFrame) -> pd.DataFrame:
-    """Per SKU-location the units it could give away and still never fall below safety stock over the
-    horizon: min over buckets of (closing − safety stock), floored at 0."""
-    s = projection.assign(_free=projection["closing"] - projection["safety_stock"]).groupby(SKU_LOCATION, as_index=False)["_free"].min()
-    s["surplus"] = s["_free"].clip(lower=0)
-    return s[[*SKU_LOCATION, "surplus"]]
-
-
 def _routine_orders(ex: pd.DataFrame, ctx: pd.DataFrame, projection: pd.DataFrame, accuracy: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """replenish for replenishment_due: ordered today, up to the order-up-to level and at least the net
     requirement (units_at_risk), rounded up to MOQ and pack; refused when the inventory position over the
@@ -158,8 +152,9 @@ def _shortage_actions(
     as_of: pd.Timestamp, transfer_sources: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """transfer / expedite for projected_stockout and below_safety_stock, never with a need date before today.
-    Donors: the SKU's other DCs in `projection` with surplus, plus `transfer_sources` (sku, location_id,
-    from_location_id, surplus: the global step's pick among the DCs of other regions)."""
+    Transfers move at most the units allotted to the short DC by `regions.transfer_sources` (each SKU's spare
+    shared among the DCs short of it): the global step's decision (`transfer_sources`, a region's plan), else
+    the same rule over `projection`."""
     if ex.empty:
         return pd.DataFrame()
     base = ex[["exception_key", "occurrence", "exception_type", *SKU_LOCATION, "units_at_risk", "window_start", "category"]].merge(
@@ -169,29 +164,26 @@ def _shortage_actions(
     base["confidence_fc"] = forecast_confidence(accuracy, base).to_numpy()
     out = []
 
-    surplus = _surplus(projection)
-    donors = surplus[surplus["surplus"] > 0].sort_values(["sku", "surplus", "location_id"], ascending=[True, False, True], kind="mergesort")
-    donors = donors.rename(columns={"location_id": "from_location_id"})
-    best = base.merge(donors, on="sku", how="inner")
-    if transfer_sources is not None and not transfer_sources.empty:
-        # A region's plan sees only its own DCs; the global step named the best DC of any region.
-        remote = base.merge(transfer_sources[[*SKU_LOCATION, "from_location_id", "surplus"]], on=SKU_LOCATION, how="inner")
-        best = pd.concat([best, remote], ignore_index=True).sort_values(
-            ["surplus", "from_location_id"], ascending=[False, True], kind="mergesort"
-        )
+    # The senders and the units each short DC may take: the global step's allocation for a region's plan,
+    # the same rule over this plan's own projection otherwise.
+    sources = transfer_sources if transfer_sources is not None else allocate_spare(headroom(projection))
+    best = base.merge(sources[[*SKU_LOCATION, "from_location_id", "surplus", "allotted"]], on=SKU_LOCATION, how="inner")
     best = best[best["from_location_id"] != best["location_id"]].drop_duplicates("exception_key")
     if not best.empty:
         t = best.assign(
             action_type="transfer",
-            quantity=np.minimum(best["units_at_risk"], best["surplus"]),
+            quantity=np.minimum(best["units_at_risk"], best["allotted"]),
             _subject=best["from_location_id"],
             confidence=best["confidence_fc"],
         )
         t["value"] = t["quantity"] * t["unit_cost"].fillna(0)
         t["covers"] = t["quantity"] >= t["units_at_risk"] - 1e-9
+        # Said where the allotment, not the sender's spare or the shortfall, is what limits the move.
+        shared = t["quantity"] < np.minimum(t["units_at_risk"], t["surplus"]) - 1e-9
         t["expected_impact"] = (
             "moves " + fmt_qty(t["quantity"]) + " of the " + fmt_qty(t["units_at_risk"]) + " units short from " + t["from_location_id"]
-            + " (spare " + fmt_qty(t["surplus"]) + " above its safety stock over the horizon) before " + fmt_day(t["needed_by"])
+            + " (spare " + fmt_qty(t["surplus"]) + " above its safety stock over the horizon"
+            + np.where(shared, ", " + fmt_qty(t["allotted"]) + " of them allotted to this DC", "") + ") before " + fmt_day(t["needed_by"])
         )
         out.append(t)
 
@@ -292,7 +284,7 @@ def _order_actions(ex: pd.DataFrame, risky_lines: pd.DataFrame, ctx: pd.DataFram
     if not subs.empty:
         pairs = subs.assign(substitute_sku=subs["substitute_skus"].str.split(";")).explode("substitute_sku")
         pairs["substitute_sku"] = pairs["substitute_sku"].str.strip()
-        spare = _surplus(projection).rename(columns={"sku": "substitute_sku", "surplus": "substitute_spare"})
+        spare = headroom(projection)[["sku", "location_id", "surplus"]].rename(columns={"sku": "substitute_sku", "surplus": "substitute_spare"})
         cand = lines.merge(pairs[["sku", "substitute_sku"]], on="sku", how="inner").merge(spare, on=["substitute_sku", "location_id"], how="inner")
         cand = cand[cand["substitute_spare"] >= cand["short"]].sort_values(
             ["exception_key", "order_id", "line_no", "substitute_spare"], ascending=[True, True, True, False], kind="mergesort"
@@ -405,7 +397,9 @@ def recommend_actions(
     po_id, po_line_no, units_at_risk, window_start, trigger_values, sentence, affected_order_count;
     `context` is `exceptions.sku_location_context`; `risky_order_lines` is `exceptions.order_lines_at_risk`;
     `allocation_summary` is `allocation.allocation_scenarios(...)[0]` (may be empty); `transfer_sources`
-    (`regions.transfer_sources`) names donor DCs outside `projection`, for a plan of one region.
+    (`regions.transfer_sources`, the global step's) names the sending DC and the units allotted to each short
+    SKU-location of a region's plan, senders outside `projection` included; None: the same allocation over
+    `projection`.
     """
     now = as_timestamp(as_of)
     po = _scheduled_po(purchase_lines)

@@ -692,11 +692,12 @@ transfer_sources = Table(
     Column("sku", String, primary_key=True, comment="SKU short at the receiving DC."),
     Column("location_id", String, primary_key=True, comment="Receiving DC (short of safety stock)."),
     Column("region", String, nullable=False, comment="Region of the receiving DC."),
-    Column("from_location_id", String, nullable=False, comment="DC that should send the units: the largest surplus of the SKU in any region."),
+    Column("from_location_id", String, nullable=False, comment="DC that should send the units: of any region, the one with the most of the SKU's spare left when this DC's turn came."),
     Column("from_region", String, nullable=False, comment="Region of the sending DC."),
-    Column("surplus", Float, nullable=False, comment="Units the sending DC can spare."),
+    Column("surplus", Float, nullable=False, comment="Units the sending DC can spare (its whole spare, before any DC takes a share)."),
+    Column("allotted", Float, nullable=True, comment="Units this DC may take from the sender: its fair share of the SKU's spare across the network (shortfall × min(1, spare ÷ shortfall, summed over the SKU's DCs))."),
     Column("decided_at", DateTime(timezone=True), nullable=False, comment="When the global step decided it."),
-    comment="The cross-region step's decision: which DC (of any region) supplies each short SKU-location; the regions' actions propose the transfers.",
+    comment="The cross-region step's decision: each SKU's spare shared among the DCs (of any region) short of it, with the sender and the units allotted to each; the regions' actions propose the transfers.",
 )
 
 # A region's run reads and replaces its own rows: location_id IN (the region's DCs), on an index.

@@ -114,7 +114,8 @@ def write_balance(warehouse: Warehouse, projection: pd.DataFrame, now: datetime,
 
 @dataclass(frozen=True)
 class CrossRegionDecision:
-    """What the global step decided: the donor of each short SKU-location, the panel's value ranking."""
+    """What the global step decided: the sender and allotment of each short SKU-location, the panel's value
+    ranking."""
 
     transfer_sources: pd.DataFrame
     value_ranks: pd.DataFrame
@@ -122,8 +123,9 @@ class CrossRegionDecision:
 
 def refresh_cross_region(warehouse: Warehouse, now: datetime) -> CrossRegionDecision:
     """The global step, between the regions' projections and their exceptions: from the regions' summaries
-    (one row per SKU-location, never a region's panel) pick the donor DC of each short SKU-location and rank
-    the panel's forecast value; replace `transfer_sources` and `forecast_value_ranks`."""
+    (one row per SKU-location, never a region's panel) share each SKU's spare among the DCs short of it (the
+    sender and the units allotted to each short SKU-location) and rank the panel's forecast value; replace
+    `transfer_sources` and `forecast_value_ranks`."""
     balance = warehouse.read("sku_location_balance", columns=["sku", "location_id", "region", "surplus", "shortfall", "forecast_value"])
     sources = transfer_sources(balance).assign(decided_at=now)
     ranks = panel_value_shares(balance).rename(columns={"value": "forecast_value"}).assign(decided_at=now)
@@ -132,8 +134,11 @@ def refresh_cross_region(warehouse: Warehouse, now: datetime) -> CrossRegionDeci
     return CrossRegionDecision(sources, ranks)
 
 
-def region_transfer_sources(warehouse: Warehouse, scope: RegionScope) -> pd.DataFrame:
-    """The global step's donors for the region's short SKU-locations."""
+def region_transfer_sources(warehouse: Warehouse, scope: RegionScope) -> pd.DataFrame | None:
+    """The global step's senders and allotments for the region's short SKU-locations; None before the global
+    step ever decided anything (the region then shares its own DCs' spare among its own short DCs)."""
+    if warehouse.count("transfer_sources") == 0:
+        return None
     return warehouse.read("transfer_sources", columns=SOURCE_COLUMNS, where=scope.clause(tables.transfer_sources))
 
 

@@ -82,6 +82,21 @@ def test_transfer_from_a_dc_with_spare_stock_ranks_first_when_it_covers() -> Non
     assert transfer["from_location_id"] == "DC2" and transfer["quantity"] == pytest.approx(15.0)
 
 
+def test_two_short_dcs_share_one_senders_spare_instead_of_each_being_promised_all_of_it() -> None:
+    """DC1 and DC3 run equally short, DC2 can spare 20 units (100 on hand, 80 of forecast over the horizon):
+    each transfer moves its fair share, 10, and together they never take DC2 below its safety stock. Before the
+    allocation both were offered DC2's whole 20."""
+    fc = pd.concat([forecast(), forecast(loc="DC2"), forecast(loc="DC3")], ignore_index=True)
+    inputs = scenario(on_hand=15, fc=fc)
+    proj = inputs.projection
+    proj.loc[proj["location_id"] == "DC2", ["opening", "closing"]] += 100.0 - 15
+    _, acts = actions_for(inputs)
+    transfers = acts[(acts["action_type"] == "transfer") & (acts["exception_type"] == "projected_stockout")]
+    assert sorted(transfers["location_id"]) == ["DC1", "DC3"] and set(transfers["from_location_id"]) == {"DC2"}
+    assert list(transfers["quantity"]) == pytest.approx([10.0, 10.0])
+    assert transfers["expected_impact"].str.contains("spare 20 above its safety stock over the horizon, 10 of them allotted to this DC").all()
+
+
 def test_supplier_delay_drafts_a_follow_up_and_expedites_when_short() -> None:
     inputs = scenario(on_hand=15, purchases=[("PO7", 2, 50, "2026-03-09", "2026-03-23", "confirmed")])
     _, acts = actions_for(inputs)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from demand_control.infra import settings
-from demand_control.planning.regions import panel_value_shares, sku_location_balance, transfer_sources
+from demand_control.planning.regions import headroom, panel_value_shares, sku_location_balance, transfer_sources
 
 REGION_OF = pd.Series({"N1": "North", "N2": "North", "S1": "South"})
 PRODUCT = pd.DataFrame({"sku": ["A", "B"], "unit_price": [2.0, None], "unit_cost": [1.0, 3.0]})
@@ -41,9 +41,52 @@ def test_the_global_step_picks_the_largest_donor_of_any_region() -> None:
     ], columns=["sku", "location_id", "region", "surplus", "shortfall", "forecast_value"])
     sources = transfer_sources(balance)
     assert sources.to_dict("records") == [
-        {"sku": "A", "location_id": "S1", "region": "South", "from_location_id": "N2", "from_region": "North", "surplus": 9.0},
-        {"sku": "C", "location_id": "N1", "region": "North", "from_location_id": "N2", "from_region": "North", "surplus": 7.0},
+        {"sku": "A", "location_id": "S1", "region": "South", "from_location_id": "N2", "from_region": "North", "surplus": 9.0, "allotted": 9.0},
+        {"sku": "C", "location_id": "N1", "region": "North", "from_location_id": "N2", "from_region": "North", "surplus": 7.0, "allotted": 4.0},
     ]
+
+
+def _balance(rows: list[tuple[str, str, str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["sku", "location_id", "region", "surplus", "shortfall"]).assign(forecast_value=1.0)
+
+
+def test_a_short_supply_is_shared_in_proportion_to_what_each_dc_lacks() -> None:
+    """A supplier shipped short: two DCs of two regions lack 30 and 10 units, the network can spare 20 (one DC
+    of a third region). Each gets half of what it lacks - not the first asked all 20 and the other none,
+    nor each of them the sender's whole 20."""
+    sources = transfer_sources(_balance([
+        ("A", "N1", "North", 0.0, 30.0), ("A", "S1", "South", 0.0, 10.0), ("A", "E1", "East", 20.0, 0.0),
+    ])).set_index("location_id")
+    assert sources["allotted"].to_dict() == {"N1": 15.0, "S1": 5.0}
+    assert set(sources["from_location_id"]) == {"E1"}
+    assert sources["allotted"].sum() <= 20.0
+
+
+def test_no_sender_is_promised_more_than_it_can_spare() -> None:
+    """Enough spare in the network (12 for 10 short), but split 7 + 5: the larger shortfall chooses first and
+    takes the larger sender; the other takes what the second sender has. Every sender stays within its spare
+    and each short DC gets at most what it lacks."""
+    balance = _balance([
+        ("A", "N1", "North", 0.0, 6.0), ("A", "S1", "South", 0.0, 4.0),
+        ("A", "E1", "East", 7.0, 0.0), ("A", "W1", "West", 5.0, 0.0),
+    ])
+    sources = transfer_sources(balance).set_index("location_id")
+    assert sources.loc["N1", ["from_location_id", "allotted"]].tolist() == ["E1", 6.0]
+    assert sources.loc["S1", ["from_location_id", "allotted"]].tolist() == ["W1", 4.0]
+    taken = sources.groupby("from_location_id")["allotted"].sum()
+    spare = balance.set_index("location_id")["surplus"]
+    assert (taken <= spare[taken.index] + 1e-9).all()
+
+
+def test_without_regions_the_plans_own_headroom_is_allocated_alike() -> None:
+    """A whole-panel plan allocates its own projection's headroom by the same rule (no region columns)."""
+    frame = projection([("A", "N1", 26, 10, 5), ("A", "S1", 0, 10, 5), ("A", "N2", 4, 10, 5)])
+    sources = transfer_sources(headroom(frame))
+    assert sources[["location_id", "from_location_id", "allotted"]].to_dict("records") == [
+        {"location_id": "N2", "from_location_id": "N1", "allotted": 6.0},  # 16 to spare covers 10 + 6
+        {"location_id": "S1", "from_location_id": "N1", "allotted": 10.0},
+    ]
+    assert sources["region"].isna().all()
 
 
 def test_the_value_ranking_spans_every_region() -> None:
