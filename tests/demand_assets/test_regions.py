@@ -126,6 +126,13 @@ def test_the_partitioned_plan_equals_the_whole_panel_plan(whole_panel, forecast_
     region = warehouse.read("location").set_index("location_id")["region"]
     transfers = actions[actions["action_type"] == "transfer"]
     assert (transfers["from_location_id"].map(region) != transfers["location_id"].map(region)).any()
+    # Some sender's spare is shared by several short DCs, and the allotments the regions' actions move are
+    # the global step's: no sender gives more than its spare.
+    sources = warehouse.read("transfer_sources")
+    assert (sources.groupby(["sku", "from_location_id"])["location_id"].transform("size") > 1).any()
+    moved = transfers.groupby(["sku", "from_location_id"])["quantity"].sum()
+    spare = sources.drop_duplicates(["sku", "from_location_id"]).set_index(["sku", "from_location_id"])["surplus"]
+    assert (moved <= spare.reindex(moved.index) + 1e-9).all()
     # Each region's run carries its tag; every region's partition of every plan asset is materialized.
     for key in PLAN_OPS:
         assert instance.get_materialized_partitions(dg.AssetKey(key)) == set(REGIONS), key
