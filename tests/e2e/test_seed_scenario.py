@@ -67,6 +67,17 @@ def smtp_server() -> Iterator[tuple[list, int]]:
         controller.stop()
 
 
+@pytest.fixture
+def running_clock() -> Iterator[None]:
+    """This process's clock as the daemon's, gateway's and run workers' read theirs: the as-of date with the
+    time of day running (DEMAND_CONTROL_AS_OF), not the session's frozen 09:00. With the frozen clock the
+    in-process plan's auto-approved notices were decided at 09:00 and a planner's click in the gateway at the
+    wall clock's time of day, so before 09:00 UTC the click looked older than the notices the sensor had
+    already passed, and the customer was never told."""
+    with clock.use(clock.today()):
+        yield
+
+
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(args, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -82,7 +93,7 @@ def _stop(proc: subprocess.Popen) -> None:
             pass
 
 
-def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, tmp_path) -> None:  # noqa: F811
+def test_spike_and_delay_travel_the_whole_loop(own_tryton, smtp_server, running_clock, tmp_path) -> None:  # noqa: F811
     received_mail, smtp_port = smtp_server
     home = tmp_path / "home"
     dagster_home = home / "dagster"
