@@ -27,7 +27,7 @@ from pandas.core.dtypes.cast import maybe_box_native
 from pandas.core.dtypes.dtypes import DatetimeTZDtype
 from pandas.core.internals.construction import convert_object_array
 from pydantic import Field
-from sqlalchemy import ARRAY, JSON, Date, Engine, Float, PickleType, Select, Table, create_engine, delete, event, func, select, text
+from sqlalchemy import ARRAY, JSON, Column, Date, Engine, Float, MetaData, PickleType, Select, Table, bindparam, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import Connection
 
 from demand_control.infra import settings
@@ -173,6 +173,31 @@ class Warehouse(dg.ConfigurableResource):
         with self.engine.begin() as conn:
             return bulk_insert(conn, self.table(name), frame)
 
+    def update_rows(self, name: str, frame: pd.DataFrame, key: str) -> int:
+        """Set the frame's other columns on the stored rows whose `key` (a unique column) it names, in one
+        transaction; every other column and row stays as stored. Far cheaper than reading those rows,
+        changing a few columns and replacing them: nothing is read and only the named columns are written.
+        Returns the number of rows updated (keys not stored update nothing)."""
+        self.ensure_schema()
+        table = self.table(name)
+        unknown = [c for c in frame.columns if c not in table.c]
+        if unknown or key not in frame.columns:
+            raise ValueError(f"table {table.name}: cannot update by {key!r} with column(s) {list(frame.columns)} (unknown: {unknown})")
+        others = [c for c in frame.columns if c != key]
+        if frame.empty or not others:
+            return 0
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                return _update_postgres(conn, table, frame, key, others)
+            compiled = table.update().where(table.c[key] == bindparam("_key")).compile(dialect=conn.dialect, column_keys=others)
+            values = driver_values(conn, table, frame)
+            values["_key"] = values[key]
+            rows = list(zip(*(values[name] for name in compiled.positiontup)))
+            updated = 0
+            for start in range(0, len(rows), _SQLITE_CHUNK):
+                updated += conn.exec_driver_sql(str(compiled), rows[start : start + _SQLITE_CHUNK]).rowcount
+            return updated
+
 
 
 def warehouse_from_env() -> Warehouse:
@@ -208,14 +233,20 @@ def _driver_insert_ok(table: Table, frame: pd.DataFrame) -> bool:
 
 def driver_rows(conn: Connection, table: Table, frame: pd.DataFrame) -> tuple[str, list[tuple]]:
     """The INSERT statement and the parameter tuples SQLAlchemy would bind for `to_records(frame)`, built
-    column by column: the same Python values (missing markers as None, numpy scalars boxed), through the
-    same bind processors of the column types. SQLAlchemy's own executemany builds and processes a dict per
-    row, which is most of a bulk load's time on SQLite."""
-    columns = list(frame.columns)
-    compiled = table.insert().compile(dialect=conn.dialect, column_keys=columns)
+    column by column (`driver_values`). SQLAlchemy's own executemany builds and processes a dict per row,
+    which is most of a bulk load's time on SQLite."""
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(frame.columns))
+    values = driver_values(conn, table, frame)
+    rows = list(zip(*(values[key] for key in compiled.positiontup)))
+    return str(compiled), rows
+
+
+def driver_values(conn: Connection, table: Table, frame: pd.DataFrame) -> dict[str, list]:
+    """Each column's values as SQLAlchemy would bind them for `to_records(frame)`: the same Python values
+    (missing markers as None, numpy scalars boxed), through the same bind processors of the column types."""
     dialect = conn.dialect
     values: dict[str, list] = {}
-    for name in columns:
+    for name in frame.columns:
         series = frame[name]
         column_type = table.c[name].type
         process = column_type.dialect_impl(dialect).bind_processor(dialect)
@@ -232,8 +263,19 @@ def driver_rows(conn: Connection, table: Table, frame: pd.DataFrame) -> tuple[st
             continue
         column = _python_values(series)
         values[name] = [process(v) for v in column] if process is not None else column
-    rows = list(zip(*(values[key] for key in compiled.positiontup)))
-    return str(compiled), rows
+    return values
+
+
+def _update_postgres(conn: Connection, table: Table, frame: pd.DataFrame, key: str, others: list[str]) -> int:
+    """`update_rows` on PostgreSQL: COPY the frame into a temporary table of those columns, then one UPDATE
+    joined on the key."""
+    staged = Table(f"_update_{table.name}", MetaData(), *[Column(c, table.c[c].type) for c in [key, *others]])
+    columns = ", ".join(f'"{c}"' for c in [key, *others])
+    conn.execute(text(f'CREATE TEMPORARY TABLE "{staged.name}" ON COMMIT DROP AS SELECT {columns} FROM "{table.name}" WITH NO DATA'))
+    copy_frame(conn, staged, frame[[key, *others]])
+    assignments = ", ".join(f'"{c}" = u."{c}"' for c in others)
+    result = conn.execute(text(f'UPDATE "{table.name}" AS t SET {assignments} FROM "{staged.name}" AS u WHERE t."{key}" = u."{key}"'))
+    return int(result.rowcount)
 
 
 def read_sqlite(conn: Connection, stmt: Select) -> pd.DataFrame:

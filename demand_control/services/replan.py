@@ -418,21 +418,12 @@ def refresh_decisions(
 
 def _rank_cases(warehouse: Warehouse, exceptions: pd.DataFrame, actions: pd.DataFrame, now: datetime) -> None:
     """Who must act and in what order (`planning.worklist.rank_cases`), written onto the cases this run
-    recommended for: the active snapshot and their lifecycle records."""
+    recommended for: the active snapshot and their lifecycle records (those columns only, in place)."""
     if exceptions.empty:
         return
-    ranked = rank_cases(exceptions, actions, now, settled_action_ids(warehouse)).set_index("exception_key")[["cause_key", *CASE_PRIORITY_COLUMNS]]
+    ranked = rank_cases(exceptions, actions, now, settled_action_ids(warehouse))[["exception_key", "cause_key", *CASE_PRIORITY_COLUMNS]]
     for name in ("planning_exceptions", "exception_lifecycle"):
-        table = tables.metadata.tables[name]
-        where = table.c.exception_key.in_(list(ranked.index))
-        rows = warehouse.read(name, where=where)
-        if rows.empty:
-            continue
-        rows = rows.set_index("exception_key")
-        mine = rows.index.isin(ranked.index)
-        for col in ranked.columns:
-            rows.loc[mine, col] = ranked.loc[rows.index[mine], col].to_numpy()
-        warehouse.replace_rows(name, rows.reset_index()[[c.name for c in table.columns]], where=where)
+        warehouse.update_rows(name, ranked, key="exception_key")
 
 
 def _reviewed_forecasts(warehouse: Warehouse) -> pd.DataFrame:

@@ -171,3 +171,65 @@ def test_warehouse_read_on_sqlite_equals_read_sql_on_every_schema_table(tmp_path
         pd.testing.assert_frame_equal(warehouse.read(name), expected, check_exact=True)
         checked += 1
     assert checked > 10
+
+
+def _update_rows_case(warehouse: Warehouse) -> None:
+    """Cases ranked in place: the named columns of the named rows change (booleans, timestamps, numbers,
+    NULLs), every other column and row stays, a key not stored updates nothing."""
+    import pandas as pd
+
+    from sqlalchemy import Boolean, Date, DateTime, Float, Integer
+
+    warehouse.migrate()
+
+    def filler(column):  # noqa: ANN001, ANN202
+        kind = column.type
+        if isinstance(kind, Boolean):
+            return False
+        if isinstance(kind, DateTime):
+            return pd.Timestamp("2026-11-23 06:00", tz="UTC")
+        if isinstance(kind, Date):
+            return pd.Timestamp("2026-11-23").date()
+        if isinstance(kind, (Integer, Float)):
+            return 1
+        return "v"
+
+    table = warehouse.table("exception_lifecycle")
+    stored = pd.DataFrame([{c.name: filler(c) for c in table.c if not c.nullable} for _ in range(3)]).assign(
+        exception_key=["a", "b", "c"], sku=["S1", "S2", "S3"], money_at_risk=[10.0, 20.0, 30.0], cause_key=[None, "x", None],
+        for_person=[False, True, False], priority=[3, 2, 1],
+    )
+    warehouse.append_rows("exception_lifecycle", stored)
+    before = warehouse.read("exception_lifecycle").set_index("exception_key").sort_index()
+    ranked = pd.DataFrame({
+        "exception_key": ["c", "a", "zzz"], "cause_key": ["b", None, "q"], "for_person": [True, False, True],
+        "expected_loss": [300.0, float("nan"), 1.0], "act_by": [pd.Timestamp("2026-11-25 12:30", tz="UTC"), pd.NaT, pd.NaT],
+        "priority": [1, 2, 9],
+    })
+    assert warehouse.update_rows("exception_lifecycle", ranked, key="exception_key") == 2
+    after = warehouse.read("exception_lifecycle").set_index("exception_key").sort_index()
+    assert sorted(after.index) == ["a", "b", "c"]
+    for column in before.columns:  # row b as stored, column by column (dtypes follow the other rows)
+        was, now = before.loc["b", column], after.loc["b", column]
+        assert (pd.isna(was) and pd.isna(now)) or was == now, column
+    assert after.loc["c", "cause_key"] == "b" and bool(after.loc["c", "for_person"]) and after.loc["c", "priority"] == 1
+    assert after.loc["c", "expected_loss"] == 300.0
+    assert pd.Timestamp(after.loc["c", "act_by"]).strftime("%Y-%m-%d %H:%M") == "2026-11-25 12:30"
+    assert after.loc["a", "cause_key"] is None and not bool(after.loc["a", "for_person"]) and after.loc["a", "priority"] == 2
+    assert pd.isna(after.loc["a", "expected_loss"]) and pd.isna(after.loc["a", "act_by"])
+    untouched = [c for c in before.columns if c not in ranked.columns]
+    pd.testing.assert_frame_equal(after[untouched], before[untouched])
+    try:
+        warehouse.update_rows("exception_lifecycle", ranked.assign(no_such_column=1), key="exception_key")
+    except ValueError as error:
+        assert "no_such_column" in str(error)
+    else:
+        raise AssertionError("an unknown column must be refused")
+
+
+def test_update_rows_on_sqlite_changes_only_the_named_columns_of_the_named_rows(tmp_path) -> None:
+    _update_rows_case(Warehouse(home=str(tmp_path)))
+
+
+def test_update_rows_on_postgres_changes_only_the_named_columns_of_the_named_rows(postgres_database) -> None:
+    _update_rows_case(Warehouse(database_url=postgres_database["url"]))
