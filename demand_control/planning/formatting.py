@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from demand_control.planning.inventory_common import per_distinct
+
 
 def fmt_qty(values: pd.Series) -> pd.Series:
     """Quantities as a planner writes them: whole numbers with thousands separators, one decimal below 10
@@ -32,6 +34,10 @@ def fmt_money(values: pd.Series) -> pd.Series:
 
 def fmt_day(values: pd.Series) -> pd.Series:
     """Dates as '3 Mar' (the year is the planning horizon's); missing dates as 'none'."""
+    return per_distinct(values, _fmt_day)
+
+
+def _fmt_day(values: pd.Series) -> pd.Series:
     d = pd.to_datetime(values)
     return (d.dt.day.astype("Int64").astype(str) + d.dt.strftime(" %b")).where(d.notna(), "none")
 

@@ -3,6 +3,7 @@ normalisation and the per-SKU-location bucket index of a forecast."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import pandas as pd
@@ -20,8 +21,22 @@ def as_timestamp(value: date | str | pd.Timestamp) -> pd.Timestamp:
     return ts.normalize()
 
 
+def per_distinct(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`convert(values)` computed once per distinct value: a column of dates read from the warehouse holds a few
+    dozen distinct days in thousands of rows, and converting or formatting Python dates goes value by value."""
+    if values.dtype != object or len(values) < 64:
+        return convert(values)
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)  # missing values are one distinct value too
+    converted = convert(pd.Series(uniques, dtype=object))
+    return pd.Series(converted.to_numpy()[codes], index=values.index, name=values.name, dtype=converted.dtype)
+
+
 def as_datetime_column(values: pd.Series) -> pd.Series:
     """A column of dates (python `date`, strings or timestamps) as `datetime64[ns]` at midnight."""
+    return per_distinct(values, _as_datetime)
+
+
+def _as_datetime(values: pd.Series) -> pd.Series:
     out = pd.to_datetime(values)
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert(None)
