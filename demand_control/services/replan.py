@@ -315,7 +315,7 @@ def refresh_allocations(
     inputs = inputs or planning_inputs(warehouse, now, scope)
     release_freed_memory()  # the exceptions step's frames
     orders = _priced_orders(inputs)
-    active = _read(warehouse, "planning_exceptions", scope)[["sku", "location_id", "exception_type"]]
+    active = _read(warehouse, "planning_exceptions", scope, columns=["sku", "location_id", "exception_type"])
     hit = active[active["exception_type"].isin(["order_at_risk", "projected_stockout", "supplier_delay", "demand_spike"])][["sku", "location_id"]].drop_duplicates()
     orders = orders.merge(hit, on=["sku", "location_id"], how="inner")
     summary, lines = allocation_scenarios(orders, supply_for_open_orders(inputs.projection, orders, settings.bucket_days))
@@ -440,7 +440,7 @@ def _reviewed_forecasts(warehouse: Warehouse) -> pd.DataFrame:
 
 
 def _closed_keys(warehouse: Warehouse, scope: pd.DataFrame) -> list[str]:
-    closed = _read(warehouse, "exception_lifecycle", scope)
+    closed = _read(warehouse, "exception_lifecycle", scope, columns=["exception_key", "state"])
     return list(closed.loc[~closed["state"].isin(ACTIVE_STATES), "exception_key"])
 
 
