@@ -180,9 +180,9 @@ class Warehouse(dg.ConfigurableResource):
         Returns the number of rows updated (keys not stored update nothing)."""
         self.ensure_schema()
         table = self.table(name)
-        unknown = [c for c in frame.columns if c not in table.c]
-        if unknown or key not in frame.columns:
-            raise ValueError(f"table {table.name}: cannot update by {key!r} with column(s) {list(frame.columns)} (unknown: {unknown})")
+        require_known_columns(table, frame)
+        if key not in frame.columns:
+            raise ValueError(f"table {table.name}: cannot update by {key!r}, a column the frame does not have")
         others = [c for c in frame.columns if c != key]
         if frame.empty or not others:
             return 0
@@ -208,9 +208,7 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     """Insert a frame through the engine's fastest path: COPY on PostgreSQL, executemany elsewhere."""
     if frame.empty:
         return 0
-    unknown = [c for c in frame.columns if c not in table.c]
-    if unknown:
-        raise ValueError(f"table {table.name} has no column(s) {unknown}")
+    require_known_columns(table, frame)
     if conn.dialect.name == "postgresql":
         copy_frame(conn, table, frame)
     elif _driver_insert_ok(table, frame):
@@ -222,6 +220,13 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         for start in range(0, len(records), _SQLITE_CHUNK):
             conn.execute(table.insert(), records[start : start + _SQLITE_CHUNK])
     return len(frame)
+
+
+def require_known_columns(table: Table, frame: pd.DataFrame) -> None:
+    """Refuse a frame with a column the table lacks, naming them."""
+    unknown = [c for c in frame.columns if c not in table.c]
+    if unknown:
+        raise ValueError(f"table {table.name} has no column(s) {unknown}")
 
 
 def _driver_insert_ok(table: Table, frame: pd.DataFrame) -> bool:
